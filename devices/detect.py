@@ -1,0 +1,125 @@
+"""Read the machine (CPU flags, Jetson model, providers, memory) and pick a profile."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class MachineFacts:
+    """What detection saw. ``root`` lets tests point it at fixture copies of /proc and /etc."""
+
+    arch: str
+    cpu_model: str
+    cpu_flags: frozenset[str]
+    jetson_model: str
+    tegra_release: str
+    providers: tuple[str, ...]
+    memory_bytes: int
+    cores: int
+
+    @property
+    def has_vnni(self) -> bool:
+        return bool({"avx512_vnni", "avx_vnni"} & self.cpu_flags)
+
+    @property
+    def has_dotprod(self) -> bool:
+        return "asimddp" in self.cpu_flags
+
+    def describe(self) -> dict:
+        """A JSON-friendly summary (flags cut to the ones that matter for inference)."""
+        wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_int8", "asimd", "asimddp", "fphp", "sve")
+        return {
+            "arch": self.arch,
+            "cpu_model": self.cpu_model,
+            "cpu_flags": [f for f in wanted if f in self.cpu_flags],
+            "cores": self.cores,
+            "memory_gb": round(self.memory_bytes / 2**30, 1),
+            "jetson_model": self.jetson_model or None,
+            "tegra_release": self.tegra_release or None,
+            "onnxruntime_providers": list(self.providers),
+        }
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _cpuinfo(text: str) -> tuple[str, frozenset[str]]:
+    model, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "hardware", "cpu model") and not model:
+            model = value.strip()
+        elif key in ("flags", "features"):
+            flags.update(value.split())
+    return model, frozenset(flags)
+
+
+def _memory_bytes(meminfo: str) -> int:
+    for line in meminfo.splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def available_providers() -> tuple[str, ...]:
+    """The execution providers this onnxruntime build really offers."""
+    import onnxruntime
+
+    return tuple(onnxruntime.get_available_providers())
+
+
+def read_machine(root: str | Path = "/", providers: tuple[str, ...] | None = None, arch: str | None = None) -> MachineFacts:
+    """Collect :class:`MachineFacts` from files under ``root``.
+
+    Args:
+        root: Filesystem root to read ``proc/cpuinfo``, ``proc/meminfo``,
+            ``proc/device-tree/model`` and ``etc/nv_tegra_release`` from.
+        providers: onnxruntime providers; queried from onnxruntime when None.
+        arch: Machine architecture; inferred from cpuinfo under a fixture root, else ``platform.machine()``.
+    """
+    root = Path(root)
+    model, flags = _cpuinfo(_read(root / "proc/cpuinfo"))
+    if arch is None:
+        if root != Path("/"):
+            arch = "aarch64" if "asimd" in flags else "x86_64"
+        else:
+            arch = platform.machine()
+    jetson = _read(root / "proc/device-tree/model").strip("\x00\n ")
+    cores = sum(1 for line in _read(root / "proc/cpuinfo").splitlines() if line.lower().startswith("processor"))
+    return MachineFacts(
+        arch=arch,
+        cpu_model=model or jetson,
+        cpu_flags=flags,
+        jetson_model=jetson if "jetson" in jetson.lower() or "orin" in jetson.lower() else "",
+        tegra_release=_read(root / "etc/nv_tegra_release").strip(),
+        providers=available_providers() if providers is None else tuple(providers),
+        memory_bytes=_memory_bytes(_read(root / "proc/meminfo")),
+        cores=cores or (os.cpu_count() or 1),
+    )
+
+
+def choose_profile(facts: MachineFacts) -> str:
+    """The shipped profile name that fits ``facts`` best."""
+    jetson = facts.jetson_model.lower()
+    if jetson or facts.tegra_release:
+        return "jetson-orin" if "orin" in jetson else "jetson-nano"
+    if "CUDAExecutionProvider" in facts.providers:
+        return "cuda"
+    if facts.arch in ("aarch64", "arm64"):
+        return "arm64"
+    return "x86_64-vnni" if facts.has_vnni else "x86_64-avx2"
+
+
+def detect(root: str | Path = "/", providers: tuple[str, ...] | None = None) -> tuple[str, MachineFacts]:
+    """Detect the machine and return ``(profile_name, facts)``."""
+    facts = read_machine(root, providers)
+    return choose_profile(facts), facts

@@ -1,0 +1,95 @@
+"""Profile data: one TOML file per target under ``devices/profiles``."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge_sdk.errors import InvalidInputError
+
+PROFILE_DIR = Path(__file__).parent / "profiles"
+KNOWN_VARIANTS = ("fp32", "fp16", "int8", "distilled", "distilled-int8", "distilled-fp16")
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One execution provider a profile asks for, with its onnxruntime options."""
+
+    name: str
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class CaptureHints:
+    """How live sources should be opened on this target."""
+
+    audio_block_ms: int = 100
+    camera_backend: str = "any"
+    camera_pipeline: str = ""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A device profile as written in its TOML file."""
+
+    name: str
+    description: str
+    providers: tuple[ProviderSpec, ...]
+    variants: tuple[str, ...]
+    int8_format: str = "u8s8"
+    intra_op_threads: int = 0
+    allow_fallback: bool = False
+    capture: CaptureHints = field(default_factory=CaptureHints)
+
+    def __post_init__(self) -> None:
+        if not self.providers:
+            raise InvalidInputError(f"profile {self.name!r} lists no execution providers")
+        unknown = [v for v in self.variants if v not in KNOWN_VARIANTS]
+        if unknown:
+            raise InvalidInputError(
+                f"profile {self.name!r} names unknown variants {unknown}; known: {list(KNOWN_VARIANTS)}"
+            )
+        if self.int8_format not in ("u8s8", "u8u8", "s8s8", "none"):
+            raise InvalidInputError(f"profile {self.name!r}: int8_format {self.int8_format!r} is not one of u8s8, u8u8, s8s8, none")
+
+
+def parse_profile(data: dict) -> Profile:
+    """Build a :class:`Profile` from the parsed TOML table."""
+    try:
+        providers = tuple(
+            ProviderSpec(p["name"], tuple(sorted((str(k), str(v)) for k, v in p.get("options", {}).items())))
+            for p in data["providers"]
+        )
+        return Profile(
+            name=data["name"],
+            description=data.get("description", ""),
+            providers=providers,
+            variants=tuple(data["variants"]),
+            int8_format=data.get("int8_format", "u8s8"),
+            intra_op_threads=int(data.get("intra_op_threads", 0)),
+            allow_fallback=bool(data.get("allow_fallback", False)),
+            capture=CaptureHints(**data.get("capture", {})),
+        )
+    except (KeyError, TypeError) as exc:
+        raise InvalidInputError(f"profile {data.get('name', '?')!r} is missing or misuses a field: {exc}") from exc
+
+
+def list_profiles() -> list[str]:
+    """Names of the profiles shipped under ``devices/profiles``."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a shipped profile by name, or any profile TOML file by path.
+
+    Raises:
+        InvalidInputError: When no such profile exists or the file is malformed.
+    """
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise InvalidInputError(f"no device profile {str(name_or_path)!r}; shipped profiles: {list_profiles()}")
+    with path.open("rb") as f:
+        return parse_profile(tomllib.load(f))

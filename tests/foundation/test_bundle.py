@@ -1,0 +1,174 @@
+"""Bundle validation: hashes, unsafe paths, versions, variant choice, and the CLI around them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from devices import load_profile, resolve
+from devices.doctor import tiny_model
+from edge_sdk.bundle import MAX_BUNDLE_JSON_BYTES, load_bundle
+from edge_sdk.errors import BundleError, BundleNotFoundError, InvalidInputError
+from edge_sdk.runtime import load_model
+from quantize.bundle_writer import BundleWriter, add_variant, up_to_date
+
+CPU = resolve(load_profile("x86_64-vnni"), ("CPUExecutionProvider",))
+
+
+def make_bundle(root: Path, variants=("fp32", "int8")) -> Path:
+    src = root.parent / f"{root.name}-src"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "model.onnx").write_bytes(tiny_model())
+    (src / "labels.txt").write_text("a\nb\n")
+    w = BundleWriter(root, name="tiny", task="vision", family="test", source={"kind": "test"})
+    w.add_asset("labels", src / "labels.txt")
+    for v in variants:
+        w.add_variant(v, {"model": src / "model.onnx"}, metrics={"top1": 1.0})
+    return w.write({"recipe": 1})
+
+
+def edit_json(root: Path, change) -> None:
+    data = json.loads((root / "bundle.json").read_text())
+    change(data)
+    (root / "bundle.json").write_text(json.dumps(data))
+
+
+def test_load_and_run_a_bundle(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    m = load_model(root, device=CPU)
+    assert m.variant.name == "int8"  # the profile prefers int8 on this CPU
+    y = m.sessions["model"].run(None, {"x": np.ones((1, 64), np.float32)})[0]
+    assert y.shape == (1, 64) and m.providers == ("CPUExecutionProvider",)
+
+
+def test_caller_variant_wins_and_unknown_variant_is_named(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    assert load_model(root, variant="fp32", device=CPU).variant.name == "fp32"
+    with pytest.raises(InvalidInputError, match=r"no variant 'fp16'.*\['fp32', 'int8'\]"):
+        load_model(root, variant="fp16", device=CPU)
+
+
+def test_profile_order_falls_through_to_what_the_bundle_has(tmp_path):
+    root = make_bundle(tmp_path / "b", variants=("fp32",))
+    assert load_bundle(root).choose_variant(None, ("int8", "fp32")).name == "fp32"
+
+
+def test_tampered_file_is_refused_before_any_session(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    data = bytearray((root / "int8/model.onnx").read_bytes())
+    data[-1] ^= 0xFF
+    (root / "int8/model.onnx").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"int8/model.onnx.*fails verification"):
+        load_model(root, variant="int8", device=CPU)
+    assert any("int8/model.onnx" in p for p in load_bundle(root).verify())
+
+
+def test_truncated_file_is_refused(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    p = root / "fp32/model.onnx"
+    p.write_bytes(p.read_bytes()[:100])
+    with pytest.raises(BundleError, match="truncated"):
+        load_model(root, variant="fp32", device=CPU)
+
+
+def test_missing_file_is_named(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    (root / "fp32/model.onnx").unlink()
+    with pytest.raises(BundleNotFoundError, match="fp32/model.onnx"):
+        load_model(root, variant="fp32", device=CPU)
+
+
+@pytest.mark.parametrize("bad", ["../outside.onnx", "/etc/passwd", "fp32/../../x.onnx"])
+def test_paths_leaving_the_bundle_are_refused(tmp_path, bad):
+    root = make_bundle(tmp_path / "b")
+    edit_json(root, lambda d: d["variants"]["fp32"]["files"]["model"].update(path=bad))
+    with pytest.raises(BundleError, match="leaves the bundle folder"):
+        load_bundle(root)
+
+
+def test_symlink_out_of_the_bundle_is_refused(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    outside = tmp_path / "secret.onnx"
+    outside.write_bytes(tiny_model())
+    (root / "fp32/model.onnx").unlink()
+    os.symlink(outside, root / "fp32/model.onnx")
+    with pytest.raises(BundleError, match="outside the bundle folder"):
+        load_model(root, variant="fp32", device=CPU)
+
+
+def test_unknown_format_version_is_refused(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    edit_json(root, lambda d: d.update(format_version=99))
+    with pytest.raises(BundleError, match="format_version 99"):
+        load_bundle(root)
+
+
+@pytest.mark.parametrize("text", ["{not json", "[]", '{"format_version": 1}', "\udcff"])
+def test_malformed_bundle_json_is_refused(tmp_path, text):
+    root = tmp_path / "b"
+    root.mkdir()
+    (root / "bundle.json").write_text(text, errors="surrogateescape")
+    with pytest.raises(BundleError):
+        load_bundle(root)
+
+
+def test_huge_bundle_json_is_refused(tmp_path):
+    root = tmp_path / "b"
+    root.mkdir()
+    (root / "bundle.json").write_bytes(b" " * (MAX_BUNDLE_JSON_BYTES + 1))
+    with pytest.raises(BundleError, match="limit"):
+        load_bundle(root)
+
+
+def test_bad_sha256_field_is_refused(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    edit_json(root, lambda d: d["variants"]["fp32"]["files"]["model"].update(sha256="abc"))
+    with pytest.raises(BundleError, match="64 lowercase hex"):
+        load_bundle(root)
+
+
+def test_truncated_onnx_with_matching_hash_fails_as_bundle_error(tmp_path):
+    src = tmp_path / "bad.onnx"
+    src.write_bytes(tiny_model()[:50])
+    w = BundleWriter(tmp_path / "b", name="bad", task="vision", family="test", source={})
+    w.add_variant("fp32", {"model": src})
+    root = w.write()
+    with pytest.raises(BundleError, match="onnxruntime cannot load"):
+        load_model(root, device=CPU)
+
+
+def test_missing_bundle_says_how_to_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGE_SDK_HOME", str(tmp_path))
+    with pytest.raises(BundleNotFoundError, match="edge-sdk prepare"):
+        load_bundle("nope")
+
+
+def test_recipe_hash_makes_builds_idempotent(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    assert up_to_date(root, {"recipe": 1}) and not up_to_date(root, {"recipe": 2})
+
+
+def test_added_variant_keeps_recipe_and_loads(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    (tmp_path / "student.onnx").write_bytes(tiny_model())
+    add_variant(root, "distilled", {"model": tmp_path / "student.onnx"}, metrics={"top1": 0.9})
+    assert up_to_date(root, {"recipe": 1})
+    assert load_model(root, variant="distilled", device=CPU).variant.metrics == {"top1": 0.9}
+
+
+def test_cli_bundles_list_and_verify(tmp_path):
+    env = {**os.environ, "EDGE_SDK_HOME": str(tmp_path)}
+    make_bundle(tmp_path / "bundles" / "tiny")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "edge_sdk", *a], capture_output=True, text=True, env=env, timeout=60)  # noqa: E731
+    listed = json.loads(run("bundles", "--json").stdout)
+    assert listed[0]["name"] == "tiny" and set(listed[0]["variants"]) == {"fp32", "int8"}
+    assert run("bundles", "--verify", "tiny").returncode == 0
+    (tmp_path / "bundles/tiny/fp32/model.onnx").write_bytes(b"swapped")
+    bad = run("bundles", "--verify", "tiny")
+    assert bad.returncode == 1 and "fp32/model.onnx" in bad.stdout

@@ -1,0 +1,128 @@
+"""Device detection from real machine files, profile resolution and fallback recording."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devices import detect, list_profiles, load_profile, read_machine, resolve
+from devices.detect import choose_profile
+from devices.doctor import check_provider, run_doctor
+from edge_sdk.errors import InvalidInputError, ProviderUnavailableError
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "machines"
+CPU_ONLY = ("CPUExecutionProvider",)
+CUDA = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+@pytest.mark.parametrize(
+    ("machine", "providers", "expected"),
+    [
+        ("x86-vnni", CPU_ONLY, "x86_64-vnni"),
+        ("x86-avx2", CPU_ONLY, "x86_64-avx2"),
+        ("arm64-dotprod", CPU_ONLY, "arm64"),
+        ("jetson-orin-nano", CUDA, "jetson-orin"),
+        ("jetson-nano", CUDA, "jetson-nano"),
+        ("x86-avx2", ("CUDAExecutionProvider", "CPUExecutionProvider"), "cuda"),
+    ],
+)
+def test_detection_picks_profile_from_machine_files(machine, providers, expected):
+    assert detect(FIXTURES / machine, providers)[0] == expected
+
+
+def test_detection_reads_flags_model_and_memory():
+    orin = read_machine(FIXTURES / "jetson-orin-nano", CUDA)
+    assert orin.jetson_model == "NVIDIA Jetson Orin Nano Developer Kit"
+    assert orin.tegra_release.startswith("# R36")
+    assert orin.arch == "aarch64" and orin.has_dotprod and orin.cores == 6
+    nano = read_machine(FIXTURES / "jetson-nano", CUDA)
+    assert not nano.has_dotprod and nano.memory_bytes == 4051032 * 1024
+    assert read_machine(FIXTURES / "x86-vnni", CPU_ONLY).has_vnni
+    assert not read_machine(FIXTURES / "x86-avx2", CPU_ONLY).has_vnni
+
+
+def test_int8_format_follows_vnni():
+    assert load_profile("x86_64-vnni").int8_format == "u8s8"
+    assert load_profile("x86_64-avx2").int8_format == "u8u8"
+    assert load_profile("jetson-nano").int8_format == "none"
+    assert "int8" not in load_profile("jetson-nano").variants
+
+
+def test_every_shipped_profile_loads_and_names_providers():
+    names = list_profiles()
+    assert {"x86_64-avx2", "x86_64-vnni", "arm64", "cuda", "jetson-orin", "jetson-nano"} <= set(names)
+    for name in names:
+        p = load_profile(name)
+        assert p.providers and p.variants
+    assert "nvarguscamerasrc" in load_profile("jetson-orin").capture.camera_pipeline
+
+
+def test_resolution_is_frozen_and_printable():
+    r = resolve(load_profile("x86_64-vnni"), CPU_ONLY)
+    assert r.providers == CPU_ONLY and r.fallback is None and r.variants[0] == "int8"
+    assert json.loads(str(r))["profile"] == "x86_64-vnni"
+    with pytest.raises(AttributeError):
+        r.profile = "x"  # type: ignore[misc]
+
+
+def test_missing_required_provider_raises_with_available_list():
+    with pytest.raises(ProviderUnavailableError, match=r"CUDAExecutionProvider.*CPUExecutionProvider") as info:
+        resolve(load_profile("cuda"), CPU_ONLY)
+    assert isinstance(info.value, RuntimeError)
+
+
+def test_allowed_fallback_is_recorded():
+    r = resolve(load_profile("jetson-orin"), ("CUDAExecutionProvider", "CPUExecutionProvider"))
+    assert r.providers == ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert "TensorrtExecutionProvider unavailable" in r.fallback
+    cpu = resolve(load_profile("jetson-orin"), CPU_ONLY)
+    assert cpu.providers == CPU_ONLY and "CUDAExecutionProvider" in cpu.fallback
+    assert cpu.variants[0] == "fp32"  # fp16 moves behind fp32 when only the CPU runs
+
+
+def test_unknown_profile_names_the_shipped_ones():
+    with pytest.raises(InvalidInputError, match="x86_64-vnni"):
+        load_profile("no-such-target")
+
+
+def test_doctor_runs_the_tiny_model_on_cpu():
+    check = check_provider("CPUExecutionProvider", {})
+    assert check.ok and check.executed_on == "CPUExecutionProvider" and check.latency_ms > 0
+
+
+def test_doctor_fails_on_a_provider_onnxruntime_lacks():
+    checks = run_doctor(load_profile("cuda"))
+    cuda = [c for c in checks if c.provider == "CUDAExecutionProvider"][0]
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has CUDA; the failure path needs a CPU-only onnxruntime")
+    assert not cuda.ok and "available" in cuda.error
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge_sdk", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_devices_json_names_profile_and_real_providers():
+    out = _cli("devices", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    import onnxruntime
+
+    assert data["machine"]["onnxruntime_providers"] == onnxruntime.get_available_providers()
+    assert data["profile"] == detect()[0]
+
+
+def test_cli_doctor_passes_here_and_fails_for_missing_cuda():
+    assert _cli("devices", "--doctor").returncode == 0
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has CUDA")
+    bad = _cli("--profile", "cuda", "devices", "--doctor")
+    assert bad.returncode == 1 and "CUDAExecutionProvider" in bad.stdout and "CPUExecutionProvider" in bad.stdout

@@ -1,0 +1,55 @@
+"""Packaging contracts: the runtime imports without torch/transformers/optimum; errors are built-ins too."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+import textwrap
+
+import edge_sdk
+from edge_sdk import errors
+
+BLOCK = textwrap.dedent(
+    """
+    import importlib, pkgutil, sys
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split('.')[0] in ('torch', 'transformers', 'optimum', 'timm', 'torchvision', 'torchaudio'):
+                raise ImportError('blocked for this test: ' + name)
+    sys.meta_path.insert(0, Block())
+    import edge_sdk, devices
+    mods = [m.name for m in pkgutil.walk_packages(edge_sdk.__path__, 'edge_sdk.') if m.name != 'edge_sdk.__main__']
+    mods += ['devices.detect', 'devices.resolve', 'devices.doctor']
+    for m in mods:
+        importlib.import_module(m)
+    heavy = [m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'optimum')]
+    assert not heavy, heavy
+    print(len(mods))
+    """
+)
+
+
+def test_runtime_imports_every_module_without_torch():
+    out = subprocess.run([sys.executable, "-c", BLOCK], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    n_modules = len([m for m in pkgutil.walk_packages(edge_sdk.__path__, "edge_sdk.") if m.name != "edge_sdk.__main__"]) + 3
+    assert int(out.stdout.strip().splitlines()[-1]) == n_modules
+
+
+def test_errors_are_also_builtins():
+    assert issubclass(errors.BundleError, ValueError)
+    assert issubclass(errors.BundleNotFoundError, FileNotFoundError)
+    assert issubclass(errors.ProviderUnavailableError, RuntimeError)
+    assert issubclass(errors.InvalidInputError, ValueError)
+    for cls in (errors.BundleError, errors.DeviceError, errors.QualityGateError, errors.MissingDependencyError):
+        assert issubclass(cls, errors.EdgeSDKError)
+
+
+def test_missing_optional_dependency_names_the_extra():
+    try:
+        errors.require("no_such_module_for_edge_sdk", "camera")
+    except errors.MissingDependencyError as exc:
+        assert "pip install 'edge-sdk[camera]'" in str(exc)
+    else:
+        raise AssertionError("require() accepted a module that does not exist")

@@ -6,7 +6,6 @@ onnxruntime, not the ``onnx`` package.
 
 from __future__ import annotations
 
-import struct
 import time
 from dataclasses import dataclass
 

@@ -40,7 +40,7 @@ class ResolvedDevice:
 
     def onnxruntime_providers(self) -> list[tuple[str, dict]]:
         """``providers=`` argument for ``onnxruntime.InferenceSession``."""
-        return list(zip(self.providers, self.provider_options))
+        return list(zip(self.providers, self.provider_options, strict=True))
 
 
 def _threads(requested: int) -> int:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from devices import detect, list_profiles, load_profile, read_machine, resolve
-from devices.detect import choose_profile
 from devices.doctor import check_provider, run_doctor
 from edge_sdk.errors import InvalidInputError, ProviderUnavailableError
 

@@ -112,6 +112,11 @@ def read_file(path: str | os.PathLike) -> tuple[np.ndarray, int, str]:
     try:
         data, rate = sf.read(str(p), dtype="float32", always_2d=True)
         subtype = sf.info(str(p)).subtype
+    except TypeError as exc:  # headerless formats (.raw) need the rate and format up front
+        raise InvalidInputError(
+            f"cannot decode audio file {str(path)!r}: it has no header ({exc}); "
+            "read raw PCM yourself and pass the array with its sample_rate"
+        ) from exc
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise InvalidInputError(f"cannot decode audio file {str(path)!r}: {exc}") from exc
     return data, int(rate), subtype

@@ -1,0 +1,442 @@
+"""Live transcription of one audio source: VAD endpointing, partial and final results, lag.
+
+A :class:`SpeechStream` holds the live state of one source; the model (a Whisper ``Transcriber`` or a
+``CTCModel``) is shared and stateless. Audio goes in with :meth:`SpeechStream.accept_waveform` (any rate,
+channel count, int16 or float; converted by :func:`edge_sdk.audio.convert`) and events come out:
+
+- ``partial``: the current hypothesis of the open utterance, at least every ``partial_interval_s`` of speech;
+- ``final``: an utterance closed by ``min_silence_ms`` of silence, cut at ``max_utterance_s``, or flushed
+  by :meth:`SpeechStream.input_finished`;
+- ``lag``: processing fell behind the source by more than ``lag_report_s`` (or caught up again);
+- ``error``: the source failed (:meth:`SpeechStream.input_failed`); the transcript so far is kept.
+
+Processing is synchronous: ``accept_waveform`` runs the VAD on every sample and decodes when a partial or
+final is due. Capture must therefore run elsewhere (the sources in :mod:`edge_sdk.speech.sources` capture
+on their own thread into a bounded buffer). When the stream falls behind, it keeps every sample, skips
+partial updates first (counted in ``partials_skipped``) and never skips a final.
+
+Overload policy, in order: (1) partials are skipped while the lag exceeds ``max_partial_lag_s``;
+(2) the speculative final decode at silence onset is skipped too; (3) finals are always decoded, so they
+are delayed only by the lag itself; (4) audio beyond the capture buffer is the source's policy
+(``MicrophoneSource(max_buffer_s=..., overflow=...)``) and is reported there.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_sdk.audio import TARGET_RATE, convert
+from edge_sdk.errors import InvalidInputError
+from edge_sdk.speech.vad import WINDOW, Endpointer, SileroVAD, VadOptions
+
+log = logging.getLogger(__name__)
+
+_NO_TEXT = re.compile(r"^[\s\W_]*$")
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """Endpointing, result cadence and overload behaviour of a :class:`SpeechStream`.
+
+    Attributes:
+        partial_interval_s: Stream seconds of speech between partial results.
+        min_silence_ms: Silence that closes an utterance (the endpoint delay).
+        min_speech_ms: Speech shorter than this never opens an utterance.
+        speech_pad_ms: Audio kept before speech start and after speech end when decoding.
+        vad_threshold: Silero speech probability that starts speech (ends below ``vad_threshold - 0.15``).
+        max_utterance_s: An utterance longer than this is cut (at its quietest recent window) and finalised.
+        max_partial_lag_s: While processing lags the source by more than this, partial updates are skipped.
+        lag_report_s: A ``lag`` event is emitted when the lag crosses this, and when it drops back under half of it.
+        speculative_final: Decode the utterance as soon as silence starts, so the final is ready when the
+            endpoint confirms it (the decode is discarded if speech resumes).
+        no_speech_threshold: A decoded segment with ``no_speech_prob`` above this ...
+        logprob_threshold: ... and ``avg_logprob`` below this is dropped (Whisper's hallucination rule).
+    """
+
+    partial_interval_s: float = 1.0
+    min_silence_ms: int = 500
+    min_speech_ms: int = 250
+    speech_pad_ms: int = 150
+    vad_threshold: float = 0.5
+    max_utterance_s: float = 20.0
+    max_partial_lag_s: float = 0.5
+    lag_report_s: float = 2.0
+    speculative_final: bool = True
+    no_speech_threshold: float = 0.6
+    logprob_threshold: float = -1.0
+
+    def __post_init__(self) -> None:
+        def positive(name: str, hint: str) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InvalidInputError(f"StreamOptions.{name}={value!r} must be a positive number; {hint}")
+
+        positive("partial_interval_s", "1.0 gives a partial every second of speech")
+        positive("max_utterance_s", "Whisper takes at most 30 s; 20 is a good cut")
+        positive("max_partial_lag_s", "0.5 skips partials when half a second behind")
+        positive("lag_report_s", "2.0 reports a lag of two seconds")
+        if self.max_utterance_s > 30:
+            raise InvalidInputError(f"StreamOptions.max_utterance_s={self.max_utterance_s} exceeds Whisper's 30 s window; use 30 or less")
+        for name in ("min_silence_ms", "min_speech_ms", "speech_pad_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInputError(f"StreamOptions.{name}={value!r} must be a non-negative whole number of milliseconds")
+        if self.min_silence_ms < 64:
+            raise InvalidInputError(f"StreamOptions.min_silence_ms={self.min_silence_ms} is shorter than two VAD windows (64 ms); use 300-800")
+        if not 0 < self.vad_threshold < 1:
+            raise InvalidInputError(f"StreamOptions.vad_threshold={self.vad_threshold!r} must be between 0 and 1; 0.5 is typical")
+        if self.max_utterance_s <= 2 * self.speech_pad_ms / 1000 + 0.5:
+            raise InvalidInputError(f"StreamOptions.max_utterance_s={self.max_utterance_s} leaves no room for speech after padding")
+
+    def vad_options(self) -> VadOptions:
+        return VadOptions(threshold=self.vad_threshold, min_speech_ms=self.min_speech_ms, min_silence_ms=self.min_silence_ms)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One result of a :class:`SpeechStream`. Times ``start_s``/``end_s`` are stream time (seconds of audio).
+
+    Attributes:
+        kind: ``"partial"``, ``"final"``, ``"lag"`` or ``"error"``.
+        text: Hypothesis (partial), result (final), or the message (lag, error).
+        utterance: Index of the utterance (0, 1, ...), -1 for lag and error events.
+        latency_ms: Wall time from the capture of the last speech sample (final: the end of speech;
+            partial: the newest sample decoded) to this event.
+        endpoint_latency_ms: Final only: wall time from the capture of the sample that confirmed the endpoint.
+        decode_ms: Model time spent producing this event (0 when a speculative decode was reused).
+        lag_s: How far processing was behind the source when this event was made.
+        partials_skipped: Partial updates skipped so far because of lag (cumulative).
+        reason: Why a final was made: ``"endpoint"``, ``"max_utterance"``, ``"flush"``.
+    """
+
+    kind: str
+    text: str
+    start_s: float
+    end_s: float
+    utterance: int = -1
+    latency_ms: float = 0.0
+    endpoint_latency_ms: float = 0.0
+    decode_ms: float = 0.0
+    lag_s: float = 0.0
+    partials_skipped: int = 0
+    reason: str = ""
+
+
+@dataclass
+class StreamStats:
+    """Counters of a stream; read them from :attr:`SpeechStream.stats` at any time."""
+
+    samples_received: int = 0
+    samples_processed: int = 0
+    utterances: int = 0
+    partials: int = 0
+    partials_skipped: int = 0
+    finals: int = 0
+    finals_dropped_as_noise: int = 0
+    speculative_reused: int = 0
+    decode_s: float = 0.0
+    lag_s: float = 0.0
+    max_lag_s: float = 0.0
+    final_latencies_ms: list[float] = field(default_factory=list)
+    partial_gaps_s: list[float] = field(default_factory=list)
+
+    @property
+    def samples_lost(self) -> int:
+        """Samples received but never processed (0 after ``input_finished``)."""
+        return self.samples_received - self.samples_processed
+
+
+class _UtteranceDecoder:
+    """Decodes the open utterance: by re-decoding its audio (Whisper) or incrementally (models with
+    ``start_utterance()``, e.g. the CTC model, which advance their own state chunk by chunk)."""
+
+    def __init__(self, model) -> None:
+        # A Transcriber over a CTC bundle delegates to its CTC model, which streams natively.
+        inner = getattr(model, "_ctc", None)
+        self.model = inner if callable(getattr(inner, "start_utterance", None)) else model
+        self.incremental = callable(getattr(self.model, "start_utterance", None))
+        self._state = None
+        self._fed = 0
+
+    def reset(self) -> None:
+        self._state, self._fed = None, 0
+
+    def decode(self, audio: np.ndarray, final: bool) -> list:
+        if not self.incremental:
+            return list(self.model.decode(audio))
+        if self._state is None:
+            self._state = self.model.start_utterance()
+        if audio.shape[0] > self._fed:
+            self._state.accept(audio[self._fed :])
+            self._fed = audio.shape[0]
+        return list(self._state.finish() if final else self._state.segments())
+
+
+class SpeechStream:
+    """Live state of one audio source. Create with ``transcriber.create_stream(**options)``.
+
+    Args:
+        model: A shared model with ``decode(audio) -> list[Segment]`` and ``vad_model_bytes()``.
+        options: Endpointing and overload settings.
+        vad: A :class:`SileroVAD` to use instead of the one from the model's bundle.
+    """
+
+    def __init__(self, model, options: StreamOptions | None = None, vad: SileroVAD | None = None) -> None:
+        self.options = options or StreamOptions()
+        self._model = model
+        device = getattr(getattr(model, "_loaded", None), "device", None) or getattr(model, "device", None) or "auto"
+        self._vad = vad or SileroVAD.from_bytes(model.vad_model_bytes(), device)
+        self._vad.reset()
+        self._ep = Endpointer(self.options.vad_options())
+        self._decoder = _UtteranceDecoder(model)
+        self._pad = int(self.options.speech_pad_ms * TARGET_RATE / 1000)
+        # Outside speech, keep enough audio for a start found min_speech_ms late, plus padding.
+        self._keep = self._pad + int(self.options.min_speech_ms * TARGET_RATE / 1000) + 2 * WINDOW
+        self.stats = StreamStats()
+        self._audio = np.zeros(0, np.float32)  # samples [self._audio_start, received)
+        self._audio_start = 0
+        self._clock: tuple[int, float] = (0, time.monotonic())  # (sample index, wall time it was captured)
+        self._finished = False
+        self._utt_index = 0
+        self._lagging = False
+        self._reset_utterance()
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def accept_waveform(self, samples, sample_rate: int, captured_at: float | None = None) -> list[StreamEvent]:
+        """Feed audio; return the events it produced (possibly none).
+
+        Args:
+            samples: 1-D mono or ``(frames, channels)`` audio, int16/int32/uint8 or float.
+            sample_rate: Rate of ``samples`` in Hz (resampled to 16 kHz).
+            captured_at: ``time.monotonic()`` when the last sample was captured; defaults to now.
+                Sources pass it so latency and lag are measured from capture, not from this call.
+
+        Raises:
+            InvalidInputError: NaN/inf samples, a bad rate or shape, or audio after ``input_finished``.
+        """
+        if self._finished:
+            raise InvalidInputError("accept_waveform() after input_finished(); create a new stream for new audio")
+        audio, _ = convert(samples, sample_rate)
+        if audio.shape[0] == 0:
+            return []
+        received = self.stats.samples_received + audio.shape[0]
+        self._clock = (received, time.monotonic() if captured_at is None else float(captured_at))
+        self.stats.samples_received = received
+        self._audio = np.concatenate([self._audio, audio])
+        return self._process(self._vad.accept(audio))
+
+    def input_finished(self) -> list[StreamEvent]:
+        """No more audio: process what is left and finalise the open utterance."""
+        if self._finished:
+            return []
+        self._finished = True
+        pending = self._vad.pending_samples
+        events = self._process(self._vad.accept(np.zeros(WINDOW - pending, np.float32))) if pending else []
+        self.stats.samples_processed = self.stats.samples_received
+        if self._utt_start is not None:
+            events += self._final(self.stats.samples_received, self.stats.samples_received, "flush")
+        return events
+
+    def input_failed(self, message: str) -> list[StreamEvent]:
+        """The source failed: finalise what was captured, then report the error as an event."""
+        events = self.input_finished()
+        now_s = self.stats.samples_received / TARGET_RATE
+        log.warning("speech stream input failed at %.2f s: %s", now_s, message)
+        return events + [StreamEvent("error", message, now_s, now_s, lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped)]
+
+    @property
+    def lag_s(self) -> float:
+        """Current lag of processing behind the source, in seconds."""
+        return self.stats.lag_s
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _reset_utterance(self) -> None:
+        self._utt_start: int | None = None
+        self._next_partial = 0
+        self._last_partial_at: int | None = None
+        self._spec: tuple[int, list, float] | None = None  # (end sample, segments, decode seconds)
+        self._probs: list[float] = []
+        self._decoder.reset()
+
+    def _capture_time(self, sample: int) -> float:
+        end, at = self._clock
+        return at - (end - sample) / TARGET_RATE
+
+    def _lag(self, sample: int) -> float:
+        lag = max(0.0, time.monotonic() - self._capture_time(sample))
+        self.stats.lag_s = lag
+        self.stats.max_lag_s = max(self.stats.max_lag_s, lag)
+        return lag
+
+    def _slice(self, start: int, end: int) -> np.ndarray:
+        return self._audio[max(0, start - self._audio_start) : max(0, end - self._audio_start)]
+
+    def _trim(self, keep_from: int) -> None:
+        if keep_from > self._audio_start:
+            self._audio = self._audio[keep_from - self._audio_start :]
+            self._audio_start = keep_from
+
+    def _process(self, probs: np.ndarray) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        for p in probs:
+            window_end = (self._ep.window + 1) * WINDOW
+            ev = self._ep.update(float(p))
+            self.stats.samples_processed = min(window_end, self.stats.samples_received)
+            events += self._lag_event(window_end)
+            if ev is not None and ev.kind == "start":
+                self._reset_utterance()
+                self._utt_start = max(self._audio_start, ev.sample - self._pad)
+                self._next_partial = self._utt_start + int(self.options.partial_interval_s * TARGET_RATE)
+                self.stats.utterances += 1
+            if self._utt_start is None:
+                self._trim(window_end - self._keep)
+                continue
+            self._probs.append(float(p))
+            if ev is not None and ev.kind == "end":
+                events += self._final(min(ev.sample + self._pad, window_end), window_end, "endpoint", speech_end=ev.sample)
+                continue
+            if window_end - self._utt_start >= int(self.options.max_utterance_s * TARGET_RATE):
+                events += self._cut(window_end)
+                continue
+            self._maybe_speculate(window_end)
+            if window_end >= self._next_partial:
+                events += self._partial(window_end)
+        return events
+
+    def _lag_event(self, sample: int) -> list[StreamEvent]:
+        lag = self._lag(sample)
+        limit = self.options.lag_report_s
+        if not self._lagging and lag > limit:
+            self._lagging = True
+            msg = f"processing is {lag:.1f} s behind the source; skipping partial updates"
+        elif self._lagging and lag < limit / 2:
+            self._lagging = False
+            msg = f"caught up ({lag:.2f} s behind)"
+        else:
+            return []
+        t = sample / TARGET_RATE
+        log.info(msg)
+        return [StreamEvent("lag", msg, t, t, lag_s=lag, partials_skipped=self.stats.partials_skipped)]
+
+    def _decode(self, start: int, end: int, final: bool) -> tuple[list, float]:
+        t0 = time.perf_counter()
+        segments = self._decoder.decode(self._slice(start, end), final)
+        dt = time.perf_counter() - t0
+        self.stats.decode_s += dt
+        return segments, dt
+
+    def _text(self, segments: list) -> tuple[str, bool]:
+        """Joined text of the segments that pass the no-speech rule; and whether any was dropped."""
+        opts, kept, dropped = self.options, [], False
+        for s in segments:
+            no_speech = getattr(s, "no_speech_prob", 0.0) > opts.no_speech_threshold
+            if no_speech and getattr(s, "avg_logprob", 0.0) < opts.logprob_threshold:
+                dropped = True
+                continue
+            kept.append(s.text.strip())
+        text = " ".join(t for t in kept if t)
+        return ("" if _NO_TEXT.match(text) else text), dropped
+
+    def _maybe_speculate(self, window_end: int) -> None:
+        """At silence onset (plus padding), decode the utterance once so an endpoint can reuse it."""
+        silence = self._ep.silence_run_start
+        if silence is None:
+            self._spec = None  # speech resumed: any speculative decode is stale
+            return
+        end = silence + self._pad
+        if not self.options.speculative_final or self._decoder.incremental or window_end < end:
+            return
+        if (self._spec is None or self._spec[0] != end) and self.stats.lag_s <= self.options.max_partial_lag_s:
+            segments, dt = self._decode(self._utt_start, end, final=False)
+            self._spec = (end, segments, dt)
+
+    def _partial(self, window_end: int) -> list[StreamEvent]:
+        self._next_partial = window_end + int(self.options.partial_interval_s * TARGET_RATE)
+        if self.stats.lag_s > self.options.max_partial_lag_s:
+            self.stats.partials_skipped += 1
+            return []
+        segments, dt = self._decode(self._utt_start, window_end, final=False)
+        text, _ = self._text(segments)
+        if self._last_partial_at is not None:
+            self.stats.partial_gaps_s.append((window_end - self._last_partial_at) / TARGET_RATE)
+        self._last_partial_at = window_end
+        if not text:
+            return []
+        self.stats.partials += 1
+        now = time.monotonic()
+        return [
+            StreamEvent(
+                "partial", text, self._utt_start / TARGET_RATE, window_end / TARGET_RATE, self._utt_index,
+                latency_ms=(now - self._capture_time(window_end)) * 1000, decode_ms=dt * 1000,
+                lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped,
+            )
+        ]
+
+    def _final(self, end: int, decided_at: int, reason: str, speech_end: int | None = None) -> list[StreamEvent]:
+        start = self._utt_start
+        spec = self._spec
+        if spec is not None and spec[0] == end and reason == "endpoint":
+            segments, dt = spec[1], 0.0
+            self.stats.speculative_reused += 1
+        else:
+            segments, dt = self._decode(start, end, final=True)
+        text, dropped = self._text(segments)
+        self._reset_utterance()
+        self._trim(end - self._pad)
+        if not text:
+            self.stats.finals_dropped_as_noise += int(dropped)
+            return []
+        now = time.monotonic()
+        last_speech = speech_end if speech_end is not None else end
+        latency = (now - self._capture_time(last_speech)) * 1000
+        self.stats.finals += 1
+        self.stats.final_latencies_ms.append(latency)
+        event = StreamEvent(
+            "final", text, start / TARGET_RATE, end / TARGET_RATE, self._utt_index,
+            latency_ms=latency, endpoint_latency_ms=(now - self._capture_time(decided_at)) * 1000,
+            decode_ms=dt * 1000, lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped, reason=reason,
+        )
+        self._utt_index += 1
+        return [event]
+
+    def _cut(self, window_end: int) -> list[StreamEvent]:
+        """Cut an over-long utterance at its quietest window in the last quarter, then keep going."""
+        tail = max(1, len(self._probs) // 4)
+        quiet = int(np.argmin(self._probs[-tail:]))
+        cut = window_end - (tail - quiet - 1) * WINDOW - WINDOW // 2
+        events = self._final(cut, window_end, "max_utterance")
+        self._utt_start = cut
+        self._next_partial = cut + int(self.options.partial_interval_s * TARGET_RATE)
+        self.stats.utterances += 1
+        return events
+
+
+def transcribe_live(source, stream: SpeechStream):
+    """Run a live loop: yield the stream's events for every chunk of ``source``, then flush.
+
+    A source that fails (e.g. :class:`~edge_sdk.errors.DeviceError` from a microphone that disappears)
+    ends the loop cleanly: the open utterance is finalised and an ``error`` event is yielded last.
+
+    Args:
+        source: An iterator of chunks with ``samples``, ``sample_rate`` and ``timestamp_s``.
+        stream: The stream to feed.
+
+    Yields:
+        :class:`StreamEvent` in order.
+    """
+    from edge_sdk.errors import DeviceError
+
+    try:
+        for chunk in source:
+            yield from stream.accept_waveform(chunk.samples, chunk.sample_rate, captured_at=chunk.timestamp_s)
+    except DeviceError as exc:
+        yield from stream.input_failed(str(exc))
+        return
+    yield from stream.input_finished()

@@ -1,0 +1,116 @@
+"""``python -m quantize distill speech|text|vision`` (also ``edge-sdk distill ...``).
+
+Runs are resumable: rerunning the same command continues from the last checkpoint in ``--out``
+(a changed recipe starts over). The progress bar shows loss, learning rate and ETA; every
+evaluation step is logged and appended to ``<out>/metrics.jsonl``; the final report is printed
+as JSON and written to ``<out>/report.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+from quantize.distill import STUDENTS
+
+DEFAULT_TEACHERS = {"text": "minilm-l6-extractive", "vision": "efficientnet-lite2", "speech": "whisper-tiny.en"}
+
+
+def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentParser:
+    """The argument parser of the distill command."""
+    p = argparse.ArgumentParser(prog=prog, description="Train a smaller student to imitate a teacher and ship it as a "
+                                "'distilled' (and 'distilled-int8') bundle variant.")
+    p.add_argument("student", choices=STUDENTS, help="which model to distil")
+    p.add_argument("--teacher", help="teacher: a bundle for text/speech, a packaged architecture for vision "
+                   f"(defaults: {DEFAULT_TEACHERS})")
+    p.add_argument("--bundle", help="vision only: bundle that receives the variants (default efficientnet-lite0)")
+    p.add_argument("--data", nargs="+", metavar="DIR", help="training data folders/files (default: the shared data)")
+    p.add_argument("--data-root", type=Path, help="shared data folder with speech/, images/, text/ (default ../shared/data)")
+    p.add_argument("--steps", type=int, help="optimizer steps")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", type=Path, help="work folder: checkpoints, metrics.jsonl, exports (default $EDGE_SDK_HOME/distill/<student>)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--no-write", action="store_true", help="train and measure only; do not add variants to the bundle")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    return p
+
+
+def _data_root(given: Path | None) -> Path:
+    if given:
+        return given
+    here = Path(__file__).resolve().parents[2]
+    for candidate in (here.parent / "shared" / "data", here / "shared" / "data", Path.cwd().parent / "shared" / "data"):
+        if (candidate / "README.md").is_file():
+            return candidate
+    return Path.cwd() / "data"
+
+
+def _schedule(default, args: argparse.Namespace):
+    overrides = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}.items()
+                 if v is not None}
+    if args.steps is not None:
+        overrides.setdefault("warmup_steps", min(default.warmup_steps, max(0, args.steps // 10)))
+        overrides["eval_every"] = min(default.eval_every, args.steps)
+        overrides["checkpoint_every"] = min(default.checkpoint_every, args.steps)
+    return dataclasses.replace(default, **overrides)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run the distillation the parsed ``args`` describe and return its report."""
+    import torch
+
+    from edge_sdk.bundle import home
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = args.out or home() / "distill" / args.student
+    root = _data_root(args.data_root)
+    data = tuple(args.data or ())
+    if args.student == "text":
+        from quantize.distill.text import TextDistillConfig, distill_text
+
+        base = TextDistillConfig()
+        cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, schedule=_schedule(base.schedule, args))
+        report = distill_text(cfg, out, root, write=not args.no_write)
+    elif args.student == "vision":
+        from quantize.distill.vision import VisionDistillConfig
+        from quantize.distill.vision_ship import distill_vision
+
+        base = VisionDistillConfig()
+        cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, bundle=args.bundle or base.bundle, data=data,
+                                  schedule=_schedule(base.schedule, args))
+        report = distill_vision(cfg, out, root, write=not args.no_write)
+    else:
+        from quantize.distill.speech import SpeechDistillConfig, distill_speech
+
+        base = SpeechDistillConfig()
+        cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, schedule=_schedule(base.schedule, args))
+        report = distill_speech(cfg, out, root, write=not args.no_write)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m quantize distill") -> int:
+    """Parse ``argv``, run, print the report's metrics as JSON; 2 on an edge-sdk error."""
+    from edge_sdk.errors import EdgeSDKError
+
+    args = build_parser(prog).parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        report = run(args)
+    except EdgeSDKError as exc:
+        print(f"distill: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("distill: interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    print(json.dumps({"training": {k: v for k, v in report["training"].items() if k != "evals"},
+                      "evals": report["training"]["evals"], "metrics": report.get("metrics", {})}, indent=2, default=str))
+    return 0

@@ -1,0 +1,147 @@
+"""Unlabelled training views and labelled held-out photos for the vision student.
+
+A *view* is a crop box on a source image (a photo or a video frame) plus a horizontal flip. The
+same box is resized to the teacher's and the student's input sizes, so both see the same pixels at
+their own resolution. View 0 of an image is the standard centre crop; the others are random
+resized crops drawn from a seeded generator, so teacher targets can be computed once and cached.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from edge_sdk.errors import BundleNotFoundError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+@dataclass(frozen=True)
+class LabelledPhoto:
+    """A held-out photo: path, ImageNet-1k class index and acceptable top-5 indices."""
+
+    path: Path
+    label: int
+    acceptable: tuple[int, ...]
+
+
+def read_labels(image_root: Path) -> list[LabelledPhoto]:
+    """Labelled photos under ``image_root``: ``labels.tsv`` (and ``calibration/labels.tsv``).
+
+    Rows with class -1 (no ImageNet class) or without an index are skipped.
+    """
+    out = []
+    for tsv in (image_root / "labels.tsv", image_root / "calibration" / "labels.tsv"):
+        if not tsv.is_file():
+            continue
+        with open(tsv, newline="") as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                raw = row.get("class_index") or row.get("imagenet_index") or ""
+                if not raw.strip().lstrip("-").isdigit() or int(raw) < 0:
+                    continue
+                extra = row.get("acceptable_top5_class_indices") or ""
+                ok = tuple(int(x) for x in extra.split(",") if x.strip().isdigit()) or (int(raw),)
+                out.append(LabelledPhoto(tsv.parent / row["filename"], int(raw), ok))
+    return out
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """An image file as an RGB uint8 array (H, W, 3)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def video_frames(path: Path, every_n: int) -> list[np.ndarray]:
+    """Every ``every_n``-th frame of a video file, RGB uint8 (OpenCV decodes)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames, i = [], 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i % every_n == 0:
+                frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            i += 1
+    finally:
+        cap.release()
+    return frames
+
+
+def collect_unlabelled(paths: list[Path], exclude: set[Path], video_every_n: int) -> tuple[list[np.ndarray], list[str]]:
+    """Photos and video frames under ``paths``, minus the held-out photos in ``exclude``.
+
+    Raises:
+        BundleNotFoundError: A path does not exist.
+    """
+    images, names = [], []
+    excluded = {p.resolve() for p in exclude}
+    for root in paths:
+        root = Path(root)
+        if not root.exists():
+            raise BundleNotFoundError(f"image data {root} does not exist; give folders of photos or videos with --data")
+        files = sorted(root.rglob("*")) if root.is_dir() else [root]
+        for f in files:
+            if f.resolve() in excluded or not f.is_file():
+                continue
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                images.append(load_rgb(f))
+                names.append(str(f))
+            elif f.suffix.lower() in VIDEO_SUFFIXES:
+                frames = video_frames(f, video_every_n)
+                images += frames
+                names += [f"{f}#frame{i * video_every_n}" for i in range(len(frames))]
+    return images, names
+
+
+def centre_box(h: int, w: int, crop_fraction: float) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the centre crop: a square of ``crop_fraction`` of the shorter side."""
+    side = int(round(min(h, w) * crop_fraction))
+    return (h - side) // 2, (w - side) // 2, side, side
+
+
+def random_box(h: int, w: int, rng: np.random.Generator, scale: tuple[float, float] = (0.3, 1.0)) -> tuple[int, int, int, int]:
+    """A random square-ish crop covering ``scale`` of the image area (RandomResizedCrop-like)."""
+    area = h * w * rng.uniform(*scale)
+    ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+    ch = int(min(h, round(np.sqrt(area / ratio))))
+    cw = int(min(w, round(np.sqrt(area * ratio))))
+    return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1)), ch, cw
+
+
+def render(image: np.ndarray, box: tuple[int, int, int, int], flip: bool, size: int,
+           mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """Crop ``box``, resize to ``size`` x ``size`` (bicubic, antialiased), flip, normalise; CHW float."""
+    top, left, ch, cw = box
+    x = torch.from_numpy(np.ascontiguousarray(image[top : top + ch, left : left + cw])).permute(2, 0, 1).float()[None] / 255.0
+    x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)[0]
+    if flip:
+        x = x.flip(-1)
+    m = torch.tensor(mean).view(3, 1, 1)
+    s = torch.tensor(std).view(3, 1, 1)
+    return (x - m) / s
+
+
+def views(n_images: int, shapes: list[tuple[int, int]], per_image: int, seed: int, crop_fraction: float) -> list[tuple]:
+    """``per_image`` views of each image: (image index, box, flip); view 0 is the centre crop."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n_images):
+        h, w = shapes[i]
+        out.append((i, centre_box(h, w, crop_fraction), False))
+        for _ in range(per_image - 1):
+            out.append((i, random_box(h, w, rng), bool(rng.integers(0, 2))))
+    return out

@@ -1,0 +1,199 @@
+"""A small, resumable training loop shared by every student (nanoGPT-sized, no framework around it).
+
+The loop draws batch ``i`` from a function of ``i`` alone, so a run resumed from a checkpoint sees
+exactly the batches an uninterrupted run would have seen. A checkpoint holds the student, the
+optimizer, the step and the metrics history; it is written atomically every ``checkpoint_every``
+steps and at the end, and reused only when its recipe hash matches the current recipe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from edge_sdk.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+METRICS_LOG = "metrics.jsonl"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Optimisation settings of one distillation run.
+
+    Attributes:
+        steps: Optimizer steps in total.
+        batch_size: Examples per step.
+        lr: Peak learning rate (AdamW), reached after ``warmup_steps`` and decayed on a cosine to 10 %.
+        warmup_steps: Linear warm-up length.
+        weight_decay: AdamW weight decay.
+        eval_every: Evaluate (and log metrics) every this many steps, and at the end.
+        checkpoint_every: Save a resumable checkpoint every this many steps, and at the end.
+        seed: Seeds python, numpy and torch; also orders the data.
+        grad_clip: Clip the global gradient norm to this value (0 disables).
+    """
+
+    steps: int = 600
+    batch_size: int = 32
+    lr: float = 1e-4
+    warmup_steps: int = 30
+    weight_decay: float = 0.01
+    eval_every: int = 100
+    checkpoint_every: int = 100
+    seed: int = 0
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise InvalidInputError(f"Schedule.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.warmup_steps <= self.steps:
+            raise InvalidInputError(f"Schedule.warmup_steps must be in [0, steps={self.steps}], got {self.warmup_steps}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InvalidInputError(f"Schedule.lr must be a positive number, got {self.lr}")
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of 0-based ``step``: linear warm-up, then cosine decay to 10 % of the peak."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        return self.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+@dataclass
+class RunResult:
+    """What a run did: the final step, loss history, evaluations and training time."""
+
+    step: int
+    losses: list[float] = field(default_factory=list)
+    evals: list[dict] = field(default_factory=list)
+    train_time_s: float = 0.0
+    resumed_from: int = 0
+
+
+def seed_everything(seed: int) -> None:
+    """Fix python, numpy and torch seeds (and make torch pick deterministic kernels where it can)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def epoch_order(n: int, step: int, batch_size: int, seed: int) -> np.ndarray:
+    """Indices of the examples of batch ``step``: a fresh seeded permutation of ``range(n)`` per epoch."""
+    if n < 1:
+        raise InvalidInputError("no training examples: give a data folder with at least one usable file")
+    out = []
+    start = step * batch_size
+    while len(out) < batch_size:
+        epoch, offset = divmod(start + len(out), n)
+        perm = np.random.default_rng((seed, epoch)).permutation(n)
+        out.extend(perm[offset : offset + batch_size - len(out)].tolist())
+    return np.asarray(out)
+
+
+def _save(path: Path, payload: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    model: torch.nn.Module,
+    loss_of_batch: Callable[[int], torch.Tensor],
+    evaluate: Callable[[], dict],
+    schedule: Schedule,
+    workdir: Path,
+    recipe_hash: str,
+    desc: str = "distill",
+    params: list[torch.nn.Parameter] | None = None,
+) -> RunResult:
+    """Optimise ``model`` for ``schedule.steps`` steps, resuming from ``workdir`` when possible.
+
+    Args:
+        model: The student; only parameters with ``requires_grad`` (or ``params``) are trained.
+        loss_of_batch: Loss of batch ``i`` (a function of ``i`` alone, for exact resumption).
+        evaluate: Metrics on held-out data (called in ``torch.no_grad`` with the model in eval mode).
+        schedule: Steps, batch size, learning rate, evaluation and checkpoint cadence.
+        workdir: Folder for ``checkpoint.pt`` and ``metrics.jsonl``.
+        recipe_hash: A checkpoint with another hash is ignored (different data or settings).
+        desc: Progress-bar label.
+        params: Parameters to optimise; default every trainable parameter of ``model``.
+
+    Returns:
+        The :class:`RunResult`, whose ``evals`` hold every evaluation with its step.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    seed_everything(schedule.seed)
+    params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
+    result = RunResult(step=0)
+    ckpt_path = workdir / CHECKPOINT
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if ckpt.get("recipe_hash") == recipe_hash:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            result = RunResult(**ckpt["result"])
+            result.resumed_from = result.step
+            log.info("resuming %s from step %d (%s)", desc, result.step, ckpt_path)
+        else:
+            log.info("ignoring %s: it was written for another recipe", ckpt_path)
+    metrics_log = workdir / METRICS_LOG
+
+    def checkpoint() -> None:
+        _save(ckpt_path, {"recipe_hash": recipe_hash, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "result": asdict(result), "schedule": asdict(schedule)})
+
+    def run_eval() -> None:
+        model.eval()
+        with torch.no_grad():
+            metrics = {"step": result.step, **evaluate()}
+        result.evals.append(metrics)
+        with open(metrics_log, "a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        log.info("%s step %d: %s", desc, result.step, {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
+
+    if result.step == 0 and not result.evals:
+        run_eval()  # the starting point, so every run reports "before" and "after"
+    t0 = time.perf_counter()
+    bar = tqdm(total=schedule.steps, initial=result.step, desc=desc, unit="step", dynamic_ncols=True)
+    while result.step < schedule.steps:
+        model.train()
+        for group in opt.param_groups:
+            group["lr"] = schedule.lr_at(result.step)
+        loss = loss_of_batch(result.step)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {result.step}; lower --lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if schedule.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, schedule.grad_clip)
+        opt.step()
+        result.step += 1
+        result.losses.append(float(loss.item()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{schedule.lr_at(result.step - 1):.1e}")
+        last = result.step == schedule.steps
+        if result.step % schedule.eval_every == 0 or last:
+            run_eval()
+            bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{v:.4f}" for k, v in result.evals[-1].items()
+                                                            if isinstance(v, float)})
+        if result.step % schedule.checkpoint_every == 0 or last:
+            result.train_time_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            checkpoint()
+    bar.close()
+    return result

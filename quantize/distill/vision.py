@@ -1,0 +1,189 @@
+"""Distil EfficientNet-Lite2 into EfficientNet-Lite0 on unlabelled photos and video frames.
+
+from-teacher -> views of unlabelled images -> teacher soft targets (cached) -> soft-target KL into
+the student (BatchNorm statistics frozen: a few hundred images cannot re-estimate them) -> export
+and int8 (the vision engineer's :mod:`quantize.vision`) -> measure -> ``distilled`` and
+``distilled-int8`` variants of the student's bundle.
+
+The labelled photos are held out: they are never trained on, and top-1 agreement with the teacher
+and accuracy are measured on them before and after.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edge_sdk.errors import InvalidInputError
+from quantize.bundle_writer import recipe_hash
+from quantize.distill.images import LabelledPhoto, collect_unlabelled, load_rgb, read_labels, render, views
+from quantize.distill.loop import Schedule, epoch_order, seed_everything, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VisionDistillConfig:
+    """What to distil and how.
+
+    Attributes:
+        teacher: Teacher architecture with packaged weights (``efficientnet-lite2`` or ``-lite1``).
+        student: Student architecture (``efficientnet-lite0``); starts from its packaged weights.
+        bundle: Bundle that receives the variants (the student's own bundle).
+        data: Folders/files of photos and videos; empty means the shared ``images/calibration`` and ``video``.
+        views_per_image: Crops per image (the first is the centre crop), teacher targets cached per view.
+        video_every_n: Keep every n-th video frame (neighbouring frames are near-duplicates).
+        temperature: Softmax temperature of the KL loss (loss scaled by T^2, as Hinton et al.).
+        schedule: Steps, batch size, learning rate, cadence, seed.
+    """
+
+    teacher: str = "efficientnet-lite2"
+    student: str = "efficientnet-lite0"
+    bundle: str = "efficientnet-lite0"
+    data: tuple[str, ...] = ()
+    views_per_image: int = 4
+    video_every_n: int = 5
+    temperature: float = 2.0
+    schedule: Schedule = field(default_factory=lambda: Schedule(steps=240, batch_size=16, lr=5e-5, warmup_steps=20,
+                                                                 eval_every=60, checkpoint_every=60, weight_decay=0.0))
+
+    def __post_init__(self) -> None:
+        if self.views_per_image < 1:
+            raise InvalidInputError(f"views_per_image must be >= 1, got {self.views_per_image}")
+        if self.video_every_n < 1:
+            raise InvalidInputError(f"video_every_n must be >= 1, got {self.video_every_n}")
+        if not self.temperature > 0:
+            raise InvalidInputError(f"temperature must be > 0, got {self.temperature}")
+
+
+class FrozenBatchNorm(nn.Module):
+    """Wraps a network so ``train()`` never switches its BatchNorm layers out of eval mode."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def train(self, mode: bool = True) -> FrozenBatchNorm:
+        super().train(mode)
+        for m in self.net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Hinton soft-target loss: T^2 * KL(softmax(teacher/T) || softmax(student/T)), batch mean."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student_logits / t, -1), F.log_softmax(teacher_logits / t, -1),
+                    log_target=True, reduction="batchmean") * t * t
+
+
+def _spec(arch: str):
+    from quantize.vision.models import ARCHS
+
+    return ARCHS[arch]
+
+
+@torch.no_grad()
+def logits_of(model: nn.Module, images: list[np.ndarray], boxes: list[tuple], arch: str, batch_size: int = 16) -> torch.Tensor:
+    """Logits of ``model`` on views ``(image index, box, flip)`` rendered for ``arch``'s input."""
+    spec = _spec(arch)
+    model.eval()
+    out = []
+    for start in range(0, len(boxes), batch_size):
+        chunk = boxes[start : start + batch_size]
+        x = torch.stack([render(images[i], box, flip, spec.image_size, spec.mean, spec.std) for i, box, flip in chunk])
+        out.append(model(x))
+    return torch.cat(out)
+
+
+def held_out_scores(student_logits: torch.Tensor, teacher_logits: torch.Tensor, photos: list[LabelledPhoto]) -> dict:
+    """Top-1 agreement with the teacher and top-1 / top-5-acceptable accuracy of both, on held-out photos."""
+    labels = torch.tensor([p.label for p in photos])
+    s1, t1 = student_logits.argmax(-1), teacher_logits.argmax(-1)
+    s5 = student_logits.topk(5, -1).indices
+    return {
+        "agreement_top1": round(float((s1 == t1).float().mean()), 4),
+        "student_top1": round(float((s1 == labels).float().mean()), 4),
+        "teacher_top1": round(float((t1 == labels).float().mean()), 4),
+        "student_top5": round(float(np.mean([p.label in s5[i].tolist() for i, p in enumerate(photos)])), 4),
+        "held_out_photos": len(photos),
+    }
+
+
+def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Path | None = None) -> tuple[nn.Module, dict]:
+    """Train the student; return it (unwrapped, eval mode) and the training report.
+
+    Args:
+        cfg: The run's configuration.
+        workdir: Checkpoints, metrics log, cached teacher targets.
+        data_root: The shared data folder (labels, and default unlabelled data when ``cfg.data`` is empty).
+    """
+    from quantize.vision.weights import load_lite
+
+    workdir = Path(workdir)
+    seed_everything(cfg.schedule.seed)
+    root = Path(data_root or ".")
+    photos = read_labels(root / "images")
+    data = [Path(p) for p in cfg.data] or [root / "images" / "calibration", root / "video"]
+    images, names = collect_unlabelled(data, {p.path for p in photos}, cfg.video_every_n)
+    if not images:
+        raise InvalidInputError(f"no photos or video frames found in {[str(p) for p in data]}")
+    shapes = [im.shape[:2] for im in images]
+    tspec, sspec = _spec(cfg.teacher), _spec(cfg.student)
+    train_views = views(len(images), shapes, cfg.views_per_image, cfg.schedule.seed, sspec.image_size / sspec.resize_size)
+    held_images = [load_rgb(p.path) for p in photos]
+    held_views = [(i, _centre(held_images[i], sspec), False) for i in range(len(photos))]
+    held_views_t = [(i, _centre(held_images[i], tspec), False) for i in range(len(photos))]
+    recipe = {
+        "kind": "distillation", "student": cfg.student, "teacher": cfg.teacher, "config": asdict(cfg),
+        "data": {"sources": [str(p) for p in data], "images_and_frames": len(images), "views": len(train_views),
+                 "held_out": [str(p.path.name) for p in photos], "labels_used_for_training": False},
+        "objective": f"KL(teacher || student) of softmax at T={cfg.temperature}, x T^2; BatchNorm frozen",
+    }
+    rhash = recipe_hash(recipe)
+    teacher, _ = load_lite(cfg.teacher)
+    student, _ = load_lite(cfg.student)
+    cache = workdir / f"teacher-logits-{rhash}.pt"
+    if cache.is_file():
+        targets = torch.load(cache)
+    else:
+        log.info("teacher %s on %d views and %d held-out photos", cfg.teacher, len(train_views), len(photos))
+        targets = {"train": logits_of(teacher, images, train_views, cfg.teacher),
+                   "held_out": logits_of(teacher, held_images, held_views_t, cfg.teacher)}
+        workdir.mkdir(parents=True, exist_ok=True)
+        torch.save(targets, cache)
+    del teacher
+    wrapped = FrozenBatchNorm(student)
+
+    def loss_of_batch(step: int) -> torch.Tensor:
+        idx = epoch_order(len(train_views), step, cfg.schedule.batch_size, cfg.schedule.seed)
+        x = torch.stack([render(images[i], box, flip, sspec.image_size, sspec.mean, sspec.std)
+                         for i, box, flip in (train_views[j] for j in idx)])
+        return kd_loss(wrapped(x), targets["train"][idx], cfg.temperature)
+
+    def evaluate() -> dict:
+        return held_out_scores(logits_of(student, held_images, held_views, cfg.student), targets["held_out"], photos)
+
+    run = train(wrapped, loss_of_batch, evaluate, cfg.schedule, workdir, rhash, desc="distill vision")
+    report = {"recipe": recipe, "training": {"steps": run.step, "train_time_s": round(run.train_time_s, 1),
+                                              "resumed_from": run.resumed_from, "evals": run.evals,
+                                              "first_loss": run.losses[0] if run.losses else None,
+                                              "last_loss": float(np.mean(run.losses[-20:])) if run.losses else None,
+                                              "device": "cpu", "torch_threads": torch.get_num_threads()}}
+    return student.eval(), report
+
+
+def _centre(image: np.ndarray, spec) -> tuple[int, int, int, int]:
+    from quantize.distill.images import centre_box
+
+    return centre_box(image.shape[0], image.shape[1], spec.image_size / spec.resize_size)

@@ -1,0 +1,1 @@
+"""Speech: offline and streaming transcription (Whisper or CTC), VAD, audio sources."""

@@ -1,0 +1,206 @@
+"""Whisper decoding on onnxruntime and numpy: KV cache, greedy or beam search, Whisper's logit rules.
+
+The encoder graph returns every decoder layer's cross-attention k/v once per window; each decoder
+step feeds one token per hypothesis plus the self-attention cache and gets the grown cache back.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_sdk.speech.tokenizer import WhisperTokenizer
+
+MAX_INITIAL_TIMESTAMP_S = 1.0
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """One decoded window: generated tokens (no prompt, no end token) and their scores."""
+
+    tokens: tuple[int, ...]
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+
+
+def compression_ratio(text: str) -> float:
+    """Bytes of ``text`` over bytes of its zlib compression; high for repetition loops."""
+    raw = text.encode("utf-8")
+    return len(raw) / len(zlib.compress(raw)) if raw else 0.0
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    m = np.max(x, axis=-1, keepdims=True)
+    shifted = x - m
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+class WhisperDecoder:
+    """Runs the exported encoder and decoder sessions. Stateless between calls; thread-compatible.
+
+    Args:
+        encoder: Session of the encoder graph (``mel`` -> ``cross_kv``).
+        decoder: Session of the decoder graph (``tokens, self_kv, cross_kv`` -> ``logits, new_self_kv``).
+        tokenizer: The model's tokenizer.
+        suppress_tokens: Token ids never generated.
+        begin_suppress_tokens: Token ids not allowed as the first generated token.
+        max_target_positions: Decoder context length (448 for Whisper).
+    """
+
+    def __init__(self, encoder, decoder, tokenizer: WhisperTokenizer, suppress_tokens, begin_suppress_tokens, max_target_positions: int = 448) -> None:
+        self.encoder, self.decoder, self.tok = encoder, decoder, tokenizer
+        kv = decoder.get_inputs()[1].shape  # (layers, 2, batch, heads, past, head_dim)
+        self.layers, self.heads, self.head_dim = int(kv[0]), int(kv[3]), int(kv[5])
+        self.max_target_positions = max_target_positions
+        vocab = int(decoder.get_outputs()[0].shape[2]) if isinstance(decoder.get_outputs()[0].shape[2], int) else tokenizer.timestamp_begin + 1501
+        self.vocab = vocab
+        t = tokenizer
+        specials = [t.sot, t.sot_prev, t.sot_lm, t.translate, t.transcribe, t.no_speech]
+        if not t.multilingual:
+            specials += list(range(t.sot, t.no_timestamps))  # language and task tokens never appear in .en output
+        mask = np.zeros(vocab, dtype=bool)
+        mask[[i for i in (*suppress_tokens, *specials) if 0 <= i < vocab]] = True
+        self.suppress_mask = mask
+        self.begin_suppress = np.array([i for i in begin_suppress_tokens if 0 <= i < vocab], dtype=np.int64)
+
+    # -- graph calls -------------------------------------------------------------------------
+    def encode(self, mel: np.ndarray) -> np.ndarray:
+        """``cross_kv`` for a ``(n_mels, frames)`` window (frames even, at most 3000)."""
+        return self.encoder.run(None, {"mel": mel[None].astype(np.float32, copy=False)})[0]
+
+    def _step(self, tokens: np.ndarray, self_kv: np.ndarray, cross_kv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(self.decoder.run(None, {"tokens": tokens, "self_kv": self_kv, "cross_kv": cross_kv}))
+
+    # -- logit rules -------------------------------------------------------------------------
+    def _filter(self, logits: np.ndarray, seq: list[int], timestamps: bool, max_ts_token: int | None) -> np.ndarray:
+        """Apply suppression and timestamp rules to one hypothesis' logits (copy), as Whisper does."""
+        x = logits.astype(np.float32, copy=True)
+        x[self.suppress_mask] = -np.inf
+        t = self.tok
+        tb = t.timestamp_begin
+        if not seq:
+            x[self.begin_suppress] = -np.inf
+        if not timestamps:
+            x[tb:] = -np.inf
+            return x
+        x[t.no_timestamps] = -np.inf
+        last_ts = len(seq) >= 1 and seq[-1] >= tb
+        penult_ts = len(seq) < 2 or seq[-2] >= tb
+        if last_ts:
+            if penult_ts:
+                x[tb:] = -np.inf  # pairs of timestamps are closed: text (or end) comes next
+            else:
+                x[: t.eot] = -np.inf  # an open segment must be closed by a timestamp or end
+        stamps = [s for s in seq if s >= tb]
+        if stamps:
+            floor = stamps[-1] if (last_ts and not penult_ts) else stamps[-1] + 1
+            x[tb:floor] = -np.inf  # timestamps never go back
+        if not seq:
+            x[:tb] = -np.inf
+            x[tb + round(MAX_INITIAL_TIMESTAMP_S / 0.02) + 1 :] = -np.inf
+        if max_ts_token is not None:
+            x[max_ts_token + 1 :] = -np.inf
+        logp = _log_softmax(x)
+        ts_logp = np.logaddexp.reduce(logp[tb:])
+        if ts_logp > np.max(logp[:tb]):
+            x[:tb] = -np.inf
+        return x
+
+    # -- search ------------------------------------------------------------------------------
+    def generate(
+        self,
+        cross_kv: np.ndarray,
+        prompt: list[int] | None = None,
+        timestamps: bool = True,
+        beam_size: int = 1,
+        max_new_tokens: int | None = None,
+        max_timestamp_s: float | None = None,
+    ) -> DecodeResult:
+        """Decode one encoded window.
+
+        Args:
+            cross_kv: Output of :meth:`encode`.
+            prompt: Previous-text tokens (``<|startofprev|>`` is added here), or None.
+            timestamps: Predict timestamp tokens (segment boundaries) or not.
+            beam_size: 1 for greedy search, more for beam search.
+            max_new_tokens: Cap on generated tokens (default: half the decoder context).
+            max_timestamp_s: Latest timestamp allowed (the end of the window's audio).
+        """
+        t = self.tok
+        head = [t.sot_prev, *prompt[-(self.max_target_positions // 2 - 1) :]] if prompt else []
+        sot_index = len(head)
+        initial = head + t.sot_sequence() + ([] if timestamps else [t.no_timestamps])
+        limit = max_new_tokens or self.max_target_positions // 2
+        limit = min(limit, self.max_target_positions - len(initial))
+        max_ts = None
+        if timestamps and max_timestamp_s is not None:
+            max_ts = t.timestamp_begin + int(round(max_timestamp_s / 0.02))
+        empty = np.zeros((self.layers, 2, 1, self.heads, 0, self.head_dim), dtype=np.float32)
+        logits, kv = self._step(np.array([initial], dtype=np.int64), empty, cross_kv)
+        probs = np.exp(_log_softmax(logits[0, sot_index].astype(np.float64)))
+        no_speech_prob = float(probs[t.no_speech])
+        last = logits[:, -1]
+        if beam_size <= 1:
+            tokens, sum_logp = self._greedy(last[0], kv, cross_kv, timestamps, max_ts, limit)
+        else:
+            tokens, sum_logp = self._beam(last[0], kv, cross_kv, timestamps, max_ts, limit, beam_size)
+        text = t.decode(tokens)
+        return DecodeResult(
+            tokens=tuple(tokens),
+            text=text,
+            avg_logprob=sum_logp / (len(tokens) + 1),
+            no_speech_prob=no_speech_prob,
+            compression_ratio=compression_ratio(text),
+        )
+
+    def _greedy(self, logits, kv, cross_kv, timestamps, max_ts, limit) -> tuple[list[int], float]:
+        seq: list[int] = []
+        total = 0.0
+        for _ in range(limit):
+            x = self._filter(logits, seq, timestamps, max_ts)
+            token = int(np.argmax(x))
+            total += float(_log_softmax(x)[token])
+            if token == self.tok.eot:
+                break
+            seq.append(token)
+            out, kv = self._step(np.array([[token]], dtype=np.int64), kv, cross_kv)
+            logits = out[0, -1]
+        return seq, total
+
+    def _beam(self, logits, kv, cross_kv, timestamps, max_ts, limit, beam_size) -> tuple[list[int], float]:
+        eot = self.tok.eot
+        beams: list[tuple[list[int], float]] = [([], 0.0)]
+        all_logits = logits[None]
+        finished: list[tuple[list[int], float]] = []
+        cross = cross_kv
+        for _ in range(limit):
+            candidates = []
+            for i, (seq, score) in enumerate(beams):
+                logp = _log_softmax(self._filter(all_logits[i], seq, timestamps, max_ts))
+                top = np.argpartition(-logp, beam_size)[: beam_size + 1]
+                for tok in top:
+                    if np.isfinite(logp[tok]):
+                        candidates.append((score + float(logp[tok]), i, int(tok)))
+            candidates.sort(key=lambda c: -c[0])
+            nxt, sources = [], []
+            for score, i, tok in candidates:
+                if tok == eot:
+                    if len(finished) < beam_size:
+                        finished.append((beams[i][0], score))
+                elif len(nxt) < beam_size:
+                    nxt.append((beams[i][0] + [tok], score))
+                    sources.append(i)
+            if len(finished) >= beam_size or not nxt:
+                break
+            beams = nxt
+            kv = kv[:, :, sources]
+            if cross.shape[2] != len(sources):
+                cross = np.repeat(cross_kv, len(sources), axis=2)
+            out, kv = self._step(np.array([[s[-1]] for s, _ in beams], dtype=np.int64), kv, cross)
+            all_logits = out[:, -1]
+        pool = finished or beams
+        return max(pool, key=lambda b: b[1] / max(1, len(b[0]) + 1))

@@ -1,0 +1,304 @@
+"""Offline transcription with Whisper bundles: options, the :class:`Transcriber` task, windowing.
+
+Long audio is cut into 30 s windows; each window is decoded with timestamps and the next window
+starts at the last complete segment's end, as Whisper does. A window shorter than 30 s (short
+audio, the last window of a file) runs the encoder on its own length plus a small margin instead
+of padding to 30 s, so short utterances cost in proportion to their length.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_sdk.audio import load_audio
+from edge_sdk.bundle import Bundle, load_bundle
+from edge_sdk.errors import BundleError, InvalidInputError
+from edge_sdk.speech.decoding import DecodeResult, WhisperDecoder
+from edge_sdk.speech.features import CHUNK_FRAMES, FRAMES_PER_SECOND, HOP_LENGTH, SAMPLE_RATE, log_mel
+from edge_sdk.speech.results import Segment, TranscriptionInfo
+from edge_sdk.speech.tokenizer import WhisperTokenizer
+
+log = logging.getLogger(__name__)
+
+CHUNK_SAMPLES = CHUNK_FRAMES * HOP_LENGTH
+DEFAULT_BUNDLE = "whisper-tiny.en"
+
+
+@dataclass(frozen=True)
+class TranscriberOptions:
+    """How a :class:`Transcriber` is built and decodes.
+
+    Attributes:
+        bundle: Bundle store name or folder path.
+        variant: Bundle variant (``int8``, ``fp32``, ``fp16``); None lets the device profile choose.
+        device: Device profile name, TOML path or ``"auto"``.
+        beam_size: 1 for greedy search; more for beam search.
+        window_margin_s: Audio margin the encoder sees past the end of a short window, after
+            rounding up to whole seconds; None uses the bundle's measured choice, 30 pads every
+            window to 30 s like reference Whisper.
+        condition_on_previous_text: Prompt each window with the text of the previous one.
+        no_speech_threshold: A window whose no-speech probability is above this and whose
+            average log-probability is below ``logprob_threshold`` gives no text.
+        logprob_threshold: Average token log-probability under which a window is unreliable.
+        compression_ratio_threshold: gzip ratio over which a window is a repetition loop.
+        drop_unreliable: Give no text for windows still unreliable after the beam-search retry.
+    """
+
+    bundle: str = DEFAULT_BUNDLE
+    variant: str | None = None
+    device: str = "auto"
+    beam_size: int = 1
+    window_margin_s: float | None = None
+    condition_on_previous_text: bool = True
+    no_speech_threshold: float = 0.6
+    logprob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+    drop_unreliable: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.bundle, (str, os.PathLike)) or not str(self.bundle):
+            raise InvalidInputError(f"bundle {self.bundle!r} must be a bundle name or folder path, e.g. 'whisper-tiny.en'")
+        if not isinstance(self.beam_size, int) or isinstance(self.beam_size, bool) or not 1 <= self.beam_size <= 16:
+            raise InvalidInputError(f"beam_size {self.beam_size!r} must be an int from 1 (greedy) to 16")
+        if self.window_margin_s is not None and not (isinstance(self.window_margin_s, (int, float)) and 0 <= self.window_margin_s <= 30):
+            raise InvalidInputError(f"window_margin_s {self.window_margin_s!r} must be None or seconds from 0 to 30")
+        if not 0.0 <= self.no_speech_threshold <= 1.0:
+            raise InvalidInputError(f"no_speech_threshold {self.no_speech_threshold!r} must be a probability from 0 to 1")
+        if self.logprob_threshold > 0:
+            raise InvalidInputError(f"logprob_threshold {self.logprob_threshold!r} must be <= 0 (a log-probability)")
+        if self.compression_ratio_threshold <= 0:
+            raise InvalidInputError(f"compression_ratio_threshold {self.compression_ratio_threshold!r} must be > 0")
+
+
+def window_frames(n_samples: int, margin_s: float) -> int:
+    """Encoder frames for a window of ``n_samples``: whole seconds plus ``margin_s``, even, at most 3000."""
+    seconds = math.ceil(n_samples / SAMPLE_RATE) + margin_s
+    frames = int(math.ceil(seconds * FRAMES_PER_SECOND / 2) * 2)
+    return max(2, min(CHUNK_FRAMES, frames))
+
+
+class Transcriber:
+    """Speech-to-text on a Whisper bundle (or a CTC bundle, delegated to its model).
+
+    Create with :meth:`create`. The transcriber holds no per-call state: one instance can serve
+    offline calls and many live streams.
+    """
+
+    def __init__(self, options: TranscriberOptions, bundle: Bundle, loaded, decoder: WhisperDecoder | None, ctc=None) -> None:
+        self.options = options
+        self.bundle = bundle
+        self._loaded = loaded
+        self._decoder = decoder
+        self._ctc = ctc
+        margin = options.window_margin_s
+        if margin is None:
+            margin = float(bundle.preprocessing.get("window_margin_s", 30.0))
+        self.window_margin_s = margin
+
+    @classmethod
+    def create(cls, options: TranscriberOptions | None = None) -> Transcriber:
+        """Load the bundle, verify its files and build the sessions.
+
+        Raises:
+            BundleNotFoundError: No such bundle.
+            BundleError: The bundle is not a speech bundle, or a file fails verification.
+            ProviderUnavailableError: The device profile needs a provider onnxruntime lacks.
+        """
+        from edge_sdk.runtime import load_model
+
+        options = options or TranscriberOptions()
+        bundle = load_bundle(options.bundle)
+        if bundle.task != "speech":
+            raise BundleError(f"bundle {bundle.name!r} is a {bundle.task} bundle; Transcriber needs a speech bundle")
+        if bundle.family == "ctc":
+            from edge_sdk.speech.ctc import CTCModel
+
+            ctc = CTCModel.create(bundle, variant=options.variant, device=options.device)
+            return cls(options, bundle, getattr(ctc, "loaded", None), None, ctc=ctc)
+        if bundle.family != "whisper":
+            raise BundleError(f"bundle {bundle.name!r} has model family {bundle.family!r}; Transcriber runs 'whisper' and 'ctc'")
+        loaded = load_model(bundle, options.variant, options.device, task="speech", roles=("encoder", "decoder"))
+        tok = WhisperTokenizer.from_bytes(bundle.read_asset("tokenizer"))
+        pre = bundle.preprocessing
+        decoder = WhisperDecoder(
+            loaded.sessions["encoder"],
+            loaded.sessions["decoder"],
+            tok,
+            pre.get("suppress_tokens", []),
+            pre.get("begin_suppress_tokens", [220, tok.eot]),
+            int(pre.get("max_target_positions", 448)),
+        )
+        return cls(options, bundle, loaded, decoder)
+
+    # -- properties the live side uses ---------------------------------------------------------
+    @property
+    def variant(self) -> str:
+        return self._loaded.variant.name if self._loaded else "unknown"
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return self._loaded.providers if self._loaded else ()
+
+    @property
+    def fallback(self) -> str | None:
+        return self._loaded.device.fallback if self._loaded else None
+
+    def vad_model_bytes(self) -> bytes:
+        """Verified bytes of the bundle's Silero VAD model (asset ``vad``)."""
+        return self.bundle.read_asset("vad")
+
+    def create_stream(self, **kwargs):
+        """A live :class:`edge_sdk.speech.stream.SpeechStream` over this transcriber.
+
+        Args:
+            **kwargs: Fields of :class:`edge_sdk.speech.stream.StreamOptions`.
+        """
+        from edge_sdk.speech.stream import SpeechStream, StreamOptions
+
+        return SpeechStream(self, StreamOptions(**kwargs))
+
+    # -- decoding ------------------------------------------------------------------------------
+    def decode(self, audio: np.ndarray) -> list[Segment]:
+        """Transcribe at most 30 s of 16 kHz mono float32 audio; times are relative to its start.
+
+        Short audio runs the encoder on its own length (plus the margin), so this is cheap for
+        utterances of a few seconds.
+
+        Raises:
+            InvalidInputError: Not a 1-D float array, longer than 30 s, or non-finite samples.
+        """
+        audio = _check_samples(audio)
+        if audio.shape[0] > CHUNK_SAMPLES:
+            raise InvalidInputError(
+                f"decode() takes at most 30 s ({CHUNK_SAMPLES} samples); got {audio.shape[0]}. Use transcribe() for long audio"
+            )
+        if self._ctc is not None:
+            return self._ctc.decode(audio)
+        return list(self._segments(audio))
+
+    def transcribe(self, source, sample_rate: int | None = None) -> tuple[Iterator[Segment], TranscriptionInfo]:
+        """Transcribe a file or a sample array of any length, rate and channel count.
+
+        Audio is converted and checked now; segments are decoded lazily, window by window,
+        as the returned iterator is consumed.
+
+        Args:
+            source: Path to an audio file, or samples (1-D, or 2-D frames x channels; int or float).
+            sample_rate: Rate of array input in Hz (required for arrays, ignored for files).
+
+        Returns:
+            ``(segments, info)``: a lazy iterator of :class:`Segment` and the eager :class:`TranscriptionInfo`.
+
+        Raises:
+            InvalidInputError: Bad type, empty audio, NaN/inf samples, missing or bad sample rate.
+            BundleNotFoundError: The file does not exist.
+        """
+        if not isinstance(source, (str, os.PathLike, np.ndarray, list, tuple)):
+            raise InvalidInputError(
+                f"transcribe() takes a file path or a sample array, not {type(source).__name__}"
+            )
+        audio, conversion = load_audio(source, sample_rate)
+        if audio.shape[0] == 0:
+            raise InvalidInputError("the audio is empty (0 samples); pass at least one sample")
+        info = TranscriptionInfo(
+            duration_s=audio.shape[0] / SAMPLE_RATE,
+            conversion=conversion.describe(),
+            bundle=self.bundle.name,
+            variant=self.variant,
+            providers=self.providers,
+            fallback=self.fallback,
+        )
+        if self._ctc is not None:
+            return iter(self._ctc_windows(audio)), info
+        return self._segments(audio), info
+
+    def _ctc_windows(self, audio: np.ndarray) -> Iterator[Segment]:
+        for start in range(0, audio.shape[0], CHUNK_SAMPLES):
+            offset = start / SAMPLE_RATE
+            for s in self._ctc.decode(audio[start : start + CHUNK_SAMPLES]):
+                yield Segment(s.text, s.start_s + offset, s.end_s + offset, s.tokens, s.avg_logprob, s.no_speech_prob)
+
+    def _decode_window(self, chunk: np.ndarray, prompt: list[int], content_s: float) -> DecodeResult:
+        o = self.options
+        mel = log_mel(chunk, window_frames(chunk.shape[0], self.window_margin_s))
+        cross = self._decoder.encode(mel)
+        result = self._decoder.generate(cross, prompt, beam_size=o.beam_size, max_timestamp_s=content_s)
+        if self._unreliable(result) and not self._silent(result) and o.beam_size == 1:
+            log.debug("window unreliable (logprob %.2f, ratio %.2f): retrying with beam search", result.avg_logprob, result.compression_ratio)
+            retry = self._decoder.generate(cross, prompt, beam_size=5, max_timestamp_s=content_s)
+            if not self._unreliable(retry) or retry.avg_logprob > result.avg_logprob:
+                result = retry
+        return result
+
+    def _unreliable(self, r: DecodeResult) -> bool:
+        o = self.options
+        return r.compression_ratio > o.compression_ratio_threshold or r.avg_logprob < o.logprob_threshold
+
+    def _silent(self, r: DecodeResult) -> bool:
+        o = self.options
+        return r.no_speech_prob > o.no_speech_threshold and r.avg_logprob < o.logprob_threshold
+
+    def _segments(self, audio: np.ndarray) -> Iterator[Segment]:
+        tok = self._decoder.tok
+        tb = tok.timestamp_begin
+        total = audio.shape[0]
+        seek = 0
+        prompt: list[int] = []
+        while seek < total:
+            chunk = audio[seek : seek + CHUNK_SAMPLES]
+            offset = seek / SAMPLE_RATE
+            content_s = chunk.shape[0] / SAMPLE_RATE
+            if chunk.shape[0] < HOP_LENGTH:  # under 10 ms: nothing an encoder frame could hold
+                break
+            result = self._decode_window(chunk, prompt if self.options.condition_on_previous_text else [], content_s)
+            skip = self._silent(result) or (self.options.drop_unreliable and self._unreliable(result)) or not result.text.strip()
+            segments, advance_s = _split(result, tb, tok, content_s)
+            seek += max(HOP_LENGTH, int(round(advance_s * SAMPLE_RATE)))
+            if skip:
+                prompt = []
+                continue
+            prompt += list(result.tokens)
+            for text, tokens, start, end in segments:
+                if text.strip():
+                    yield Segment(text.strip(), round(offset + start, 3), round(offset + min(end, content_s), 3), tokens, result.avg_logprob, result.no_speech_prob)
+
+
+def _split(result: DecodeResult, tb: int, tok: WhisperTokenizer, content_s: float):
+    """Segments of one window from its timestamp tokens, and how far to advance (Whisper's rules)."""
+    tokens = list(result.tokens)
+    single_ending = len(tokens) >= 2 and tokens[-2] < tb <= tokens[-1]
+    cuts = [i for i in range(1, len(tokens)) if tokens[i] >= tb and tokens[i - 1] >= tb]
+    out = []
+    if cuts:
+        if single_ending:
+            cuts.append(len(tokens))
+        last = 0
+        for cut in cuts:
+            part = tokens[last:cut]
+            out.append((tok.decode(part), tuple(part), tok.timestamp_s(part[0]), tok.timestamp_s(part[-1])))
+            last = cut
+        advance = content_s if single_ending else tok.timestamp_s(tokens[last - 1])
+        return out, min(advance, content_s) if advance > 0 else content_s
+    stamps = [t for t in tokens if t >= tb]
+    end = tok.timestamp_s(stamps[-1]) if stamps and stamps[-1] != tb else content_s
+    start = tok.timestamp_s(stamps[0]) if stamps else 0.0
+    out.append((tok.decode(tokens), tuple(tokens), start, end))
+    return out, content_s
+
+
+def _check_samples(audio) -> np.ndarray:
+    if not isinstance(audio, np.ndarray):
+        raise InvalidInputError(f"decode() takes a numpy float32 array of 16 kHz mono samples, not {type(audio).__name__}")
+    if audio.ndim != 1:
+        raise InvalidInputError(f"decode() takes 1-D mono samples; got shape {audio.shape}. Use transcribe() for other layouts")
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise InvalidInputError(f"decode() takes float samples in [-1, 1]; got {audio.dtype}. Use transcribe() to convert integers")
+    if audio.size and not np.isfinite(audio).all():
+        raise InvalidInputError("audio holds NaN or infinite samples; clean the input first")
+    return audio.astype(np.float32, copy=False)

@@ -1,0 +1,143 @@
+"""Export Whisper to two ONNX graphs the runtime drives with numpy.
+
+``encoder``: ``mel`` (batch, n_mels, frames) -> ``cross_kv`` (layers, 2, batch, heads, frames/2, head_dim).
+The number of frames is dynamic (even, at most 3000): the positional embedding is sliced, so a
+short window costs in proportion to its length. The encoder also runs every decoder layer's
+cross-attention k/v projections once, so decoding steps never recompute them.
+
+``decoder``: ``tokens`` (batch, steps) int64, ``self_kv`` (layers, 2, batch, heads, past, head_dim),
+``cross_kv`` -> ``logits`` (batch, steps, vocab), ``new_self_kv`` (past + steps along axis 4).
+Positions start at ``past``; a causal mask covers multi-token prompts.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+OPSET = 17
+
+
+class EncoderGraph(nn.Module):
+    """Whisper encoder over a variable number of frames, plus every decoder layer's cross k/v."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        enc = model.model.encoder
+        self.conv1, self.conv2 = enc.conv1, enc.conv2
+        self.positions = enc.embed_positions.weight
+        self.layers, self.norm = enc.layers, enc.layer_norm
+        self.cross = nn.ModuleList([layer.encoder_attn for layer in model.model.decoder.layers])
+        self.heads = model.config.decoder_attention_heads
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.gelu(self.conv1(mel))
+        x = nn.functional.gelu(self.conv2(x)).permute(0, 2, 1)
+        x = x + self.positions[: x.shape[1]]
+        for layer in self.layers:
+            x = layer(x, attention_mask=None, layer_head_mask=None)[0]
+        x = self.norm(x)
+        b, t, d = x.shape
+        kv = []
+        for attn in self.cross:
+            k = attn.k_proj(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
+            v = attn.v_proj(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
+            kv.append(torch.stack([k, v]))
+        return torch.stack(kv)
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    scores = torch.matmul(q, k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+    if mask is not None:
+        scores = scores + mask
+    return torch.matmul(torch.softmax(scores, dim=-1), v)
+
+
+class DecoderGraph(nn.Module):
+    """One or more Whisper decoder steps with an explicit self-attention KV cache."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        dec = model.model.decoder
+        # One (d_model, vocab) initializer serves both the token lookup and the output projection,
+        # so the exported file does not hold the tied embedding twice.
+        self.embed_t = nn.Parameter(dec.embed_tokens.weight.detach().t().contiguous())
+        self.positions = dec.embed_positions.weight
+        self.layers, self.norm = dec.layers, dec.layer_norm
+        self.heads = model.config.decoder_attention_heads
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        b, s, d = x.shape
+        return x.view(b, s, self.heads, d // self.heads).transpose(1, 2)
+
+    def forward(self, tokens: torch.Tensor, self_kv: torch.Tensor, cross_kv: torch.Tensor):
+        b, s = tokens.shape
+        past = self_kv.shape[4]
+        pos = torch.arange(s, device=tokens.device) + past
+        x = torch.index_select(self.embed_t, 1, tokens.reshape(-1)).t().reshape(b, s, -1) + self.positions[pos]
+        # query i (absolute past+i) sees keys 0..past+i
+        keys = torch.arange(s + past, device=tokens.device)
+        mask = torch.where(keys[None, :] > pos[:, None], torch.tensor(float("-inf")), torch.tensor(0.0))
+        new_kv = []
+        for i, layer in enumerate(self.layers):
+            h = layer.self_attn_layer_norm(x)
+            sa = layer.self_attn
+            k = torch.cat([self_kv[i, 0], self._split(sa.k_proj(h))], dim=2)
+            v = torch.cat([self_kv[i, 1], self._split(sa.v_proj(h))], dim=2)
+            new_kv.append(torch.stack([k, v]))
+            a = _attend(self._split(sa.q_proj(h)), k, v, mask)
+            x = x + sa.out_proj(a.transpose(1, 2).reshape(b, s, -1))
+            h = layer.encoder_attn_layer_norm(x)
+            ca = layer.encoder_attn
+            a = _attend(self._split(ca.q_proj(h)), cross_kv[i, 0], cross_kv[i, 1], None)
+            x = x + ca.out_proj(a.transpose(1, 2).reshape(b, s, -1))
+            h = layer.final_layer_norm(x)
+            x = x + layer.fc2(nn.functional.gelu(layer.fc1(h)))
+        x = self.norm(x)
+        logits = torch.matmul(x, self.embed_t)
+        return logits, torch.stack(new_kv)
+
+
+def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], axes: dict) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, args, str(path), input_names=inputs, output_names=outputs,
+            dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True, dynamo=False,
+        )
+
+
+def export_onnx(model, out_dir: Path) -> dict[str, Path]:
+    """Export the encoder and decoder graphs of ``model`` into ``out_dir`` (fp32).
+
+    Returns:
+        ``{"encoder": path, "decoder": path}``.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = model.config
+    layers, heads, dh = cfg.decoder_layers, cfg.decoder_attention_heads, cfg.d_model // cfg.decoder_attention_heads
+    enc, dec = EncoderGraph(model).eval(), DecoderGraph(model).eval()
+    paths = {"encoder": out_dir / "encoder.onnx", "decoder": out_dir / "decoder.onnx"}
+    with torch.no_grad():
+        mel = torch.randn(1, cfg.num_mel_bins, 400)
+        _export(enc, (mel,), paths["encoder"], ["mel"], ["cross_kv"], {"mel": {0: "batch", 2: "frames"}, "cross_kv": {2: "batch", 4: "enc_len"}})
+        cross = enc(mel)
+        tokens = torch.tensor([[50257, 50362, 440]])
+        past = torch.zeros(layers, 2, 1, heads, 2, dh)
+        _export(
+            dec, (tokens, past, cross), paths["decoder"], ["tokens", "self_kv", "cross_kv"], ["logits", "new_self_kv"],
+            {
+                "tokens": {0: "batch", 1: "steps"},
+                "self_kv": {2: "batch", 4: "past"},
+                "cross_kv": {2: "batch", 4: "enc_len"},
+                "logits": {0: "batch", 1: "steps"},
+                "new_self_kv": {2: "batch", 4: "total"},
+            },
+        )
+    log.info("exported %s and %s", paths["encoder"].name, paths["decoder"].name)
+    return paths

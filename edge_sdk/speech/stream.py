@@ -306,7 +306,7 @@ class SpeechStream:
                 events += self._cut(window_end)
                 continue
             self._maybe_speculate(window_end)
-            if window_end >= self._next_partial:
+            if window_end + WINDOW > self._next_partial:  # the last window before the interval runs out
                 events += self._partial(window_end)
         return events
 

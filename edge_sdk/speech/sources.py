@@ -263,12 +263,22 @@ class MicrophoneSource:
 
     def _shut(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
+        if stream is None:
+            return
+
+        def stop() -> None:
             try:
                 stream.abort(ignore_errors=True)
                 stream.close(ignore_errors=True)
             except Exception:  # closing a dead device can fail again; nothing left to do
                 log.debug("closing the audio stream failed", exc_info=True)
+
+        # A driver stuck in a blocking read can hang PortAudio's abort; never let that hang the caller.
+        closer = threading.Thread(target=stop, daemon=True, name="edge-sdk-mic-close")
+        closer.start()
+        closer.join(timeout=2.0)
+        if closer.is_alive():
+            log.warning("audio input %r did not close within 2 s; abandoning it", self.device_name)
 
     def _recover(self, reason: str) -> None:
         """Reopen after a failure, with backoff; raise DeviceError when it cannot."""

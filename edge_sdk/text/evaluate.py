@@ -1,0 +1,105 @@
+"""ROUGE evaluation of summarizers against reference summaries, with Lead-N beside them.
+
+Scores are rouge-score F-measures in percent with Porter stemming; ``rougeLsum`` treats each
+summary sentence as a line, as the rouge-score package expects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_sdk.errors import BundleNotFoundError, InvalidInputError, require
+from edge_sdk.text.segment import split_sentences
+
+log = logging.getLogger(__name__)
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One document with its human reference summary."""
+
+    id: str
+    article: str
+    reference: str
+
+
+def load_jsonl(path: Path | str, limit: int | None = None) -> list[Record]:
+    """Records with ``article`` and ``reference`` fields, one JSON object per line.
+
+    Raises:
+        BundleNotFoundError: The file does not exist.
+        InvalidInputError: A line is not JSON or lacks ``article``/``reference``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BundleNotFoundError(f"no such file {path}; give a JSONL file with 'article' and 'reference' fields")
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                out.append(Record(str(obj.get("id", n)), obj["article"], obj["reference"]))
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise InvalidInputError(f"{path}:{n}: expected a JSON object with 'article' and 'reference' ({exc})") from exc
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+def lead(text: str, n: int = 3) -> list[str]:
+    """The first ``n`` sentences of ``text`` (headings skipped): the Lead-N baseline."""
+    return [s.text for s in split_sentences(text) if not s.heading][:n]
+
+
+def rouge(references: list[str], summaries: list[list[str]]) -> dict[str, float]:
+    """Mean ROUGE F-measures in percent; each summary is a list of sentences.
+
+    Raises:
+        MissingDependencyError: ``rouge-score`` is not installed.
+    """
+    scoring = require("rouge_score.rouge_scorer", "eval")
+    scorer = scoring.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    rows = []
+    for ref, sents in zip(references, summaries, strict=False):
+        ref_lines = "\n".join(s.text for s in split_sentences(ref))
+        scores = scorer.score(ref_lines, "\n".join(sents))
+        rows.append([scores[t].fmeasure * 100 for t in ROUGE_TYPES])
+    means = np.mean(rows, axis=0) if rows else np.zeros(len(ROUGE_TYPES))
+    return {t: round(float(v), 2) for t, v in zip(ROUGE_TYPES, means, strict=False)}
+
+
+def evaluate(summarizer, records: list[Record], sentences: int = 3) -> dict:
+    """ROUGE of ``summarizer`` and of Lead-N (same N) on ``records``, in one run.
+
+    Returns:
+        ``{"rouge1", "rouge2", "rougeLsum", "n", "variant", "sentences", "lead3": {...}, "elapsed_s"}``;
+        the ``lead3`` key holds Lead-N for N = ``sentences``.
+    """
+    import time
+
+    started = time.perf_counter()
+    hyps = []
+    for i, rec in enumerate(records, 1):
+        hyps.append([s.text for s in summarizer.summarize(rec.article, sentences=sentences).sentences])
+        if i % 20 == 0:
+            log.info("evaluated %d/%d documents", i, len(records))
+    elapsed = time.perf_counter() - started
+    refs = [r.reference for r in records]
+    model = getattr(summarizer, "model", None)
+    return {
+        **rouge(refs, hyps),
+        "n": len(records),
+        "variant": model.variant.name if model else None,
+        "sentences": sentences,
+        "lead3": rouge(refs, [lead(r.article, sentences) for r in records]),
+        "elapsed_s": round(elapsed, 2),
+    }

@@ -1,0 +1,108 @@
+"""Sentence selection: centrality, a position prior, and redundancy control (MMR).
+
+Pure numpy on precomputed, L2-normalised sentence embeddings. Scoring is streamable: a
+document is processed in chunks, each chunk keeps its best candidates, and the final choice
+is made among the kept candidates against the whole document's centroid, so memory grows with
+the chunk size and the number of candidates, never with the square of the document length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RankWeights:
+    """How sentences are scored.
+
+    Attributes:
+        position: Weight of the position prior against centrality (both in [0, 1]).
+        position_decay: Fraction of the document over which the prior decays by ``1/e``.
+        section_start: Bonus for the first sentence of a paragraph or section.
+        redundancy: MMR trade-off: 0 ignores redundancy, 1 only avoids it.
+        min_words: Sentences shorter than this are never chosen (fragments, captions).
+    """
+
+    position: float = 0.3
+    position_decay: float = 0.1
+    section_start: float = 0.05
+    redundancy: float = 0.3
+    min_words: int = 6
+
+    def __post_init__(self) -> None:
+        for name in ("position", "position_decay", "section_start", "redundancy"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0 or (name == "redundancy" and value > 1):
+                raise ValueError(f"RankWeights.{name}={value!r} must be a number >= 0 (redundancy at most 1)")
+        if self.position_decay == 0:
+            raise ValueError("RankWeights.position_decay must be > 0, e.g. 0.1")
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Scores of one candidate sentence, by its index among the document's sentences."""
+
+    index: int
+    score: float
+    centrality: float
+    prior: float
+
+
+def position_prior(positions: np.ndarray, total: int, starts: np.ndarray, weights: RankWeights) -> np.ndarray:
+    """Prior in [0, 1]: high for the opening of the document and for paragraph/section starts."""
+    frac = positions / max(total, 1)
+    return np.clip(np.exp(-frac / weights.position_decay) + weights.section_start * starts, 0.0, 1.0)
+
+
+def centrality(embeddings: np.ndarray, centroid: np.ndarray) -> np.ndarray:
+    """Cosine of each sentence to the document centroid (mean similarity to every other sentence)."""
+    norm = float(np.linalg.norm(centroid))
+    return embeddings @ (centroid / norm) if norm > 0 else np.zeros(len(embeddings), dtype=np.float32)
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    lo, hi = float(values.min()), float(values.max())
+    return (values - lo) / (hi - lo) if hi > lo else np.ones_like(values)
+
+
+def score(embeddings: np.ndarray, centroid: np.ndarray, prior: np.ndarray, weights: RankWeights) -> tuple[np.ndarray, np.ndarray]:
+    """(combined score, raw centrality) of candidates against ``centroid``."""
+    cent = centrality(embeddings, centroid)
+    return _scaled(cent) + weights.position * prior, cent
+
+
+def mmr(embeddings: np.ndarray, scores: np.ndarray, words: np.ndarray, fits, weights: RankWeights) -> list[int]:
+    """Greedy maximal marginal relevance: best score minus similarity to what is chosen.
+
+    Args:
+        embeddings: Candidates' embeddings.
+        scores: Candidates' combined scores.
+        words: Candidates' word counts.
+        fits: ``fits(chosen_count, chosen_words, next_words) -> bool``: the length budget.
+        weights: Redundancy trade-off.
+
+    Returns:
+        Positions (into the candidate arrays) in the order they were chosen.
+    """
+    chosen: list[int] = []
+    total_words = 0
+    max_sim = np.full(len(scores), -1.0, dtype=np.float32)
+    available = np.ones(len(scores), dtype=bool)
+    lam = weights.redundancy
+    while available.any():
+        gain = (1 - lam) * scores - lam * np.maximum(max_sim, 0.0)
+        gain[~available] = -np.inf
+        best = int(np.argmax(gain))
+        available[best] = False
+        if not fits(len(chosen), total_words, int(words[best])):
+            if not chosen:
+                continue  # a first sentence longer than the budget: try shorter ones
+            if fits(len(chosen), total_words, 0):
+                continue  # the word budget has room for a shorter sentence
+            break
+        chosen.append(best)
+        total_words += int(words[best])
+        max_sim = np.maximum(max_sim, embeddings @ embeddings[best])
+    return chosen

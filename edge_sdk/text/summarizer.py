@@ -1,0 +1,291 @@
+"""Extractive summarization: pick the sentences that best stand for the document.
+
+Sentences are embedded with the bundle's sentence encoder, scored by centrality (cosine to the
+document centroid) plus a position prior, and chosen greedily with maximal marginal relevance
+so that they do not repeat each other. The summary lists them in document order with their
+character offsets and scores.
+
+Long documents are processed in chunks of ``chunk_words`` words: each chunk is embedded and
+keeps its best candidates, and the final choice is made among all kept candidates against the
+whole document's centroid, so memory does not grow with the square of the document length.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_sdk.errors import InvalidInputError
+from edge_sdk.runtime import load_model
+from edge_sdk.text.encoder import SentenceEncoder
+from edge_sdk.text.rank import RankWeights, mmr, position_prior, score
+from edge_sdk.text.segment import Sentence, split_sentences
+from edge_sdk.text.textinput import as_text, count_words
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUNDLE = "minilm-l6-extractive"
+AVG_SENTENCE_WORDS = 20
+
+
+@dataclass(frozen=True)
+class SummarizerOptions:
+    """Options of an extractive :class:`Summarizer`.
+
+    Attributes:
+        bundle: Bundle name in the store or a bundle folder.
+        variant: Bundle variant (``fp32``, ``int8``, ``fp16``); None lets the device profile choose.
+        device: Device profile name or ``"auto"``.
+        sentences: Default summary length in sentences when a call gives no length.
+        chunk_words: Words per chunk for long documents (bounds memory).
+        weights: How sentences are scored.
+    """
+
+    bundle: str = DEFAULT_BUNDLE
+    variant: str | None = None
+    device: str = "auto"
+    sentences: int = 3
+    chunk_words: int = 4000
+    weights: RankWeights = field(default_factory=RankWeights)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.bundle, str) or not self.bundle:
+            raise InvalidInputError(f"SummarizerOptions.bundle={self.bundle!r}: give a bundle name or folder, e.g. {DEFAULT_BUNDLE!r}")
+        if self.variant is not None and self.variant not in ("fp32", "int8", "fp16") and not isinstance(self.variant, str):
+            raise InvalidInputError(f"SummarizerOptions.variant={self.variant!r}: use 'fp32', 'int8', 'fp16' or None")
+        if not isinstance(self.sentences, int) or self.sentences < 1:
+            raise InvalidInputError(f"SummarizerOptions.sentences={self.sentences!r}: use an integer >= 1")
+        if not isinstance(self.chunk_words, int) or self.chunk_words < 200:
+            raise InvalidInputError(f"SummarizerOptions.chunk_words={self.chunk_words!r}: use an integer >= 200")
+        if not isinstance(self.weights, RankWeights):
+            raise InvalidInputError(f"SummarizerOptions.weights must be a RankWeights, got {type(self.weights).__name__}")
+
+
+@dataclass(frozen=True)
+class SummarySentence:
+    """A chosen sentence: ``text == document[start_char:end_char]``; ``index`` among the document's sentences."""
+
+    text: str
+    start_char: int
+    end_char: int
+    index: int
+    score: float
+    centrality: float
+    position_prior: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    """An extractive summary and what produced it."""
+
+    sentences: tuple[SummarySentence, ...]
+    input_sentences: int
+    input_words: int
+    chunks: int
+    elapsed_ms: float
+    bundle: str
+    variant: str
+    providers: tuple[str, ...]
+    fallback: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The chosen sentences joined by spaces, in document order."""
+        return " ".join(s.text for s in self.sentences)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (used by ``edge-sdk summarize --json``)."""
+        return {
+            "text": self.text,
+            "sentences": [s.__dict__ for s in self.sentences],
+            "input_sentences": self.input_sentences,
+            "input_words": self.input_words,
+            "chunks": self.chunks,
+            "elapsed_ms": round(self.elapsed_ms, 2),
+            "bundle": self.bundle,
+            "variant": self.variant,
+            "providers": list(self.providers),
+            "fallback": self.fallback,
+        }
+
+
+@dataclass(frozen=True)
+class Length:
+    """A summary length: exactly one of sentence count, word count, or ratio of the input's words."""
+
+    sentences: int | None = None
+    words: int | None = None
+    ratio: float | None = None
+
+    def __post_init__(self) -> None:
+        given = [n for n in ("sentences", "words", "ratio") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise InvalidInputError(f"give exactly one of sentences=, words=, ratio= (got {given or 'none'})")
+        if self.sentences is not None and (not isinstance(self.sentences, int) or self.sentences < 1):
+            raise InvalidInputError(f"sentences={self.sentences!r}: use an integer >= 1")
+        if self.words is not None and (not isinstance(self.words, int) or self.words < 1):
+            raise InvalidInputError(f"words={self.words!r}: use an integer >= 1")
+        if self.ratio is not None and (not isinstance(self.ratio, (int, float)) or not 0 < self.ratio <= 1):
+            raise InvalidInputError(f"ratio={self.ratio!r}: use a fraction in (0, 1], e.g. 0.1")
+
+    def budget(self, total_words: int) -> tuple[int | None, int | None]:
+        """(max sentences, max words) for a document of ``total_words`` words."""
+        if self.sentences is not None:
+            return self.sentences, None
+        if self.words is not None:
+            return None, self.words
+        return None, max(1, int(round(self.ratio * total_words)))
+
+    def expected_sentences(self, total_words: int) -> int:
+        """Rough number of sentences the summary will hold (sizes the candidate pool)."""
+        n, w = self.budget(total_words)
+        return n if n is not None else max(1, math.ceil(w / AVG_SENTENCE_WORDS))
+
+
+def _fits(max_sentences: int | None, max_words: int | None):
+    def fits(count: int, words: int, next_words: int) -> bool:
+        if max_sentences is not None:
+            return count < max_sentences
+        return words + next_words <= max_words if next_words else words < max_words
+
+    return fits
+
+
+def _chunks(sentences: list[Sentence], words: list[int], chunk_words: int) -> list[range]:
+    out, start, acc = [], 0, 0
+    for i, w in enumerate(words):
+        acc += w
+        if acc >= chunk_words:
+            out.append(range(start, i + 1))
+            start, acc = i + 1, 0
+    if start < len(sentences):
+        out.append(range(start, len(sentences)))
+    return out
+
+
+class Summarizer:
+    """Extractive summarizer on a sentence-encoder bundle. Create with :meth:`create`.
+
+    Example:
+        with Summarizer.create(SummarizerOptions()) as s:
+            summary = s.summarize(text, sentences=3)
+    """
+
+    def __init__(self, options: SummarizerOptions, encoder: SentenceEncoder, model=None) -> None:
+        self.options = options
+        self.encoder = encoder
+        self.model = model
+        self._closed = False
+
+    @classmethod
+    def create(cls, options: SummarizerOptions | None = None) -> Summarizer:
+        """Load the bundle named by ``options`` and build the summarizer.
+
+        Raises:
+            BundleNotFoundError: The bundle is not in the store (build it with ``edge-sdk prepare text``).
+            BundleError: The bundle is not a text bundle or fails verification.
+        """
+        options = options or SummarizerOptions()
+        model = load_model(options.bundle, options.variant, options.device, task="text")
+        return cls(options, SentenceEncoder.from_model(model), model)
+
+    def close(self) -> None:
+        """Release the sessions; idempotent."""
+        self._closed = True
+        self.model = None
+
+    def __enter__(self) -> Summarizer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def segment(self, text: str) -> list[Sentence]:
+        """Sentences of ``text`` (already validated), with overlong ones split to fit the model."""
+        return self.encoder.split_overlong(text, split_sentences(text))
+
+    def summarize(self, text, *, sentences: int | None = None, words: int | None = None, ratio: float | None = None) -> Summary:
+        """Summarize ``text``; give at most one of ``sentences``, ``words`` or ``ratio``.
+
+        Args:
+            text: The document (``str`` or UTF-8 ``bytes``).
+            sentences: Maximum number of sentences.
+            words: Maximum number of words (sentences are never cut).
+            ratio: Maximum words as a fraction of the document's words.
+
+        Returns:
+            A :class:`Summary`; empty (no sentences) for text with no visible characters. A single
+            sentence comes back as itself; text with no sentence punctuation is split into pieces
+            that fit the model and summarized like sentences.
+
+        Raises:
+            InvalidInputError: Not text, binary content, or a bad length.
+            RuntimeError: The summarizer was closed.
+        """
+        if self._closed:
+            raise RuntimeError("Summarizer is closed; create a new one")
+        length = Length(sentences=self.options.sentences) if (sentences, words, ratio) == (None, None, None) else Length(sentences, words, ratio)
+        started = time.perf_counter()
+        text = as_text(text)
+        sents = self.segment(text)
+        word_counts = [count_words(s.text) for s in sents]
+        chosen, n_chunks = self.select(text, sents, word_counts, length)
+        return self._result(chosen, sents, sum(word_counts), n_chunks, started)
+
+    def select(self, text: str, sents: list[Sentence], word_counts: list[int], length: Length) -> tuple[list, int]:
+        """Choose sentences: ``([(index, score, centrality, prior), ...] in document order, chunks)``."""
+        if not sents:
+            return [], 0
+        w = self.options.weights
+        candidates = [i for i, s in enumerate(sents) if not s.heading and word_counts[i] >= w.min_words]
+        if not candidates:  # short fragments only: take what there is
+            candidates = [i for i, s in enumerate(sents) if not s.heading] or list(range(len(sents)))
+        starts = np.array([1.0 if i == 0 or "\n" in text[sents[i - 1].end_char : s.start_char] else 0.0 for i, s in enumerate(sents)])
+        total_words = sum(word_counts)
+        keep = max(8, 2 * length.expected_sentences(total_words))
+        chunk_ranges = _chunks(sents, word_counts, self.options.chunk_words)
+        kept_idx: list[int] = []
+        kept_emb: list[np.ndarray] = []
+        centroid_sum = np.zeros(self.encoder.dim, dtype=np.float64)
+        for rng in chunk_ranges:
+            idx = [i for i in candidates if rng.start <= i < rng.stop]
+            if not idx:
+                continue
+            emb = self.encoder.embed([sents[i].text for i in idx])
+            centroid_sum += emb.sum(0)
+            if len(chunk_ranges) > 1 and len(idx) > keep:
+                prior = position_prior(np.array(idx, float), len(sents), starts[idx], w)
+                local, _ = score(emb, emb.mean(0), prior, w)
+                best = np.sort(np.argsort(-local)[:keep])
+                idx, emb = [idx[b] for b in best], emb[best]
+            kept_idx.extend(idx)
+            kept_emb.append(emb)
+        emb = np.concatenate(kept_emb)
+        prior = position_prior(np.array(kept_idx, float), len(sents), starts[kept_idx], w)
+        combined, cent = score(emb, centroid_sum.astype(np.float32), prior, w)
+        words = np.array([word_counts[i] for i in kept_idx])
+        picks = mmr(emb, combined, words, _fits(*length.budget(total_words)), w)
+        chosen = sorted((kept_idx[p], float(combined[p]), float(cent[p]), float(prior[p])) for p in picks)
+        return chosen, len(chunk_ranges)
+
+    def _result(self, chosen: list, sents: list[Sentence], total_words: int, n_chunks: int, started: float) -> Summary:
+        out = tuple(
+            SummarySentence(sents[i].text, sents[i].start_char, sents[i].end_char, i, round(s, 4), round(c, 4), round(p, 4))
+            for i, s, c, p in chosen
+        )
+        model = self.model
+        return Summary(
+            sentences=out,
+            input_sentences=len(sents),
+            input_words=total_words,
+            chunks=n_chunks,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            bundle=model.bundle.name if model else self.options.bundle,
+            variant=model.variant.name if model else (self.options.variant or ""),
+            providers=model.providers if model else (),
+            fallback=model.device.fallback if model else None,
+        )

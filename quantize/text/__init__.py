@@ -1,0 +1,1 @@
+"""Text model preparation: sentence encoder (extractive) and seq2seq (abstractive) bundles."""

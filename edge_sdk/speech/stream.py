@@ -302,7 +302,7 @@ class SpeechStream:
             if ev is not None and ev.kind == "end":
                 events += self._final(min(ev.sample + self._pad, window_end), window_end, "endpoint", speech_end=ev.sample)
                 continue
-            if window_end - self._utt_start >= int(self.options.max_utterance_s * TARGET_RATE):
+            if window_end + WINDOW - self._utt_start > int(self.options.max_utterance_s * TARGET_RATE):  # next window would pass it
                 events += self._cut(window_end)
                 continue
             self._maybe_speculate(window_end)

@@ -59,7 +59,7 @@ def check_finals_match(finals: list[tuple[float, float]], refs: list[tuple[float
             problems.append(f"final {s:.2f}-{e:.2f} s lies in {len(hits)} reference utterances")
         owner.append(hits[0] if hits else -1)
     for i, (rs, re_, _) in enumerate(refs):
-        mine = [f for f, o in zip(finals, owner) if o == i]
+        mine = [f for f, o in zip(finals, owner, strict=True) if o == i]
         if not mine:
             problems.append(f"utterance {i} ({rs:.2f}-{re_:.2f} s) has no final")
         elif abs(mine[0][0] - rs) > tol or abs(mine[-1][1] - re_) > tol:

@@ -1,0 +1,75 @@
+"""The microphone path end to end on the real audio stack: ALSA file PCM -> PortAudio -> sounddevice ->
+MicrophoneSource -> SpeechStream. Each run is a subprocess (``alsa_mic.py``) because ``ALSA_CONFIG_PATH``
+must be set before PortAudio initialises.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from live_helpers import LONG, check_finals_match, reference_segments, wer
+
+HERE = Path(__file__).resolve().parent
+
+pytestmark = pytest.mark.skipif(
+    ctypes.util.find_library("portaudio") is None or not Path("/usr/share/alsa/alsa.conf").is_file(),
+    reason="needs PortAudio and ALSA: apt-get install libportaudio2 alsa-utils",
+)
+
+
+def run_mic(tmp_path: Path, data_dir: Path, *args: str, timeout: int = 240) -> dict:
+    out = tmp_path / "result.json"
+    env = {k: v for k, v in os.environ.items() if k != "ALSA_CONFIG_PATH"}
+    cmd = [sys.executable, str(HERE / "alsa_mic.py"), "--audio", str(data_dir / f"{LONG}.flac"), "--out", str(out), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def finals(result: dict) -> list[dict]:
+    return [e for e in result["events"] if e["kind"] == "final"]
+
+
+def test_capture_through_alsa_is_sample_exact_and_endpointed(tmp_path, data_dir):
+    r = run_mic(tmp_path, data_dir, "--seconds", "20", "--speed", "4")
+    assert r["captured_equals_fed"] and r["samples_captured"] == r["samples_in_file"]
+    assert r["capture"]["samples_dropped"] == 0 and r["stats"]["samples_lost"] == 0
+    assert r["device_error"] is None
+    got = [(e["start_s"], e["end_s"]) for e in finals(r)]
+    refs = [x for x in reference_segments(data_dir) if x[0] < 20.0]
+    assert check_finals_match(got, refs) == []
+
+
+def test_unplugged_device_ends_cleanly_with_transcript_kept(tmp_path, data_dir):
+    r = run_mic(tmp_path, data_dir, "--seconds", "20", "--speed", "4", "--unplug-after-s", "10")
+    assert r["device_error"] and "edgemic" in r["device_error"]
+    kinds = [e["kind"] for e in r["events"] if e["kind"] != "partial"]
+    assert kinds[-1] == "error" and kinds.count("final") >= 2
+    assert r["captured_equals_fed"] and r["stats"]["samples_lost"] == 0
+    # Everything captured before the loss was transcribed: the last final ends where capture ended.
+    assert finals(r)[-1]["end_s"] == pytest.approx(r["samples_captured"] / 16000, abs=0.05)
+
+
+@pytest.mark.slow
+def test_live_microphone_matches_segments_and_offline_wer(tmp_path, data_dir, speech_bundle):
+    """speech/long through the ALSA microphone at 4x real time with Whisper: finals in order, timestamps
+    within 0.5 s of the segment file, WER within 1 point of offline decoding of the same file."""
+    from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+
+    r = run_mic(tmp_path, data_dir, "--bundle", str(speech_bundle), "--speed", "4", timeout=600)
+    assert r["captured_equals_fed"] and r["capture"]["samples_dropped"] == 0 and r["stats"]["samples_lost"] == 0
+    got = [(e["start_s"], e["end_s"]) for e in finals(r)]
+    edges = [t for f in got for t in f]
+    assert edges == sorted(edges)
+    assert check_finals_match(got, reference_segments(data_dir)) == []
+    reference = (data_dir / f"{LONG}.txt").read_text()
+    live_wer = wer(reference, " ".join(e["text"] for e in finals(r)))
+    segments, _ = Transcriber.create(TranscriberOptions(bundle=str(speech_bundle))).transcribe(data_dir / f"{LONG}.flac")
+    offline_wer = wer(reference, " ".join(s.text for s in segments))
+    assert live_wer <= offline_wer + 1.0, (live_wer, offline_wer)

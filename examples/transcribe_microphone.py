@@ -1,0 +1,50 @@
+"""Live microphone transcription: partials overwrite one line, finals scroll.
+
+    python examples/transcribe_microphone.py [--device NAME_OR_INDEX] [--bundle whisper-tiny.en]
+
+Build the default bundle first with ``edge-sdk prepare speech``. Ctrl-C stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edge_sdk.speech.sources import MicrophoneSource
+from edge_sdk.speech.stream import transcribe_live
+from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=None, help="input device index or name (default: system default)")
+    parser.add_argument("--bundle", default="whisper-tiny.en")
+    args = parser.parse_args()
+
+    # One shared model; one stream per audio source.
+    transcriber = Transcriber.create(TranscriberOptions(bundle=args.bundle))
+    stream = transcriber.create_stream(partial_interval_s=1.0, min_silence_ms=500)
+
+    # The microphone captures on its own thread into a bounded buffer (block size from the device profile),
+    # so a slow decode never loses audio; a device that disappears ends the loop with an "error" event.
+    with MicrophoneSource(device=args.device) as mic:
+        try:
+            for event in transcribe_live(mic, stream):
+                if event.kind == "partial":
+                    print(f"\r\x1b[K... {event.text}", end="", flush=True)
+                elif event.kind == "final":
+                    print(f"\r\x1b[K[{event.start_s:6.2f} -> {event.end_s:6.2f}] {event.text}  ({event.latency_ms:.0f} ms)")
+                else:
+                    print(f"\r\x1b[K({event.kind}: {event.text})")
+        except KeyboardInterrupt:
+            for event in stream.input_finished():
+                print(f"\r\x1b[K[{event.start_s:6.2f} -> {event.end_s:6.2f}] {event.text}")
+
+    s = stream.stats
+    print(f"\n{s.finals} finals, {s.partials} partials ({s.partials_skipped} skipped), max lag {s.max_lag_s:.2f} s, "
+          f"audio dropped by the capture buffer: {mic.stats.samples_dropped} samples", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

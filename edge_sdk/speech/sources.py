@@ -38,11 +38,14 @@ class AudioChunk:
         sample_rate: Their rate in Hz.
         timestamp_s: ``time.monotonic()`` when the last sample was captured (or, for a file played
             as live, when it would have been).
+        gap_s: Seconds of outage (device lost, then reconnected) just before this chunk; audio of the
+            outage was never captured.
     """
 
     samples: np.ndarray
     sample_rate: int
     timestamp_s: float
+    gap_s: float = 0.0
 
 
 @dataclass
@@ -223,6 +226,7 @@ class MicrophoneSource:
         self._failed: str | None = None
         self._closed = False
         self._last_audio = time.monotonic()
+        self._gap_s = 0.0
         self._open()
 
     def _pick_rate(self, requested: int | None) -> int:
@@ -294,6 +298,7 @@ class MicrophoneSource:
                 self._open()
                 self.stats.reconnects += 1
                 self.stats.outages_s.append(time.monotonic() - t0)
+                self._gap_s += time.monotonic() - t0
                 log.warning("%s; reconnected after %d attempt(s)", reason, attempt)
                 return
             except DeviceError as exc:
@@ -308,6 +313,8 @@ class MicrophoneSource:
         while True:
             chunk = self.buffer.get(timeout=0.05)
             if chunk is not None:
+                if self._gap_s:
+                    chunk, self._gap_s = AudioChunk(chunk.samples, chunk.sample_rate, chunk.timestamp_s, self._gap_s), 0.0
                 return chunk
             if self._closed:
                 raise StopIteration

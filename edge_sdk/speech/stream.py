@@ -8,7 +8,9 @@ channel count, int16 or float; converted by :func:`edge_sdk.audio.convert`) and 
 - ``final``: an utterance closed by ``min_silence_ms`` of silence, cut at ``max_utterance_s``, or flushed
   by :meth:`SpeechStream.input_finished`;
 - ``lag``: processing fell behind the source by more than ``lag_report_s`` (or caught up again);
-- ``error``: the source failed (:meth:`SpeechStream.input_failed`); the transcript so far is kept.
+- ``error``: the source failed (:meth:`SpeechStream.input_failed`); the transcript so far is kept;
+- ``outage``: the source lost its device and reconnected (:meth:`SpeechStream.report_outage`); the
+  stream goes on, and the open utterance is finalised first, since the audio of the outage is missing.
 
 Processing is synchronous: ``accept_waveform`` runs the VAD on every sample and decodes when a partial or
 final is due. Capture must therefore run elsewhere (the sources in :mod:`edge_sdk.speech.sources` capture
@@ -102,7 +104,7 @@ class StreamEvent:
     """One result of a :class:`SpeechStream`. Times ``start_s``/``end_s`` are stream time (seconds of audio).
 
     Attributes:
-        kind: ``"partial"``, ``"final"``, ``"lag"`` or ``"error"``.
+        kind: ``"partial"``, ``"final"``, ``"lag"``, ``"outage"`` or ``"error"``.
         text: Hypothesis (partial), result (final), or the message (lag, error).
         utterance: Index of the utterance (0, 1, ...), -1 for lag and error events.
         latency_ms: Wall time from the capture of the last speech sample (final: the end of speech;
@@ -111,7 +113,7 @@ class StreamEvent:
         decode_ms: Model time spent producing this event (0 when a speculative decode was reused).
         lag_s: How far processing was behind the source when this event was made.
         partials_skipped: Partial updates skipped so far because of lag (cumulative).
-        reason: Why a final was made: ``"endpoint"``, ``"max_utterance"``, ``"flush"``.
+        reason: Why a final was made: ``"endpoint"``, ``"max_utterance"``, ``"flush"``, ``"outage"``.
     """
 
     kind: str
@@ -249,6 +251,18 @@ class SpeechStream:
         now_s = self.stats.samples_received / TARGET_RATE
         log.warning("speech stream input failed at %.2f s: %s", now_s, message)
         return events + [StreamEvent("error", message, now_s, now_s, lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped)]
+
+    def report_outage(self, gap_s: float) -> list[StreamEvent]:
+        """The source reconnected after ``gap_s`` seconds without audio: close the open utterance, report it."""
+        events = []
+        if self._utt_start is not None:
+            received = self.stats.samples_received
+            events = self._final(received, received, "outage")
+            self._ep.reset_speech()
+        t = self.stats.samples_received / TARGET_RATE
+        msg = f"audio input was lost for {gap_s:.2f} s and reconnected; that audio was not captured"
+        log.warning(msg)
+        return events + [StreamEvent("outage", msg, t, t, lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped)]
 
     @property
     def lag_s(self) -> float:
@@ -435,6 +449,8 @@ def transcribe_live(source, stream: SpeechStream):
 
     try:
         for chunk in source:
+            if getattr(chunk, "gap_s", 0.0):
+                yield from stream.report_outage(chunk.gap_s)
             yield from stream.accept_waveform(chunk.samples, chunk.sample_rate, captured_at=chunk.timestamp_s)
     except DeviceError as exc:
         yield from stream.input_failed(str(exc))

@@ -156,6 +156,12 @@ class Endpointer:
         self._candidate_start: int | None = None
         self._silence_start: int | None = None
 
+    def reset_speech(self) -> None:
+        """Leave the speech state (the window count goes on): speech must start again to open an utterance."""
+        self.in_speech = False
+        self._candidate_start = None
+        self._silence_start = None
+
     @property
     def silence_run_start(self) -> int | None:
         """Sample where the current run of silence inside speech began (None if not in one)."""

@@ -50,7 +50,7 @@ pcm.edgemic {{
 class FileMicrophone:
     """The FIFOs, the ALSA config and the feeder thread of a file-backed capture device."""
 
-    def __init__(self, pcm: np.ndarray, speed: float, unplug_after_s: float | None) -> None:
+    def __init__(self, pcm: np.ndarray, speed: float, unplug_after_s: float | None, replug_after_s: float | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="edge-alsa-"))
         self.inp, self.out = self.dir / "in.fifo", self.dir / "out.fifo"
         os.mkfifo(self.inp)
@@ -63,6 +63,7 @@ class FileMicrophone:
         self.pcm = pcm
         self.speed = speed
         self.unplug_after = None if unplug_after_s is None else int(unplug_after_s * 16000)
+        self.replug_after_s = replug_after_s
         self.fed = 0
         self._go = threading.Event()
         self._stop = threading.Event()
@@ -75,17 +76,30 @@ class FileMicrophone:
 
     def _feed(self) -> None:
         self._go.wait()
-        t0 = time.monotonic()
+        t0, start = time.monotonic(), 0
         for i in range(0, self.pcm.shape[0], BLOCK):
-            if self._stop.is_set() or (self.unplug_after is not None and i >= self.unplug_after):
+            if self._stop.is_set():
                 break
+            if self.unplug_after is not None and i >= self.unplug_after:
+                self.unplug()
+                if self.replug_after_s is None:
+                    break
+                time.sleep(self.replug_after_s)
+                self.replug()
+                t0, start, self.unplug_after = time.monotonic(), i, None
             os.write(self._in_fd, self.pcm[i : i + BLOCK].tobytes())
             self.fed = i + BLOCK
-            delay = t0 + self.fed / 16000 / self.speed - time.monotonic()
+            delay = t0 + (self.fed - start) / 16000 / self.speed - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        if self.unplug_after is not None:
-            self.unplug()
+
+    def replug(self) -> None:
+        """Bring the device back: fresh FIFO ends, so ALSA can open it again."""
+        self._in_fd = os.open(self.inp, os.O_RDWR)
+        self._out_fd = os.open(self.out, os.O_RDWR | os.O_NONBLOCK)
+        self._stop.clear()
+        self._threads[1] = threading.Thread(target=self._drain, daemon=True)
+        self._threads[1].start()
 
     def _drain(self) -> None:
         while not self._stop.is_set():
@@ -116,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed", type=float, default=1.0)
     ap.add_argument("--seconds", type=float, default=None, help="feed only the first N seconds")
     ap.add_argument("--unplug-after-s", type=float, default=None)
+    ap.add_argument("--replug-after-s", type=float, default=None, help="bring the device back after this outage (tests reconnect)")
     ap.add_argument("--min-silence-ms", type=int, default=560)
     ap.add_argument("--trailing-silence-s", type=float, default=1.5)
     args = ap.parse_args(argv)
@@ -130,12 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     audio = np.concatenate([audio, np.zeros(int(args.trailing_silence_s * 16000), np.float32)])
     audio = np.concatenate([audio, np.zeros(-audio.shape[0] % BLOCK, np.float32)])
     pcm = np.clip(np.round(audio * 32768), -32768, 32767).astype("<i2")
-    mic_file = FileMicrophone(pcm, args.speed, args.unplug_after_s)
+    mic_file = FileMicrophone(pcm, args.speed, args.unplug_after_s, args.replug_after_s)
     os.environ["ALSA_CONFIG_PATH"] = str(mic_file.conf)
 
-    from edge_sdk.errors import DeviceError
     from edge_sdk.speech.sources import MicrophoneSource
-    from edge_sdk.speech.stream import SpeechStream, StreamOptions
+    from edge_sdk.speech.stream import SpeechStream, StreamOptions, transcribe_live
 
     if args.bundle:
         from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
@@ -148,19 +162,22 @@ def main(argv: list[str] | None = None) -> int:
     stream = SpeechStream(model, StreamOptions(min_silence_ms=args.min_silence_ms))
     events, captured, error, chunks = [], 0, None, []
     t0 = time.process_time()
-    with MicrophoneSource(device="edgemic", block_ms=100, max_buffer_s=300.0, stall_timeout_s=5.0) as mic:
+    reconnect = args.replug_after_s is not None
+    with MicrophoneSource(device="edgemic", block_ms=100, max_buffer_s=300.0, stall_timeout_s=5.0, reconnect=reconnect, backoff_s=0.2) as mic:
         mic_file.start()
-        try:
-            for chunk in mic:
+        def counted(source):
+            nonlocal captured
+            for chunk in source:
+                yield chunk
                 chunks.append(np.asarray(chunk.samples).reshape(-1)[: pcm.shape[0] - captured].copy())
                 captured += chunk.samples.shape[0]
-                events += stream.accept_waveform(chunk.samples, chunk.sample_rate, captured_at=chunk.timestamp_s)
                 if captured >= pcm.shape[0]:
-                    break
-            events += stream.input_finished()
-        except DeviceError as exc:
-            error = str(exc)
-            events += stream.input_failed(error)
+                    return
+
+        for event in transcribe_live(counted(mic), stream):
+            events.append(event)
+            if event.kind == "error":
+                error = event.text
         capture = asdict(mic.stats)
         mic_file.unplug()  # a FIFO with no writer would leave PortAudio blocked in read()
     got = np.concatenate(chunks) if chunks else np.zeros(0, "<i2")

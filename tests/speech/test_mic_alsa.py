@@ -56,6 +56,15 @@ def test_unplugged_device_ends_cleanly_with_transcript_kept(tmp_path, data_dir):
     assert finals(r)[-1]["end_s"] == pytest.approx(r["samples_captured"] / 16000, abs=0.05)
 
 
+def test_device_that_comes_back_is_reconnected_and_reported(tmp_path, data_dir):
+    r = run_mic(tmp_path, data_dir, "--seconds", "20", "--speed", "4", "--unplug-after-s", "7", "--replug-after-s", "1")
+    assert r["device_error"] is None and r["capture"]["reconnects"] == 1
+    assert 0.9 <= r["capture"]["outages_s"][0] < 3.0
+    kinds = [e["kind"] for e in r["events"] if e["kind"] != "partial"]
+    assert kinds.count("outage") == 1 and kinds.index("outage") < len(kinds) - 1
+    assert kinds[kinds.index("outage") + 1 :].count("final") >= 3  # transcription goes on after the outage
+
+
 @pytest.mark.slow
 def test_live_microphone_matches_segments_and_offline_wer(tmp_path, data_dir, speech_bundle):
     """speech/long through the ALSA microphone at 4x real time with Whisper: finals in order, timestamps

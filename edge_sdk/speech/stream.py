@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,7 +132,10 @@ class StreamEvent:
 
 @dataclass
 class StreamStats:
-    """Counters of a stream; read them from :attr:`SpeechStream.stats` at any time."""
+    """Counters of a stream; read them from :attr:`SpeechStream.stats` at any time.
+
+    ``final_latencies_ms`` and ``partial_gaps_s`` keep the most recent 10,000 values (bounded for long runs).
+    """
 
     samples_received: int = 0
     samples_processed: int = 0
@@ -144,8 +148,8 @@ class StreamStats:
     decode_s: float = 0.0
     lag_s: float = 0.0
     max_lag_s: float = 0.0
-    final_latencies_ms: list[float] = field(default_factory=list)
-    partial_gaps_s: list[float] = field(default_factory=list)
+    final_latencies_ms: deque = field(default_factory=lambda: deque(maxlen=10_000))
+    partial_gaps_s: deque = field(default_factory=lambda: deque(maxlen=10_000))
 
     @property
     def samples_lost(self) -> int:

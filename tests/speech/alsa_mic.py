@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "device_error": error,
         "cpu_s": time.process_time() - t0,
     }
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    Path(args.out).write_text(json.dumps(result, indent=1, default=list))
     return 0
 
 

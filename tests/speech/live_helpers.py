@@ -29,6 +29,11 @@ class FakeModel:
         self.text = text
         self.calls: list[int] = []
 
+    def create_stream(self, **kwargs):
+        from edge_sdk.speech.stream import SpeechStream, StreamOptions
+
+        return SpeechStream(self, StreamOptions(**kwargs))
+
     def vad_model_bytes(self) -> bytes:
         return silero_path().read_bytes()
 

@@ -55,8 +55,10 @@ class StreamOptions:
         max_utterance_s: An utterance longer than this is cut (at its quietest recent window) and finalised.
         max_partial_lag_s: While processing lags the source by more than this, partial updates are skipped.
         lag_report_s: A ``lag`` event is emitted when the lag crosses this, and when it drops back under half of it.
-        speculative_final: Decode the utterance as soon as silence starts, so the final is ready when the
-            endpoint confirms it (the decode is discarded if speech resumes).
+        speculative_final: Decode the utterance once silence has lasted ``speculate_after_ms``, so the final
+            is ready when the endpoint confirms it (the decode is discarded if speech resumes).
+        speculate_after_ms: Silence before the speculative decode; shorter pauses inside a sentence are
+            common, and each speculative decode they trigger is wasted CPU.
         no_speech_threshold: A decoded segment with ``no_speech_prob`` above this ...
         logprob_threshold: ... and ``avg_logprob`` below this is dropped (Whisper's hallucination rule).
     """
@@ -70,6 +72,7 @@ class StreamOptions:
     max_partial_lag_s: float = 0.5
     lag_report_s: float = 2.0
     speculative_final: bool = True
+    speculate_after_ms: int = 200
     no_speech_threshold: float = 0.6
     logprob_threshold: float = -1.0
 
@@ -85,12 +88,17 @@ class StreamOptions:
         positive("lag_report_s", "2.0 reports a lag of two seconds")
         if self.max_utterance_s > 30:
             raise InvalidInputError(f"StreamOptions.max_utterance_s={self.max_utterance_s} exceeds Whisper's 30 s window; use 30 or less")
-        for name in ("min_silence_ms", "min_speech_ms", "speech_pad_ms"):
+        for name in ("min_silence_ms", "min_speech_ms", "speech_pad_ms", "speculate_after_ms"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidInputError(f"StreamOptions.{name}={value!r} must be a non-negative whole number of milliseconds")
         if self.min_silence_ms < 64:
             raise InvalidInputError(f"StreamOptions.min_silence_ms={self.min_silence_ms} is shorter than two VAD windows (64 ms); use 300-800")
+        if self.speculative_final and self.speculate_after_ms >= self.min_silence_ms:
+            raise InvalidInputError(
+                f"StreamOptions.speculate_after_ms={self.speculate_after_ms} must be below min_silence_ms={self.min_silence_ms} "
+                "(or set speculative_final=False)"
+            )
         if not 0 < self.vad_threshold < 1:
             raise InvalidInputError(f"StreamOptions.vad_threshold={self.vad_threshold!r} must be between 0 and 1; 0.5 is typical")
         if self.max_utterance_s <= 2 * self.speech_pad_ms / 1000 + 0.5:
@@ -369,7 +377,8 @@ class SpeechStream:
             self._spec = None  # speech resumed: any speculative decode is stale
             return
         end = silence + self._pad
-        if not self.options.speculative_final or self._decoder.incremental or window_end < end:
+        wait = silence + max(self._pad, int(self.options.speculate_after_ms * TARGET_RATE / 1000))
+        if not self.options.speculative_final or self._decoder.incremental or window_end < wait:
             return
         if (self._spec is None or self._spec[0] != end) and self.stats.lag_s <= self.options.max_partial_lag_s:
             segments, dt = self._decode(self._utt_start, end, final=False)

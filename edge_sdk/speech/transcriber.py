@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 CHUNK_SAMPLES = CHUNK_FRAMES * HOP_LENGTH
 DEFAULT_BUNDLE = "whisper-tiny.en"
+# Upper bound on tokens per second of audio (fast speech is ~4 text tokens/s plus timestamps):
+# a repetition loop stops here instead of running to the 224-token limit.
+MAX_TOKENS_PER_S = 10
 
 
 @dataclass(frozen=True)
@@ -228,10 +231,11 @@ class Transcriber:
         o = self.options
         mel = log_mel(chunk, window_frames(chunk.shape[0], self.window_margin_s))
         cross = self._decoder.encode(mel)
-        result = self._decoder.generate(cross, prompt, beam_size=o.beam_size, max_timestamp_s=content_s)
+        cap = min(self._decoder.max_target_positions // 2, int(MAX_TOKENS_PER_S * content_s) + 16)
+        result = self._decoder.generate(cross, prompt, beam_size=o.beam_size, max_new_tokens=cap, max_timestamp_s=content_s)
         if self._unreliable(result) and not self._silent(result) and o.beam_size == 1:
             log.debug("window unreliable (logprob %.2f, ratio %.2f): retrying with beam search", result.avg_logprob, result.compression_ratio)
-            retry = self._decoder.generate(cross, prompt, beam_size=5, max_timestamp_s=content_s)
+            retry = self._decoder.generate(cross, prompt, beam_size=5, max_new_tokens=cap, max_timestamp_s=content_s)
             if not self._unreliable(retry) or retry.avg_logprob > result.avg_logprob:
                 result = retry
         return result

@@ -51,8 +51,9 @@ class EncoderGraph(nn.Module):
         return torch.stack(kv)
 
 
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    scores = torch.matmul(q, k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float) -> torch.Tensor:
+    # scale is a Python float so the graph holds a constant, not Cast(Shape) -> Pow (which fp16 conversion breaks)
+    scores = torch.matmul(q, k.transpose(-1, -2)) * scale
     if mask is not None:
         scores = scores + mask
     return torch.matmul(torch.softmax(scores, dim=-1), v)
@@ -70,6 +71,7 @@ class DecoderGraph(nn.Module):
         self.positions = dec.embed_positions.weight
         self.layers, self.norm = dec.layers, dec.layer_norm
         self.heads = model.config.decoder_attention_heads
+        self.scale = float((model.config.d_model // self.heads) ** -0.5)
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         b, s, d = x.shape
@@ -90,11 +92,11 @@ class DecoderGraph(nn.Module):
             k = torch.cat([self_kv[i, 0], self._split(sa.k_proj(h))], dim=2)
             v = torch.cat([self_kv[i, 1], self._split(sa.v_proj(h))], dim=2)
             new_kv.append(torch.stack([k, v]))
-            a = _attend(self._split(sa.q_proj(h)), k, v, mask)
+            a = _attend(self._split(sa.q_proj(h)), k, v, mask, self.scale)
             x = x + sa.out_proj(a.transpose(1, 2).reshape(b, s, -1))
             h = layer.encoder_attn_layer_norm(x)
             ca = layer.encoder_attn
-            a = _attend(self._split(ca.q_proj(h)), cross_kv[i, 0], cross_kv[i, 1], None)
+            a = _attend(self._split(ca.q_proj(h)), cross_kv[i, 0], cross_kv[i, 1], None, self.scale)
             x = x + ca.out_proj(a.transpose(1, 2).reshape(b, s, -1))
             h = layer.final_layer_norm(x)
             x = x + layer.fc2(nn.functional.gelu(layer.fc1(h)))

@@ -1,0 +1,75 @@
+"""One benchmark measurement in its own process, so load time and peak RSS are its own.
+
+``python -m edge_sdk.bench.worker TASK VARIANT --data DIR [--quick]`` prints one JSON object.
+``VARIANT`` is a bundle variant, or a reference name such as ``ref:faster-whisper``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from devices.resolve import resolve_device
+from edge_sdk.bench.energy import open_meter
+from edge_sdk.bench.report import percentiles
+
+TASK_MODULES = {"speech": "edge_sdk.bench.speech", "vision": "edge_sdk.bench.vision", "text": "edge_sdk.bench.text"}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure(task: str, variant: str, data: Path, quick: bool) -> dict:
+    """Load, warm up, time and evaluate one task/variant; returns a result row for report.json."""
+    mod = importlib.import_module(TASK_MODULES[task])
+    device = resolve_device("auto")
+    t0 = time.perf_counter()
+    runner = mod.Runner(variant, device, data, quick)
+    load_s = time.perf_counter() - t0
+    runner.warmup()
+    meter = open_meter()
+    with meter:
+        samples_ms = runner.timed()
+    row = {
+        "task": task,
+        "variant": variant,
+        "bundle": runner.bundle_name,
+        "providers": list(runner.providers),
+        "fallback": device.fallback,
+        "load_s": round(load_s, 3),
+        "latency_ms": percentiles(samples_ms),
+        "samples_ms": [round(s, 3) for s in samples_ms],
+        "throughput": runner.throughput(samples_ms),
+        "accuracy": runner.accuracy(),
+        "live": runner.live(),
+        "model_size_mb": runner.model_size_mb,
+        "energy": {"source": meter.source, "joules_per_inference": (meter.joules / len(samples_ms)) if meter.joules and samples_ms else None, "reason": meter.reason or None},
+    }
+    row["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("task", choices=sorted(TASK_MODULES))
+    p.add_argument("variant")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        row = measure(args.task, args.variant, args.data, args.quick)
+    except Exception as exc:  # report, never crash the whole bench
+        row = {"task": args.task, "variant": args.variant, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}
+    print(json.dumps(row, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

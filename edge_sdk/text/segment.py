@@ -71,18 +71,21 @@ def _blocks(text: str) -> list[tuple[int, int, bool]]:
     """Units separated by hard boundaries: (start, end, is_heading)."""
     blocks: list[tuple[int, int, bool]] = []
     cur: list[int] | None = None  # [start, end]
-    for start, end in _lines(text):
+    lines = _lines(text)
+    for n, (start, end) in enumerate(lines):
         line = text[start:end]
+        following = text[lines[n + 1][0] : lines[n + 1][1]].lstrip() if n + 1 < len(lines) else ""
+        heading = _is_heading(line) and not following[:1].islower()  # a lowercase next line continues a wrapped sentence
         if not line.strip():
             if cur:
                 blocks.append((cur[0], cur[1], False))
             cur = None
             continue
-        if _is_heading(line) or _LIST_ITEM.match(line):
+        if heading or _LIST_ITEM.match(line):
             if cur:
                 blocks.append((cur[0], cur[1], False))
                 cur = None
-            if _is_heading(line) and not _LIST_ITEM.match(line):
+            if heading and not _LIST_ITEM.match(line):
                 blocks.append((start, end, True))
             else:
                 cur = [start, end]

@@ -62,9 +62,9 @@ def build(store: Path, force: bool = False, source: Path | None = None, int8_for
         The bundle folder.
     """
     from devices.resolve import resolve_device
+    from edge_sdk.text.rank import RankWeights
     from quantize.bundle_writer import BundleWriter, up_to_date
     from quantize.text import export
-    from edge_sdk.text.rank import RankWeights
     from quantize.text.gate import gate_data
 
     folder = Path(source) if source else package_model_folder()

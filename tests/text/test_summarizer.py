@@ -1,0 +1,121 @@
+"""Extractive summarizer on the real MiniLM bundle and the shared texts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_sdk.errors import InvalidInputError
+from edge_sdk.text.evaluate import evaluate, load_jsonl
+from edge_sdk.text.summarizer import Summarizer, SummarizerOptions
+
+ROUGE_SUBSET = 12  # every 10th record: ~1/10 of the set keeps the test within its time budget
+
+
+@pytest.fixture(scope="module")
+def summarizer(text_bundle):
+    with Summarizer.create(SummarizerOptions(bundle=str(text_bundle), variant="int8", device="x86_64-avx2")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def records(data_dir):
+    return load_jsonl(data_dir / "text" / "summaries.jsonl")
+
+
+def test_rouge_beats_lead3_on_shared_texts(summarizer, records) -> None:
+    subset = records[::10][:ROUGE_SUBSET]
+    result = evaluate(summarizer, subset, sentences=3)
+    lead = result["lead3"]
+    print(f"\nROUGE on {result['n']} docs ({result['variant']}): model R1 {result['rouge1']} R2 {result['rouge2']} "
+          f"RLsum {result['rougeLsum']} | Lead-3 R1 {lead['rouge1']} R2 {lead['rouge2']} RLsum {lead['rougeLsum']}")
+    assert result["rouge1"] > lead["rouge1"]
+    assert result["rougeLsum"] > lead["rougeLsum"]
+
+
+def test_offsets_point_at_the_sentences_and_order_is_document_order(summarizer, records) -> None:
+    article = records[0].article
+    summary = summarizer.summarize(article, sentences=5)
+    assert len(summary.sentences) == 5
+    for s in summary.sentences:
+        assert article[s.start_char : s.end_char] == s.text
+    starts = [s.start_char for s in summary.sentences]
+    assert starts == sorted(starts)
+    assert [s.index for s in summary.sentences] == sorted(s.index for s in summary.sentences)
+    assert summary.variant == "int8" and summary.elapsed_ms > 0
+
+
+def test_length_by_words_stays_within_budget(summarizer, records) -> None:
+    summary = summarizer.summarize(records[1].article, words=80)
+    assert 0 < sum(len(s.text.split()) for s in summary.sentences) <= 80
+
+
+def test_length_by_ratio_scales_with_the_document(summarizer, records) -> None:
+    article = records[2].article
+    summary = summarizer.summarize(article, ratio=0.05)
+    words = sum(len(s.text.split()) for s in summary.sentences)
+    assert 0 < words <= 0.05 * len(article.split()) * 1.05
+
+
+def test_sentences_are_not_redundant(summarizer, records) -> None:
+    summary = summarizer.summarize(records[3].article, sentences=4)
+    emb = summarizer.encoder.embed([s.text for s in summary.sentences])
+    sims = emb @ emb.T
+    assert (sims[~np.eye(len(emb), dtype=bool)] < 0.95).all()
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "\x01\x02\x03\x04", "\n\n\n"])
+def test_blank_or_control_only_text_gives_an_empty_summary(summarizer, text) -> None:
+    summary = summarizer.summarize(text)
+    assert summary.sentences == () and summary.text == "" and summary.input_sentences == 0
+
+
+def test_one_sentence_comes_back_as_itself(summarizer) -> None:
+    text = "  The committee approved the budget on Tuesday.  "
+    summary = summarizer.summarize(text, sentences=3)
+    assert [s.text for s in summary.sentences] == ["The committee approved the budget on Tuesday."]
+    assert summary.sentences[0].start_char == 2
+
+
+def test_text_without_punctuation_is_split_into_pieces(summarizer) -> None:
+    text = " ".join(f"word{i} and then some more words follow here" for i in range(300))
+    summary = summarizer.summarize(text, sentences=2)
+    assert summary.input_sentences > 1 and len(summary.sentences) == 2
+    for s in summary.sentences:
+        assert text[s.start_char : s.end_char] == s.text
+
+
+def test_non_english_text_is_summarized(summarizer) -> None:
+    german = ("Die Stadt plant einen neuen Bahnhof. Der Bau soll 2026 beginnen. Die Kosten liegen bei 80 Millionen Euro. "
+              "Anwohner befürchten Lärm während der Bauzeit. Der Stadtrat stimmt im Mai ab.")
+    chinese = "会议讨论了新的预算。预算将用于学校建设。市长表示支持。居民对此表示欢迎。"
+    for text in (german, chinese):
+        summary = summarizer.summarize(text, sentences=2)
+        assert len(summary.sentences) == 2
+        for s in summary.sentences:
+            assert text[s.start_char : s.end_char] == s.text
+
+
+@pytest.mark.parametrize("data", [bytes(range(256)) * 8, b"\x7fELF\x02\x01\x01\x00" + bytes(500)])
+def test_binary_input_is_refused(summarizer, data) -> None:
+    with pytest.raises(InvalidInputError, match="UTF-8|binary"):
+        summarizer.summarize(data)
+
+
+@pytest.mark.parametrize("kwargs", [{"sentences": 0}, {"words": -5}, {"ratio": 1.5}, {"sentences": 2, "words": 10}])
+def test_bad_lengths_are_refused_with_the_value(summarizer, kwargs) -> None:
+    with pytest.raises(InvalidInputError):
+        summarizer.summarize("One sentence here. And another one.", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"sentences": 0}, {"chunk_words": 10}, {"bundle": ""}])
+def test_bad_options_are_refused(kwargs) -> None:
+    with pytest.raises(InvalidInputError):
+        SummarizerOptions(**kwargs)
+
+
+def test_summary_is_json_ready(summarizer) -> None:
+    summary = summarizer.summarize("Alpha beta gamma delta epsilon. Zeta eta theta iota kappa.", sentences=1)
+    assert json.loads(json.dumps(summary.to_dict()))["sentences"][0]["start_char"] >= 0

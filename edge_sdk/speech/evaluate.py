@@ -75,7 +75,7 @@ def corpus_wer(references: list[str], hypotheses: list[str]) -> float:
     norm = normalizer()
     refs = [norm(r) for r in references]
     hyps = [norm(h) for h in hypotheses]
-    pairs = [(r, h) for r, h in zip(refs, hyps) if r.strip()]
+    pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r.strip()]
     return 100.0 * jiwer.wer([r for r, _ in pairs], [h for _, h in pairs])
 
 

@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from edge_sdk.speech.decoding import DecodeResult, WhisperDecoder
 from edge_sdk.speech.features import CHUNK_FRAMES, FRAMES_PER_SECOND, HOP_LENGTH, SAMPLE_RATE, log_mel
 from edge_sdk.speech.results import Segment, TranscriptionInfo
 from edge_sdk.speech.tokenizer import WhisperTokenizer
+
+if TYPE_CHECKING:
+    from devices.resolve import ResolvedDevice
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,7 @@ class TranscriberOptions:
     Attributes:
         bundle: Bundle store name or folder path.
         variant: Bundle variant (``int8``, ``fp32``, ``fp16``); None lets the device profile choose.
-        device: Device profile name, TOML path or ``"auto"``.
+        device: Device profile name, TOML path, ``"auto"``, or a resolved device.
         beam_size: 1 for greedy search; more for beam search.
         window_margin_s: Audio margin the encoder sees past the end of a short window, after
             rounding up to whole seconds; None uses the bundle's measured choice, 30 pads every
@@ -55,7 +59,7 @@ class TranscriberOptions:
 
     bundle: str = DEFAULT_BUNDLE
     variant: str | None = None
-    device: str = "auto"
+    device: str | ResolvedDevice = "auto"
     beam_size: int = 1
     window_margin_s: float | None = None
     condition_on_previous_text: bool = True
@@ -122,8 +126,8 @@ class Transcriber:
         if bundle.family == "ctc":
             from edge_sdk.speech.ctc import CTCModel
 
-            ctc = CTCModel.create(bundle, variant=options.variant, device=options.device)
-            return cls(options, bundle, getattr(ctc, "loaded", None), None, ctc=ctc)
+            ctc = CTCModel.create(bundle, variant=options.variant, device=options.device, beam_size=options.beam_size)
+            return cls(options, bundle, ctc.loaded, None, ctc=ctc)
         if bundle.family != "whisper":
             raise BundleError(f"bundle {bundle.name!r} has model family {bundle.family!r}; Transcriber runs 'whisper' and 'ctc'")
         loaded = load_model(bundle, options.variant, options.device, task="speech", roles=("encoder", "decoder"))
@@ -262,11 +266,12 @@ class Transcriber:
                 break
             result = self._decode_window(chunk, prompt if self.options.condition_on_previous_text else [], content_s)
             skip = self._silent(result) or (self.options.drop_unreliable and self._unreliable(result)) or not result.text.strip()
-            segments, advance_s = _split(result, tb, tok, content_s)
-            seek += max(HOP_LENGTH, int(round(advance_s * SAMPLE_RATE)))
-            if skip:
+            if skip:  # as Whisper: a window judged silent or unreliable is skipped whole
+                seek += chunk.shape[0]
                 prompt = []
                 continue
+            segments, advance_s = _split(result, tb, tok, content_s)
+            seek += max(HOP_LENGTH, int(round(advance_s * SAMPLE_RATE)))
             prompt += list(result.tokens)
             for text, tokens, start, end in segments:
                 if text.strip():

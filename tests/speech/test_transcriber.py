@@ -1,0 +1,204 @@
+"""Offline Whisper transcription on the real bundle: accuracy, timestamps, silence, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from edge_sdk.audio import load_audio
+from edge_sdk.bundle import load_bundle
+from edge_sdk.errors import BundleNotFoundError, InvalidInputError
+from edge_sdk.speech.evaluate import corpus_wer, evaluate, normalizer, read_manifest
+from edge_sdk.speech.results import Segment
+from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+
+JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+
+
+@pytest.fixture(scope="module")
+def asr(speech_bundle):
+    return Transcriber.create(TranscriberOptions(bundle=str(speech_bundle), variant="int8"))
+
+
+def test_bundle_has_variants_assets_and_measured_metrics(speech_bundle):
+    b = load_bundle(speech_bundle)
+    assert (b.name, b.task, b.family) == ("whisper-tiny.en", "speech", "whisper")
+    assert {"fp32", "int8", "fp16"} <= set(b.variants)
+    assert {"tokenizer", "vad"} <= set(b.assets)
+    for name in ("fp32", "int8", "fp16"):
+        m = b.variants[name].metrics
+        assert m["n"] == 44 and m["manifest"].endswith("transcripts.tsv"), m
+        assert 0 < m["wer"] < 15 and m["rtf"] > 0 and m["latency_2_5s_ms"] > 0
+    assert b.variants["int8"].metrics["wer"] <= b.variants["fp32"].metrics["wer"] + 0.3
+    assert b.verify() == []
+
+
+def test_int8_graphs_hold_integer_matmuls(speech_bundle):
+    import onnx
+
+    b = load_bundle(speech_bundle)
+    for role in ("encoder", "decoder"):
+        model = onnx.load_from_string(b.read(b.variants["int8"].files[role]))
+        ops = {n.op_type for n in model.graph.node}
+        assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops, sorted(ops)
+
+
+def test_vad_asset_is_the_silero_model(asr):
+    from pathlib import Path
+
+    import silero_vad
+
+    expected = (Path(silero_vad.__file__).parent / "data" / "silero_vad.onnx").read_bytes()
+    assert asr.vad_model_bytes() == expected
+
+
+def test_int8_corpus_wer_within_budget_of_fp32(asr, data_dir):
+    result = evaluate(asr, data_dir / "speech" / "transcripts.tsv")
+    fp32_wer = asr.bundle.variants["fp32"].metrics["wer"]
+    assert result.n == 44 and result.variant == "int8"
+    assert result.wer <= fp32_wer + 0.3, (result.wer, fp32_wer)
+    assert result.wer < 8.0
+
+
+def test_jfk_exact_transcript_from_44k_stereo_24bit(asr, data_dir):
+    segments, info = asr.transcribe(data_dir / "speech" / "public_domain" / "jfk.flac")
+    segments = list(segments)
+    norm = normalizer()
+    assert norm(" ".join(s.text for s in segments)) == norm(JFK)
+    assert "2 channels averaged" in info.conversion and "44100 Hz -> 16000 Hz" in info.conversion and "PCM_24" in info.conversion
+    assert info.variant == "int8" and info.providers and abs(info.duration_s - 11.0) < 0.1
+    starts = [s.start_s for s in segments]
+    assert starts == sorted(starts) and all(s.start_s < s.end_s <= info.duration_s for s in segments)
+
+
+def test_transcribe_is_lazy_and_windows_long_audio(asr, data_dir):
+    rows = read_manifest(data_dir / "speech" / "transcripts.tsv")[:6]  # ~50 s: two 30 s windows at least
+    gap = np.zeros(8000, np.float32)
+    audio = np.concatenate([np.concatenate([load_audio(p)[0], gap]) for p, _ in rows])
+    segments, info = asr.transcribe(audio, sample_rate=16000)
+    assert not isinstance(segments, list) and info.duration_s > 35
+    segments = list(segments)
+    assert segments[-1].end_s > 30.0
+    ends = [s.end_s for s in segments]
+    assert ends == sorted(ends) and all(s.start_s < s.end_s for s in segments)
+    wer = corpus_wer([" ".join(r for _, r in rows)], [" ".join(s.text for s in segments)])
+    assert wer < 10.0, wer
+
+
+def test_decode_short_utterance_times_are_relative(asr, data_dir):
+    audio, _ = load_audio(data_dir / "speech" / "librispeech" / "237-134500-0004.flac")
+    segments = asr.decode(audio)
+    assert segments and all(isinstance(s, Segment) for s in segments)
+    assert normalizer()(" ".join(s.text for s in segments)) == "that invitation decided her"
+    assert 0.0 <= segments[0].start_s < segments[-1].end_s <= len(audio) / 16000 + 0.01
+
+
+def test_beam_search_option(speech_bundle, data_dir):
+    beam = Transcriber.create(TranscriberOptions(bundle=str(speech_bundle), variant="int8", beam_size=3))
+    audio, _ = load_audio(data_dir / "speech" / "librispeech" / "237-134500-0002.flac")
+    text = " ".join(s.text for s in beam.decode(audio))
+    ref = "A BRISK WIND HAD COME UP AND WAS DRIVING PUFFY WHITE CLOUDS ACROSS THE SKY"
+    assert corpus_wer([ref], [text]) <= 10.0, text
+
+
+@pytest.mark.parametrize("kind", ["silence", "white_noise", "hum"])
+def test_silence_and_noise_give_no_text(asr, kind):
+    rng = np.random.default_rng(7)
+    n = 16000 * 8
+    audio = {
+        "silence": np.zeros(n, np.float32),
+        "white_noise": (0.05 * rng.standard_normal(n)).astype(np.float32),
+        "hum": (0.1 * np.sin(2 * np.pi * 50 * np.arange(n) / 16000)).astype(np.float32),
+    }[kind]
+    segments, _ = asr.transcribe(audio, sample_rate=16000)
+    assert list(segments) == []
+    assert asr.decode(audio) == []
+
+
+def test_empty_nan_and_zero_length_file_are_refused(asr, tmp_path):
+    with pytest.raises(InvalidInputError, match="empty"):
+        asr.transcribe(np.zeros(0, np.float32), sample_rate=16000)
+    bad = np.zeros(16000, np.float32)
+    bad[100] = np.nan
+    with pytest.raises(InvalidInputError, match="NaN"):
+        asr.transcribe(bad, sample_rate=16000)
+    with pytest.raises(InvalidInputError, match="NaN"):
+        asr.decode(bad)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidInputError, match="0 bytes"):
+        asr.transcribe(empty)
+    with pytest.raises(BundleNotFoundError):
+        asr.transcribe(tmp_path / "missing.wav")
+
+
+def test_wrong_types_and_rates_are_refused(asr):
+    with pytest.raises(InvalidInputError, match="file path or a sample array"):
+        asr.transcribe(12345)
+    with pytest.raises(InvalidInputError, match="sample_rate"):
+        asr.transcribe(np.zeros(16000, np.float32))
+    with pytest.raises(InvalidInputError, match="sample_rate"):
+        asr.transcribe(np.zeros(16000, np.float32), sample_rate=12)
+    with pytest.raises(InvalidInputError, match="float"):
+        asr.decode(np.zeros(16000, np.int16))
+    with pytest.raises(InvalidInputError, match="numpy"):
+        asr.decode([0.0] * 100)
+    with pytest.raises(InvalidInputError, match="at most 30 s"):
+        asr.decode(np.zeros(16000 * 31, np.float32))
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [({"beam_size": 0}, "beam_size"), ({"window_margin_s": -1}, "window_margin_s"), ({"no_speech_threshold": 2}, "no_speech_threshold"), ({"bundle": ""}, "bundle")],
+)
+def test_options_are_validated(kwargs, word):
+    with pytest.raises(InvalidInputError, match=word):
+        TranscriberOptions(**kwargs)
+
+
+def test_create_stream_returns_a_speech_stream(asr):
+    from edge_sdk.speech.stream import SpeechStream
+
+    stream = asr.create_stream()
+    assert isinstance(stream, SpeechStream)
+
+
+def test_cli_transcribe_json_and_eval(speech_bundle, data_dir, tmp_path, capsys):
+    from edge_sdk.cli import main
+
+    jfk = str(data_dir / "speech" / "public_domain" / "jfk.flac")
+    assert main(["transcribe", jfk, "--bundle", str(speech_bundle), "--variant", "int8", "--json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines and all(set(x) == {"text", "start_s", "end_s"} for x in lines)
+    manifest = tmp_path / "m.tsv"
+    rows = (data_dir / "speech" / "transcripts.tsv").read_text().splitlines()[:3]
+    manifest.write_text("\n".join(f"{data_dir / 'speech' / r.split(chr(9))[0]}\t{r.split(chr(9))[1]}" for r in rows))
+    assert main(["eval", "speech", "--manifest", str(manifest), "--bundle", str(speech_bundle), "--variant", "int8", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 3 and out["variant"] == "int8" and out["providers"] and out["wer"] < 20 and out["rtf"] > 0
+
+
+def test_runtime_transcribes_without_torch(speech_bundle, data_dir):
+    code = textwrap.dedent(
+        f"""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split('.')[0] in ('torch', 'transformers', 'optimum'):
+                    raise ImportError('blocked: ' + name)
+        sys.meta_path.insert(0, Block())
+        from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+        asr = Transcriber.create(TranscriberOptions(bundle={str(speech_bundle)!r}, variant='int8'))
+        segments, _ = asr.transcribe({str(data_dir / 'speech' / 'librispeech' / '237-134500-0004.flac')!r})
+        print(' '.join(s.text for s in segments))
+        assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'optimum')]
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "invitation decided her" in out.stdout.lower()

@@ -1,0 +1,62 @@
+"""The CTranslate2 import is exact: our ONNX graphs decode the same tokens as faster-whisper's
+CTranslate2 engine on the same weights and the same features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_sdk.audio import load_audio
+from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+
+faster_whisper = pytest.importorskip("faster_whisper", reason="faster-whisper is the test-only reference (pip install faster-whisper)")
+ctranslate2 = pytest.importorskip("ctranslate2")
+
+CLIPS = [
+    "librispeech/237-134500-0000.flac",
+    "librispeech/237-134500-0010.flac",
+    "librispeech/237-134500-0027.flac",
+    "public_domain/sense_and_sensibility_01_austen_64kb-0880.wav",
+]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from quantize.speech.whisper_import import packaged_model_dir
+
+    return faster_whisper.WhisperModel(str(packaged_model_dir()), device="cpu", compute_type="float32", cpu_threads=2)
+
+
+@pytest.fixture(scope="module")
+def fp32(speech_bundle):
+    return Transcriber.create(TranscriberOptions(bundle=str(speech_bundle), variant="fp32"))
+
+
+def test_ct2_mapping_has_no_missing_or_unexpected_keys():
+    import torch
+
+    from quantize.speech.ct2_reader import read_ct2
+    from quantize.speech.whisper_import import _ct2_state_dict, load_ct2_whisper, packaged_model_dir
+
+    imported = load_ct2_whisper(packaged_model_dir())  # raises on missing/unexpected keys
+    state = imported.model.state_dict()
+    mapped = _ct2_state_dict(read_ct2(packaged_model_dir() / "model.bin"), imported.model.config)
+    assert set(mapped) == set(state)
+    assert torch.equal(state["proj_out.weight"], state["model.decoder.embed_tokens.weight"])
+
+
+@pytest.mark.parametrize("clip", CLIPS)
+def test_greedy_tokens_equal_faster_whisper(data_dir, reference, fp32, clip):
+    from faster_whisper.audio import pad_or_trim
+
+    audio, _ = load_audio(data_dir / "speech" / clip)
+    features = pad_or_trim(reference.feature_extractor(audio)[..., :-1]).astype(np.float32)
+    prompt = [50257, 50362]  # <|startoftranscript|> <|notimestamps|>
+    ct2 = reference.model.generate(
+        ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])), [prompt],
+        beam_size=1, max_length=224, suppress_blank=True, suppress_tokens=[-1],
+    )[0].sequences_ids[0]
+    dec = fp32._decoder
+    ours = dec.generate(dec.encode(features), timestamps=False)
+    assert list(ours.tokens) == list(ct2), (dec.tok.decode(list(ours.tokens)), dec.tok.decode(ct2))
+    assert len(ct2) > 3

@@ -68,7 +68,12 @@ def _model(args):
     from edge_sdk.speech.transcriber import DEFAULT_BUNDLE, Transcriber, TranscriberOptions
 
     bundle = getattr(args, "bundle", None) or DEFAULT_BUNDLE
-    return Transcriber.create(TranscriberOptions(bundle=bundle, variant=getattr(args, "variant", None), device=getattr(args, "profile", None) or "auto"))
+    return Transcriber.create(
+        TranscriberOptions(
+            bundle=bundle, variant=getattr(args, "variant", None), device=getattr(args, "profile", None) or "auto",
+            beam_size=getattr(args, "beam_size", 1),
+        )
+    )
 
 
 def run_source(args, source) -> int:

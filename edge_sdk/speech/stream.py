@@ -9,6 +9,8 @@ channel count, int16 or float; converted by :func:`edge_sdk.audio.convert`) and 
   by :meth:`SpeechStream.input_finished`;
 - ``lag``: processing fell behind the source by more than ``lag_report_s`` (or caught up again);
 - ``error``: the source failed (:meth:`SpeechStream.input_failed`); the transcript so far is kept;
+- ``switch``: decoding moved to the stream's ``light_model`` because the lag lasted, or back to the main
+  model once it recovered (the text says which and why);
 - ``outage``: the source lost its device and reconnected (:meth:`SpeechStream.report_outage`); the
   stream goes on, and the open utterance is finalised first, since the audio of the outage is missing.
 
@@ -59,6 +61,10 @@ class StreamOptions:
             is ready when the endpoint confirms it (the decode is discarded if speech resumes).
         speculate_after_ms: Silence before the speculative decode; shorter pauses inside a sentence are
             common, and each speculative decode they trigger is wasted CPU.
+        degrade_lag_s: With a ``light_model`` given to the stream, a lag above this for ``degrade_after_s``
+            switches decoding to the light model (a ``switch`` event says why) ...
+        degrade_after_s: ... and a lag under ``degrade_lag_s / 4`` for ``recover_after_s`` switches back.
+        recover_after_s: See ``degrade_after_s``.
         no_speech_threshold: A decoded segment with ``no_speech_prob`` above this ...
         logprob_threshold: ... and ``avg_logprob`` below this is dropped (Whisper's hallucination rule).
     """
@@ -73,6 +79,9 @@ class StreamOptions:
     lag_report_s: float = 2.0
     speculative_final: bool = True
     speculate_after_ms: int = 200
+    degrade_lag_s: float = 3.0
+    degrade_after_s: float = 5.0
+    recover_after_s: float = 20.0
     no_speech_threshold: float = 0.6
     logprob_threshold: float = -1.0
 
@@ -86,6 +95,9 @@ class StreamOptions:
         positive("max_utterance_s", "Whisper takes at most 30 s; 20 is a good cut")
         positive("max_partial_lag_s", "0.5 skips partials when half a second behind")
         positive("lag_report_s", "2.0 reports a lag of two seconds")
+        positive("degrade_lag_s", "3.0 switches to the light model after a lasting 3 s lag")
+        positive("degrade_after_s", "5.0 waits five seconds of lag before switching")
+        positive("recover_after_s", "20.0 switches back after twenty calm seconds")
         if self.max_utterance_s > 30:
             raise InvalidInputError(f"StreamOptions.max_utterance_s={self.max_utterance_s} exceeds Whisper's 30 s window; use 30 or less")
         for name in ("min_silence_ms", "min_speech_ms", "speech_pad_ms", "speculate_after_ms"):
@@ -113,7 +125,7 @@ class StreamEvent:
     """One result of a :class:`SpeechStream`. Times ``start_s``/``end_s`` are stream time (seconds of audio).
 
     Attributes:
-        kind: ``"partial"``, ``"final"``, ``"lag"``, ``"outage"`` or ``"error"``.
+        kind: ``"partial"``, ``"final"``, ``"lag"``, ``"switch"``, ``"outage"`` or ``"error"``.
         text: Hypothesis (partial), result (final), or the message (lag, error).
         utterance: Index of the utterance (0, 1, ...), -1 for lag and error events.
         latency_ms: Wall time from the capture of the last speech sample (final: the end of speech;
@@ -122,7 +134,8 @@ class StreamEvent:
         decode_ms: Model time spent producing this event (0 when a speculative decode was reused).
         lag_s: How far processing was behind the source when this event was made.
         partials_skipped: Partial updates skipped so far because of lag (cumulative).
-        reason: Why a final was made: ``"endpoint"``, ``"max_utterance"``, ``"flush"``, ``"outage"``.
+        reason: Why a final was made (``"endpoint"``, ``"max_utterance"``, ``"flush"``, ``"outage"``), or a
+            switch (``"degrade"``, ``"recover"``).
     """
 
     kind: str
@@ -153,6 +166,7 @@ class StreamStats:
     finals: int = 0
     finals_dropped_as_noise: int = 0
     speculative_reused: int = 0
+    switches: int = 0
     decode_s: float = 0.0
     lag_s: float = 0.0
     max_lag_s: float = 0.0
@@ -198,9 +212,11 @@ class SpeechStream:
         model: A shared model with ``decode(audio) -> list[Segment]`` and ``vad_model_bytes()``.
         options: Endpointing and overload settings.
         vad: A :class:`SileroVAD` to use instead of the one from the model's bundle.
+        light_model: Optional lighter model (e.g. an int8 or distilled variant) to decode with while the
+            stream lags (see ``StreamOptions.degrade_lag_s``).
     """
 
-    def __init__(self, model, options: StreamOptions | None = None, vad: SileroVAD | None = None) -> None:
+    def __init__(self, model, options: StreamOptions | None = None, vad: SileroVAD | None = None, light_model=None) -> None:
         self.options = options or StreamOptions()
         self._model = model
         device = getattr(getattr(model, "_loaded", None), "device", None) or getattr(model, "device", None) or "auto"
@@ -218,6 +234,10 @@ class SpeechStream:
         self._finished = False
         self._utt_index = 0
         self._lagging = False
+        self._models = (model, light_model)
+        self._degraded = False
+        self._over_since: float | None = None
+        self._under_since: float | None = None
         self._reset_utterance()
 
     # -- public API -------------------------------------------------------------------------------
@@ -316,6 +336,7 @@ class SpeechStream:
             ev = self._ep.update(float(p))
             self.stats.samples_processed = min(window_end, self.stats.samples_received)
             events += self._lag_event(window_end)
+            events += self._degrade_event(window_end)
             if ev is not None and ev.kind == "start":
                 self._reset_utterance()
                 self._utt_start = max(self._audio_start, ev.sample - self._pad)
@@ -350,6 +371,29 @@ class SpeechStream:
         t = sample / TARGET_RATE
         log.info(msg)
         return [StreamEvent("lag", msg, t, t, lag_s=lag, partials_skipped=self.stats.partials_skipped)]
+
+    def _degrade_event(self, sample: int) -> list[StreamEvent]:
+        """Switch to the light model when the lag lasts, and back when it has been low for a while."""
+        if self._models[1] is None:
+            return []
+        opts, lag, now = self.options, self.stats.lag_s, time.monotonic()
+        self._over_since = (self._over_since or now) if lag > opts.degrade_lag_s else None
+        self._under_since = (self._under_since or now) if lag < opts.degrade_lag_s / 4 else None
+        if not self._degraded and self._over_since is not None and now - self._over_since >= opts.degrade_after_s:
+            msg = f"lag above {opts.degrade_lag_s:.1f} s for {now - self._over_since:.1f} s: decoding with the light model"
+        elif self._degraded and self._under_since is not None and now - self._under_since >= opts.recover_after_s:
+            msg = f"lag under {opts.degrade_lag_s / 4:.2f} s for {now - self._under_since:.1f} s: back to the main model"
+        else:
+            return []
+        if self._decoder.incremental and self._utt_start is not None:
+            return []  # an incremental decoder holds utterance state: switch between utterances
+        self._degraded = not self._degraded
+        self._decoder = _UtteranceDecoder(self._models[int(self._degraded)])
+        self._over_since = self._under_since = None
+        self.stats.switches += 1
+        log.warning(msg)
+        t = sample / TARGET_RATE
+        return [StreamEvent("switch", msg, t, t, lag_s=lag, partials_skipped=self.stats.partials_skipped, reason="degrade" if self._degraded else "recover")]
 
     def _decode(self, start: int, end: int, final: bool) -> tuple[list, float]:
         t0 = time.perf_counter()

@@ -162,3 +162,21 @@ def test_overload_keeps_every_sample_and_skips_partials(data_dir):
     got = [(e.start_s, e.end_s) for e in events if e.kind == "final"]
     want = [(e.start_s, e.end_s) for e in ref_events if e.kind == "final" and e.end_s <= n / 16000 - 1.0]
     assert got[: len(want)] == want  # finals are delayed, never skipped or changed
+
+
+@pytest.mark.slow
+def test_lasting_lag_switches_to_the_light_model_and_back(data_dir):
+    heavy, light = FakeModel(delay_s=3.0), FakeModel(text="light")  # 3 s per decode: slower than the 4x feed
+    opts = StreamOptions(min_silence_ms=560, degrade_lag_s=1.0, degrade_after_s=0.5, recover_after_s=1.0, lag_report_s=5.0)
+    stream = SpeechStream(heavy, opts, light_model=light)
+    events = []
+    with FileSource(data_dir / f"{LONG}.flac", realtime=True, speed=4.0) as src:
+        for chunk, _ in zip(src, range(200), strict=False):  # 20 s of audio in ~5 s
+            events += stream.accept_waveform(chunk.samples, chunk.sample_rate, captured_at=chunk.timestamp_s)
+    events += stream.input_finished()
+    switches = [e for e in events if e.kind == "switch"]
+    assert switches and switches[0].reason == "degrade" and "light model" in switches[0].text
+    assert stream.stats.switches == len(switches) and light.calls
+    after = [e for e in events[events.index(switches[0]) :] if e.kind == "final"]
+    assert after and after[0].text == "light"
+    assert stream.stats.samples_lost == 0

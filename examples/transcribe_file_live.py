@@ -34,8 +34,11 @@ def main() -> int:
     stream = transcriber.create_stream(min_silence_ms=args.min_silence_ms)
 
     cpu0, wall0 = time.process_time(), time.monotonic()
+    after_endpoint_ms = []
     with FileSource(args.path, realtime=True, speed=args.speed) as source:
         for event in transcribe_live(source, stream):
+            if event.kind == "final":
+                after_endpoint_ms.append(event.endpoint_latency_ms)
             if args.quiet:
                 continue
             if event.kind == "final":
@@ -54,6 +57,9 @@ def main() -> int:
     print(f"\naudio {audio_s:.1f} s in {wall:.1f} s wall (speed {args.speed}); {transcriber.variant} on {', '.join(transcriber.providers)}")
     print(f"end-of-speech -> final latency: p50 {np.percentile(lat, 50):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms "
           f"(includes the {args.min_silence_ms} ms endpoint silence)")
+    if after_endpoint_ms:
+        print(f"endpoint decision -> final: p50 {np.percentile(after_endpoint_ms, 50):.0f} ms, p95 {np.percentile(after_endpoint_ms, 95):.0f} ms; "
+              f"speculative decodes reused {s.speculative_reused} of {s.finals} finals")
     print(f"partial interval (stream time): mean {gaps.mean():.2f} s, max {gaps.max():.2f} s; partials {s.partials}, skipped {s.partials_skipped}")
     print(f"CPU {cpu:.1f} s = {cpu / audio_s:.3f} CPU s per audio s; max lag {s.max_lag_s:.2f} s; samples lost {s.samples_lost}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

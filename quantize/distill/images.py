@@ -126,7 +126,7 @@ def render(image: np.ndarray, box: tuple[int, int, int, int], flip: bool, size: 
            mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """Crop ``box``, resize to ``size`` x ``size`` (bicubic, antialiased), flip, normalise; CHW float."""
     top, left, ch, cw = box
-    x = torch.from_numpy(np.ascontiguousarray(image[top : top + ch, left : left + cw])).permute(2, 0, 1).float()[None] / 255.0
+    x = torch.from_numpy(np.array(image[top : top + ch, left : left + cw])).permute(2, 0, 1).float()[None] / 255.0
     x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)[0]
     if flip:
         x = x.flip(-1)

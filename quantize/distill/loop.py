@@ -104,6 +104,21 @@ def epoch_order(n: int, step: int, batch_size: int, seed: int) -> np.ndarray:
     return np.asarray(out)
 
 
+def bucketed_batch(lengths: list[int], step: int, batch_size: int, seed: int) -> np.ndarray:
+    """Indices of batch ``step`` when examples of similar length are batched together (less padding).
+
+    Examples are sorted by length and cut into fixed batches; each epoch visits every batch once in a
+    seeded order. Like :func:`epoch_order`, the batch depends on ``step`` alone.
+    """
+    if not lengths:
+        raise InvalidInputError("no training examples: give a data folder with at least one usable file")
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    n_batches = max(1, len(order) // batch_size)
+    epoch, k = divmod(step, n_batches)
+    b = int(np.random.default_rng((seed, epoch)).permutation(n_batches)[k])
+    return order[b * batch_size : (b + 1) * batch_size]
+
+
 def _save(path: Path, payload: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)

@@ -98,12 +98,19 @@ class Tokenize:
 
 
 @torch.no_grad()
-def embed_all(model: nn.Module, tokenize: Tokenize, sentences: list[str], batch_size: int = 64) -> torch.Tensor:
-    """Normalised embeddings of ``sentences`` (batched by length to keep padding small)."""
+def embed_all(model: nn.Module, tokenize: Tokenize, sentences: list[str], batch_size: int = 64,
+              progress: str | None = None) -> torch.Tensor:
+    """Normalised embeddings of ``sentences`` (batched by length to keep padding small).
+
+    Args:
+        progress: Label of a progress bar; None shows none.
+    """
+    from tqdm import tqdm
+
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     out = torch.empty(len(sentences), model.config.hidden_size)
     model.eval()
-    for start in range(0, len(order), batch_size):
+    for start in tqdm(range(0, len(order), batch_size), desc=progress, unit="batch", disable=progress is None, leave=False):
         idx = order[start : start + batch_size]
         ids, mask = tokenize([sentences[i] for i in idx])
         out[idx] = sentence_embedding(model, ids, mask)

@@ -1,0 +1,144 @@
+"""Audio to distil Whisper on: real clips not held out, and synthetic speech with car/kitchen acoustics.
+
+Real clips come from a ``transcripts.tsv`` manifest; a clip is held out for evaluation when the
+CRC32 of its path falls in the held-out share, so the split never changes between runs.
+Synthetic speech is spoken by espeak-ng (Debian package ``espeak-ng``) in many voices, rates and
+pitches from English sentences, then passed through a synthetic room (exponentially decaying
+noise impulse response) and mixed with car-like (low-passed brown) or kitchen-like (pink plus
+clatter bursts) noise at a random SNR. Every random choice comes from one seeded generator.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import subprocess
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_sdk.errors import MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+# espeak-ng voice variants: the built-in English voices crossed with its male/female variants.
+ESPEAK_VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan")
+ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "f4", "f5", "klatt")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One utterance: 16 kHz float32 samples, its reference text ("" when unknown) and its origin."""
+
+    audio: np.ndarray
+    reference: str
+    origin: str
+
+
+def split_manifest(manifest: Path, held_out_percent: int) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """``(train, held_out)`` rows of ``path<TAB>reference``, split by ``crc32(path) % 100``."""
+    from edge_sdk.speech.evaluate import read_manifest
+
+    train, held = [], []
+    for path, ref in read_manifest(manifest):
+        rel = str(path.relative_to(manifest.parent)) if path.is_relative_to(manifest.parent) else str(path)
+        (held if zlib.crc32(rel.encode()) % 100 < held_out_percent else train).append((path, ref))
+    return train, held
+
+
+def write_manifest(rows: list[tuple[Path, str]], out: Path) -> Path:
+    """A manifest with absolute paths (``evaluate`` resolves them against the manifest's folder)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(f"{Path(p).resolve()}\t{ref}\n" for p, ref in rows), encoding="utf-8")
+    return out
+
+
+def load_clip(path: Path, reference: str) -> Clip:
+    """A real clip, decoded, downmixed and resampled by the runtime's own audio loader."""
+    from edge_sdk.audio import load_audio
+
+    audio, _ = load_audio(path)
+    return Clip(np.asarray(audio, dtype=np.float32), reference, str(path))
+
+
+def espeak(text: str, voice: str, rate_wpm: int, pitch: int) -> np.ndarray:
+    """``text`` spoken by espeak-ng, as 16 kHz float32.
+
+    Raises:
+        MissingDependencyError: espeak-ng is not installed.
+    """
+    import soundfile as sf
+
+    from edge_sdk.audio import resample
+
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise MissingDependencyError("synthetic speech needs espeak-ng: apt-get install espeak-ng")
+    wav = subprocess.run([exe, "-v", voice, "-s", str(rate_wpm), "-p", str(pitch), "--stdout", text],
+                         check=True, capture_output=True, timeout=60).stdout
+    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    return resample(audio, rate, SAMPLE_RATE).astype(np.float32)
+
+
+def room_impulse(rng: np.random.Generator, rt60_s: float) -> np.ndarray:
+    """A synthetic impulse response: a direct path and noise decaying 60 dB over ``rt60_s``."""
+    n = int(rt60_s * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60_s) * 0.3
+    tail[0] = 1.0
+    return (tail / np.sqrt(np.sum(tail**2))).astype(np.float32)
+
+
+def _pink(rng: np.random.Generator, n: int) -> np.ndarray:
+    spec = np.fft.rfft(rng.standard_normal(n))
+    spec /= np.sqrt(np.maximum(np.arange(len(spec)), 1))
+    return np.fft.irfft(spec, n)
+
+
+def noise(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
+    """Car (low-passed brown noise, engine hum) or kitchen (pink noise with clatter bursts) noise."""
+    if kind == "car":
+        x = np.cumsum(rng.standard_normal(n))
+        x -= np.convolve(x, np.ones(801) / 801, mode="same")  # remove the random walk's drift
+        hum = np.sin(2 * np.pi * rng.uniform(30, 90) * np.arange(n) / SAMPLE_RATE)
+        x = x / (np.std(x) + 1e-9) + 0.5 * hum
+    else:
+        x = _pink(rng, n)
+        x /= np.std(x) + 1e-9
+        for _ in range(int(rng.integers(1, 5))):
+            start, length = int(rng.integers(0, max(1, n - 1600))), int(rng.integers(400, 1600))
+            x[start : start + length] += rng.standard_normal(min(length, n - start)) * np.exp(-np.arange(min(length, n - start)) / 300) * 4
+    return (x / (np.std(x) + 1e-9)).astype(np.float32)
+
+
+def augment(audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Reverberate and add noise; returns the audio and what was done (for the recipe)."""
+    rt60 = float(rng.uniform(0.15, 0.6))
+    out = np.convolve(audio, room_impulse(rng, rt60))[: len(audio)]
+    kind = str(rng.choice(["car", "kitchen"]))
+    snr_db = float(rng.uniform(5, 25))
+    nz = noise(rng, len(out), kind)
+    p_sig = np.mean(out**2) + 1e-12
+    out = out + nz * np.sqrt(p_sig / 10 ** (snr_db / 10))
+    peak = np.max(np.abs(out)) + 1e-9
+    return (out / peak * 0.7 if peak > 0.99 else out).astype(np.float32), {"rt60_s": round(rt60, 2), "noise": kind, "snr_db": round(snr_db, 1)}
+
+
+def synthetic_clips(sentences: list[str], count: int, seed: int, augment_share: float = 0.8) -> list[Clip]:
+    """``count`` espeak-ng utterances of sentences drawn from ``sentences``, most of them augmented."""
+    rng = np.random.default_rng(seed)
+    clips = []
+    for k in range(count):
+        text = sentences[int(rng.integers(0, len(sentences)))]
+        voice = f"{rng.choice(ESPEAK_VOICES)}+{rng.choice(ESPEAK_VARIANTS)}"
+        rate, pitch = int(rng.integers(130, 200)), int(rng.integers(25, 75))
+        audio = espeak(text, voice, rate, pitch)
+        what = {}
+        if rng.uniform() < augment_share:
+            audio, what = augment(audio, rng)
+        clips.append(Clip(audio, text, f"espeak-ng:{voice}:s{rate}:p{pitch}:{what or 'clean'}#{k}"))
+    return clips

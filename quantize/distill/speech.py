@@ -1,0 +1,341 @@
+"""Distil Whisper tiny.en into a student with the teacher's frozen encoder and 2 of its 4 decoder layers.
+
+distil-whisper style: the student's decoder keeps teacher layers ``keep_layers`` (first and last),
+the encoder and the token embeddings stay frozen, and the decoder is trained on the teacher's
+pseudo-labels (cross-entropy) and the teacher's logits on them (KL), on real clips that are not
+held out plus espeak-ng speech with car/kitchen acoustics. Pseudo-labels come from the runtime's
+own fp32 transcriber (so they are what users get from the teacher); synthetic clips whose
+pseudo-label is far from the spoken text are dropped (a WER filter, as distil-whisper does).
+
+Export and int8 use the speech engineer's :mod:`quantize.speech`; WER and speed are measured
+with the runtime's transcriber on held-out shared clips, teacher and student side by side.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edge_sdk.errors import InvalidInputError
+from quantize.bundle_writer import add_variant, recipe_hash
+from quantize.distill.audio_corpus import Clip, load_clip, split_manifest, synthetic_clips, write_manifest
+from quantize.distill.loop import Schedule, epoch_order, seed_everything, train
+
+log = logging.getLogger(__name__)
+
+SOT, NO_TIMESTAMPS, EOT = 50257, 50362, 50256
+
+
+@dataclass(frozen=True)
+class SpeechDistillConfig:
+    """What to distil and how.
+
+    Attributes:
+        teacher: The speech bundle (its fp32 variant transcribes pseudo-labels; variants go into it).
+        data: Extra ``transcripts.tsv`` manifests whose clips are all used for training.
+        keep_layers: Teacher decoder layers the student keeps (first and last, as distil-whisper).
+        held_out_percent: Share of the shared clips held out for evaluation (by a hash of the path).
+        synthetic_clips: espeak-ng utterances to generate.
+        max_pseudo_wer: Drop a synthetic clip when the teacher's transcript is further than this from its text.
+        kl_weight: Weight of KL(teacher || student) next to the pseudo-label cross-entropy.
+        temperature: Softmax temperature of the KL term.
+        window_margin_s: Encoder window = clip seconds + this (as the runtime's transcriber).
+        schedule: Steps, batch size, learning rate, cadence, seed.
+    """
+
+    teacher: str = "whisper-tiny.en"
+    data: tuple[str, ...] = ()
+    keep_layers: tuple[int, ...] = (0, 3)
+    held_out_percent: int = 50
+    synthetic_clips: int = 160
+    max_pseudo_wer: float = 0.4
+    kl_weight: float = 0.8
+    temperature: float = 2.0
+    window_margin_s: float = 1.0
+    schedule: Schedule = field(default_factory=lambda: Schedule(steps=300, batch_size=8, lr=1e-4, warmup_steps=20,
+                                                                 eval_every=100, checkpoint_every=50))
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.held_out_percent <= 90:
+            raise InvalidInputError(f"held_out_percent must be in [1, 90], got {self.held_out_percent}")
+        if not 0 <= self.kl_weight <= 1:
+            raise InvalidInputError(f"kl_weight must be in [0, 1], got {self.kl_weight}")
+        if self.synthetic_clips < 0:
+            raise InvalidInputError(f"synthetic_clips must be >= 0, got {self.synthetic_clips}")
+
+
+def encoder_states(model: nn.Module, mel: torch.Tensor) -> torch.Tensor:
+    """Whisper encoder over any even number of frames (HF's forward insists on 3000)."""
+    enc = model.model.encoder
+    x = F.gelu(enc.conv1(mel))
+    x = F.gelu(enc.conv2(x)).permute(0, 2, 1)
+    x = x + enc.embed_positions.weight[: x.shape[1]]
+    for layer in enc.layers:
+        x = layer(x, attention_mask=None, layer_head_mask=None)[0]
+    return enc.layer_norm(x)
+
+
+def decoder_logits(model: nn.Module, tokens: torch.Tensor, states: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+    """Teacher-forced logits (batch, steps, vocab) of ``model``'s decoder."""
+    out = model.model.decoder(input_ids=tokens, attention_mask=pad_mask, encoder_hidden_states=states, use_cache=False)
+    return model.proj_out(out.last_hidden_state)
+
+
+def make_student(teacher: nn.Module, keep_layers: tuple[int, ...]) -> nn.Module:
+    """A copy of ``teacher`` whose decoder keeps only ``keep_layers``; only decoder layers and final norm train.
+
+    Raises:
+        InvalidInputError: A layer index is out of range or repeated.
+    """
+    n = len(teacher.model.decoder.layers)
+    if not keep_layers or len(set(keep_layers)) != len(keep_layers) or not all(0 <= i < n for i in keep_layers):
+        raise InvalidInputError(f"keep_layers must be distinct indices in [0, {n}), got {keep_layers}")
+    student = copy.deepcopy(teacher)
+    student.model.decoder.layers = nn.ModuleList([copy.deepcopy(teacher.model.decoder.layers[i]) for i in keep_layers])
+    student.config.decoder_layers = len(keep_layers)
+    for i, layer in enumerate(student.model.decoder.layers):
+        layer.self_attn.layer_idx = i
+        layer.encoder_attn.layer_idx = i
+    for p in student.parameters():
+        p.requires_grad_(False)
+    for p in [*student.model.decoder.layers.parameters(), *student.model.decoder.layer_norm.parameters()]:
+        p.requires_grad_(True)
+    return student
+
+
+@dataclass
+class Example:
+    """A training utterance: cached encoder states (fp16), pseudo-label tokens, and where it came from."""
+
+    states: torch.Tensor
+    tokens: list[int]
+    origin: str
+
+
+def _pseudo_label(transcriber, tokenizer, clip: Clip) -> tuple[str, list[int]]:
+    segments, _ = transcriber.transcribe(clip.audio)
+    text = " ".join(s.text.strip() for s in segments).strip()
+    ids = tokenizer.encode(" " + text, add_special_tokens=False).ids if text else []
+    return text, [SOT, NO_TIMESTAMPS, *ids, EOT]
+
+
+def _wer(ref: str, hyp: str) -> float:
+    from edge_sdk.speech.evaluate import corpus_wer
+
+    return corpus_wer([ref], [hyp]) / 100.0
+
+
+def build_examples(cfg: SpeechDistillConfig, teacher: nn.Module, clips: list[Clip], bundle_root: Path) -> tuple[list[Example], dict]:
+    """Pseudo-label ``clips`` with the runtime's fp32 teacher and cache the frozen encoder's states."""
+    from tokenizers import Tokenizer
+
+    from edge_sdk.speech.features import log_mel
+    from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions, window_frames
+
+    tokenizer = Tokenizer.from_file(str(bundle_root / "tokenizer.json"))
+    transcriber = Transcriber.create(TranscriberOptions(bundle=str(bundle_root), variant="fp32"))
+    examples, dropped = [], 0
+    for clip in clips:
+        text, tokens = _pseudo_label(transcriber, tokenizer, clip)
+        synthetic = clip.origin.startswith("espeak-ng")
+        if len(tokens) <= 3 or len(tokens) > 200 or (synthetic and _wer(clip.reference, text) > cfg.max_pseudo_wer):
+            dropped += 1
+            continue
+        frames = window_frames(len(clip.audio), cfg.window_margin_s)
+        mel = torch.from_numpy(log_mel(clip.audio, frames))[None]
+        with torch.no_grad():
+            examples.append(Example(encoder_states(teacher, mel)[0].half(), tokens, clip.origin))
+    return examples, {"examples": len(examples), "dropped_by_pseudo_label_filter": dropped}
+
+
+def _collate(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    t_max = max(e.states.shape[0] for e in examples)
+    n_max = max(len(e.tokens) for e in examples)
+    states = torch.zeros(len(examples), t_max, examples[0].states.shape[1])
+    tokens = torch.full((len(examples), n_max), EOT, dtype=torch.long)
+    mask = torch.zeros(len(examples), n_max, dtype=torch.long)
+    for i, e in enumerate(examples):
+        # pad the encoder states with the states of silence would be exact; zeros after the window
+        # are close enough because the runtime's window already ends in at least margin_s of padding
+        states[i, : e.states.shape[0]] = e.states.float()
+        tokens[i, : len(e.tokens)] = torch.tensor(e.tokens)
+        mask[i, : len(e.tokens)] = 1
+    return states, tokens, mask
+
+
+def distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                 kl_weight: float, temperature: float) -> torch.Tensor:
+    """``(1 - w) * CE(pseudo-labels) + w * T^2 * KL(teacher || student)`` over valid target positions."""
+    v = valid.bool()
+    s, t, y = student_logits[v], teacher_logits[v], targets[v]
+    ce = F.cross_entropy(s, y)
+    kl = F.kl_div(F.log_softmax(s / temperature, -1), F.log_softmax(t / temperature, -1), log_target=True,
+                  reduction="batchmean") * temperature**2
+    return (1 - kl_weight) * ce + kl_weight * kl
+
+
+def gather_clips(cfg: SpeechDistillConfig, data_root: Path, sentences: list[str]) -> tuple[list[Clip], list[tuple[Path, str]]]:
+    """Training clips (real not held out, extra manifests, synthetic) and the held-out manifest rows."""
+    train_rows, held = split_manifest(data_root / "speech" / "transcripts.tsv", cfg.held_out_percent)
+    for extra in cfg.data:
+        from edge_sdk.speech.evaluate import read_manifest
+
+        train_rows += read_manifest(Path(extra))
+    clips = [load_clip(p, ref) for p, ref in train_rows]
+    if cfg.synthetic_clips:
+        clips += synthetic_clips(sentences, cfg.synthetic_clips, cfg.schedule.seed)
+    return clips, held
+
+
+def _sentences(data_root: Path) -> list[str]:
+    from quantize.distill.corpus import read_documents, sentence_split
+
+    split = sentence_split(read_documents([data_root / "text"]))
+    return [s for s in split.train if 6 <= len(s.split()) <= 22 and s.isascii()]
+
+
+def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Path) -> tuple[nn.Module, dict, list]:
+    """Build the data, train the student; return it, the training report and the held-out rows."""
+    from edge_sdk.bundle import load_bundle
+    from quantize.speech.whisper_import import load_whisper
+
+    workdir = Path(workdir)
+    seed_everything(cfg.schedule.seed)
+    bundle = load_bundle(cfg.teacher)
+    teacher = load_whisper(bundle.source.get("path") or None).model.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    _, held = split_manifest(data_root / "speech" / "transcripts.tsv", cfg.held_out_percent)
+    recipe = {"kind": "distillation", "student": f"Whisper tiny.en, frozen encoder, decoder layers {list(cfg.keep_layers)} of 4",
+              "teacher": {"bundle": bundle.name, "pseudo_labels": "runtime Transcriber, variant fp32"}, "config": asdict(cfg),
+              "data": {"real": str(data_root / "speech" / "transcripts.tsv"), "extra": list(cfg.data),
+                       "held_out": sorted(p.name for p, _ in held), "synthetic": f"espeak-ng {cfg.synthetic_clips} utterances "
+                       "of training-split sentences, 80% reverberated + car/kitchen noise, seeded"},
+              "objective": f"(1-{cfg.kl_weight}) CE(pseudo-labels) + {cfg.kl_weight} T^2 KL(teacher||student), T={cfg.temperature}"}
+    rhash = recipe_hash(recipe)
+    cache = workdir / f"examples-{rhash}.pt"
+    if cache.is_file():
+        saved = torch.load(cache, weights_only=False)
+        examples, data_stats = saved["examples"], saved["stats"]
+    else:
+        clips, _ = gather_clips(cfg, data_root, _sentences(data_root))
+        log.info("speech: pseudo-labelling %d clips", len(clips))
+        examples, data_stats = build_examples(cfg, teacher, clips, bundle.root)
+        workdir.mkdir(parents=True, exist_ok=True)
+        torch.save({"examples": examples, "stats": data_stats}, cache)
+    n_val = max(1, len(examples) // 10)
+    val, train_ex = examples[:n_val], examples[n_val:]  # synthetic come last; the val slice is real clips
+    student = make_student(teacher, cfg.keep_layers)
+    params = [p for p in student.parameters() if p.requires_grad]
+
+    def loss_on(batch: list[Example], model_train: bool = True) -> torch.Tensor:
+        states, tokens, mask = _collate(batch)
+        with torch.no_grad():
+            t_logits = decoder_logits(teacher, tokens[:, :-1], states, mask[:, :-1])
+        s_logits = decoder_logits(student, tokens[:, :-1], states, mask[:, :-1])
+        return distill_loss(s_logits, t_logits, tokens[:, 1:], mask[:, 1:], cfg.kl_weight, cfg.temperature)
+
+    def loss_of_batch(step: int) -> torch.Tensor:
+        idx = epoch_order(len(train_ex), step, cfg.schedule.batch_size, cfg.schedule.seed)
+        return loss_on([train_ex[i] for i in idx])
+
+    def evaluate() -> dict:
+        losses = [float(loss_on(val[i : i + 8])) for i in range(0, len(val), 8)]
+        return {"val_loss": float(np.mean(losses)), "val_examples": len(val)}
+
+    run = train(student, loss_of_batch, evaluate, cfg.schedule, workdir, rhash, desc="distill speech", params=params)
+    report = {"recipe": recipe, "data": data_stats,
+              "training": {"steps": run.step, "train_time_s": round(run.train_time_s, 1), "resumed_from": run.resumed_from,
+                           "evals": run.evals, "first_loss": run.losses[0] if run.losses else None,
+                           "last_loss": float(np.mean(run.losses[-20:])) if run.losses else None,
+                           "device": "cpu", "torch_threads": torch.get_num_threads()}}
+    return student.eval(), report, held
+
+
+def _decoder_step_ms(bundle_root: Path, variant_files: dict[str, Path]) -> dict:
+    """Median ms of one cached decoder step (24 tokens of context) per graph, interleaved."""
+    from quantize.distill import measure
+
+    runs = {}
+    for name, path in variant_files.items():
+        sess = measure.session(path)
+        kv = sess.get_inputs()[1].shape
+        layers, heads, dh = int(kv[0]), int(kv[3]), int(kv[5])
+        self_kv = np.zeros((layers, 2, 1, heads, 24, dh), np.float32)
+        cross = np.random.default_rng(0).standard_normal((layers, 2, 1, heads, 550, dh)).astype(np.float32)
+        tok = np.array([[440]], np.int64)
+        runs[name] = lambda s=sess, a=self_kv, c=cross, t=tok: s.run(None, {"tokens": t, "self_kv": a, "cross_kv": c})
+    return measure.side_by_side_ms(runs, repeats=30, warmup=3)
+
+
+def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True) -> dict:
+    """Train, export, int8, measure WER and speed on held-out clips, and write the variants.
+
+    Returns:
+        The report: recipe, data, training and per-variant metrics.
+    """
+    from edge_sdk.bundle import load_bundle
+    from edge_sdk.speech.evaluate import evaluate
+    from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+    from quantize.distill import measure
+    from quantize.speech.export import export_onnx
+    from quantize.speech.variants import quantize_int8
+
+    root = Path(data_root or ".")
+    student, report, held = train_speech_student(cfg, workdir, root)
+    bundle = load_bundle(cfg.teacher)
+    fp32 = export_onnx(student, Path(workdir) / "onnx" / "fp32")
+    int8_format = bundle.variants.get("int8").recipe.get("int8_format", "u8s8") if "int8" in bundle.variants else "u8s8"
+    exclude = bundle.variants["int8"].recipe.get("kept_fp32", {}) if "int8" in bundle.variants else {}
+    int8_dir = Path(workdir) / "onnx" / "int8"
+    int8_dir.mkdir(parents=True, exist_ok=True)
+    int8 = {role: int8_dir / p.name for role, p in fp32.items()}
+    for role, p in fp32.items():
+        quantize_int8(p, int8[role], int8_format, tuple(exclude.get(role, ())))
+    if not write:
+        return report
+    add_variant(bundle.root, "distilled", fp32, {}, report["recipe"])
+    add_variant(bundle.root, "distilled-int8", int8, {}, {**report["recipe"], "int8_format": int8_format})
+    manifest = write_manifest(held, Path(workdir) / "held_out.tsv")
+    results = {}
+    for variant in ("fp32", "distilled", "int8", "distilled-int8"):
+        if variant not in load_bundle(cfg.teacher).variants:
+            continue
+        t = Transcriber.create(TranscriberOptions(bundle=str(bundle.root), variant=variant))
+        results[variant] = evaluate(t, manifest).to_dict()
+    b = load_bundle(cfg.teacher)
+    dec = {v: b.path_of(b.variants[v].files["decoder"]) for v in results}
+    steps = _decoder_step_ms(b.root, dec)
+    metrics = {}
+    for student_v, teacher_v in (("distilled", "fp32"), ("distilled-int8", "int8")):
+        if teacher_v not in results:
+            continue
+        s, t = results[student_v], results[teacher_v]
+        metrics[student_v] = {
+            "wer": s["wer"], "teacher_wer": t["wer"], "wer_delta_points": round(s["wer"] - t["wer"], 3), "n": s["n"],
+            "rtf": s["rtf"], "teacher_rtf": t["rtf"], "transcribe_speedup": round(t["rtf"] / s["rtf"], 3) if s["rtf"] else None,
+            "decoder_step_ms": steps[student_v]["median_ms"], "teacher_decoder_step_ms": steps[teacher_v]["median_ms"],
+            "decoder_step_speedup": measure.speedup(steps, teacher_v, student_v),
+            "size_mb": round(sum(measure.file_mb(b.path_of(f)) for f in b.variants[student_v].files.values()), 3),
+            "teacher_size_mb": round(sum(measure.file_mb(b.path_of(f)) for f in b.variants[teacher_v].files.values()), 3),
+            "eval_data": f"held-out shared clips ({s['n']}), never trained on", "hypotheses": s.get("hypotheses"),
+        }
+        files = fp32 if student_v == "distilled" else int8
+        add_variant(bundle.root, student_v, files, metrics[student_v], report["recipe"])
+    report["metrics"] = metrics
+    report["variants"] = list(metrics)
+    return report
+
+
+def decode_speedup_bound(layers_kept: int, layers: int = 4, d_model: int = 384, vocab: int = 51864) -> float:
+    """Rough upper bound of the per-token decode speed-up from FLOPs (the vocabulary projection stays)."""
+    per_layer = 12 * d_model * d_model
+    return round((layers * per_layer + d_model * vocab) / (layers_kept * per_layer + d_model * vocab), 3) if layers else math.nan

@@ -1,0 +1,99 @@
+"""Ship the vision student: export and int8 with the vision engineer's tools, measure, write variants.
+
+Quality is measured on the held-out labelled photos with onnxruntime and the runtime's own
+preprocessing (``quantize.vision.data.batch``); speed is measured side by side against the teacher
+(EfficientNet-Lite2 exported the same way) and the bundle's own fp32 and int8 Lite0.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from edge_sdk.bundle import load_bundle
+from quantize.bundle_writer import add_variant
+from quantize.distill import measure
+from quantize.distill.images import read_labels
+from quantize.distill.vision import VisionDistillConfig, train_vision_student
+
+log = logging.getLogger(__name__)
+
+
+def _onnx_scores(logits: np.ndarray, teacher: np.ndarray, labels: np.ndarray) -> dict:
+    top1 = logits.argmax(1)
+    return {"agreement_top1_with_teacher": round(float((top1 == teacher.argmax(1)).mean()), 4),
+            "top1": round(float((top1 == labels).mean()), 4),
+            "top5": round(float(np.mean([labels[i] in np.argsort(-logits[i])[:5] for i in range(len(labels))])), 4)}
+
+
+def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True) -> dict:
+    """Train the student, then (when the bundle exists) export, int8, measure and write the variants.
+
+    Returns:
+        The report: recipe, training (with before/after evaluations) and per-variant metrics.
+    """
+    from edge_sdk.errors import BundleNotFoundError
+    from edge_sdk.vision.preprocess import PreprocessConfig
+    from quantize.vision import data, int8
+    from quantize.vision.export import export_onnx
+    from quantize.vision.models import ARCHS
+    from quantize.vision.weights import load_lite
+
+    workdir, root = Path(workdir), Path(data_root or ".")
+    student, report = train_vision_student(cfg, workdir, root)
+    try:
+        bundle = load_bundle(cfg.bundle)
+    except BundleNotFoundError:
+        if write:
+            raise
+        log.warning("bundle %r not found: trained only; build it ('edge-sdk prepare vision') and rerun to ship", cfg.bundle)
+        return report
+    onnx_dir = workdir / "onnx"
+    sspec, tspec = ARCHS[cfg.student], ARCHS[cfg.teacher]
+    fp32 = export_onnx(student, onnx_dir / "fp32" / "model.onnx", sspec.image_size)
+    teacher_model, _ = load_lite(cfg.teacher)
+    teacher_onnx = export_onnx(teacher_model, onnx_dir / "teacher" / "model.onnx", tspec.image_size)
+    pre = PreprocessConfig(sspec.image_size, sspec.resize_size, sspec.mean, sspec.std, sspec.interpolation)
+    tpre = PreprocessConfig(tspec.image_size, tspec.resize_size, tspec.mean, tspec.std, tspec.interpolation)
+    photos = data.photo_sets(root / "images")
+    held = read_labels(root / "images")
+    lab_x = data.batch([p.path for p in held], pre)
+    lab_y = np.asarray([p.label for p in held])
+    calib = data.batch(photos.calibration, pre)
+    holdout = data.batch(photos.holdout, pre)
+    int8_format = bundle.variants["int8"].recipe.get("int8_format", "u8s8") if "int8" in bundle.variants else "u8s8"
+    int8_path = onnx_dir / "int8" / "model.onnx"
+    int8_path.parent.mkdir(parents=True, exist_ok=True)
+    int8_recipe, gate_metrics = int8.build_int8(fp32, int8_path, calib, holdout, (lab_x, lab_y), int8_format)
+
+    teacher_logits = int8.predict(teacher_onnx, data.batch([p.path for p in held], tpre))
+    paths = {"teacher-lite2-fp32": teacher_onnx, "distilled": fp32, "distilled-int8": int8_path,
+             **{f"bundle-{v}": bundle.path_of(bundle.variants[v].files["model"]) for v in ("fp32", "int8") if v in bundle.variants}}
+    quality = {name: _onnx_scores(int8.predict(p, lab_x), teacher_logits, lab_y) for name, p in paths.items() if name != "teacher-lite2-fp32"}
+    quality["teacher-lite2-fp32"] = _onnx_scores(teacher_logits, teacher_logits, lab_y)
+    one, one_t = lab_x[:1], data.batch([held[0].path], tpre)
+    sessions = {name: measure.session(p) for name, p in paths.items()}
+    inputs = {name: one_t if name.startswith("teacher") else one for name in sessions}
+    runs = {name: (lambda s=s, x=inputs[name]: s.run(None, {s.get_inputs()[0].name: x})) for name, s in sessions.items()}
+    timings = measure.side_by_side_ms(runs, repeats=15, warmup=2)
+    metrics = {}
+    for name in ("distilled", "distilled-int8"):
+        metrics[name] = {
+            "held_out": quality[name], "teacher_held_out": quality["teacher-lite2-fp32"],
+            "lite0_before_distillation": quality.get("bundle-fp32" if name == "distilled" else "bundle-int8"),
+            "held_out_photos": len(held), "labels": "images/labels.tsv + calibration/labels.tsv (never trained on)",
+            "latency_ms_batch1": timings[name]["median_ms"], "teacher_latency_ms_batch1": timings["teacher-lite2-fp32"]["median_ms"],
+            "speedup_vs_teacher_fp32": measure.speedup(timings, "teacher-lite2-fp32", name),
+            "size_mb": measure.file_mb(paths[name]), "teacher_size_mb": measure.file_mb(teacher_onnx),
+            "timings": timings,
+        }
+    metrics["distilled-int8"]["int8_gate"] = gate_metrics
+    report["metrics"] = metrics
+    if write:
+        add_variant(bundle.root, "distilled", {"model": fp32}, metrics["distilled"], report["recipe"])
+        add_variant(bundle.root, "distilled-int8", {"model": int8_path}, metrics["distilled-int8"],
+                    {**report["recipe"], "int8": int8_recipe.to_dict()})
+        report["variants"] = ["distilled", "distilled-int8"]
+    return report

@@ -16,6 +16,7 @@ from edge_sdk.speech.ctc import CTCModel, FeatureConfig, FeatureStream, greedy_d
 from edge_sdk.speech.stream import StreamOptions
 
 torch = pytest.importorskip("torch", reason="building the CTC bundle needs torch (pip install 'edge-sdk[quantize]')")
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::torch.jit.TracerWarning")
 
 
 @pytest.fixture(scope="module", params=["gru", "lstm"])

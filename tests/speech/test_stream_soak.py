@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
-import numpy as np
 import pytest
 from live_helpers import LONG, FakeModel
 
@@ -31,35 +28,3 @@ def test_stream_audio_buffer_stays_bounded(data_dir):
         stream.accept_waveform(audio[i : i + 1600], 16000)
         biggest = max(biggest, stream._audio.shape[0])
     assert biggest <= (10.0 + 1.0) * 16000
-
-
-def _run(model, audio) -> list[tuple]:
-    stream = SpeechStream(model, StreamOptions(min_silence_ms=560))
-    events = []
-    for i in range(0, audio.shape[0], 1600):
-        events += stream.accept_waveform(audio[i : i + 1600], 16000)
-    events += stream.input_finished()
-    return [(e.kind, e.text, e.start_s, e.end_s) for e in events if e.kind in ("partial", "final")]
-
-
-@pytest.mark.slow
-def test_two_streams_sharing_one_model_from_two_threads_match_one_at_a_time(data_dir, speech_bundle):
-    from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
-
-    model = Transcriber.create(TranscriberOptions(bundle=str(speech_bundle)))
-    full = load_audio(data_dir / f"{LONG}.flac")[0]
-    clips = [full[: 9 * 16000], full[14 * 16000 : 23 * 16000]]
-    sequential = [_run(model, c) for c in clips]
-    results: list = [None, None]
-
-    def worker(i: int) -> None:
-        results[i] = _run(model, clips[i])
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results == sequential
-    assert all(any(k == "final" and text for k, text, *_ in r) for r in results)
-    assert np.isfinite([e[2] for r in results for e in r]).all()

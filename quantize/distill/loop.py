@@ -119,6 +119,17 @@ def bucketed_batch(lengths: list[int], step: int, batch_size: int, seed: int) ->
     return order[b * batch_size : (b + 1) * batch_size]
 
 
+def resume_key(recipe: dict, ship_only: tuple[str, ...] = ()) -> str:
+    """Hash of what a checkpoint depends on: the recipe without ship-only settings and without the
+    step count and cadence, so a run can be resumed with more (or fewer) ``--steps``."""
+    from quantize.bundle_writer import recipe_hash
+
+    config = {k: v for k, v in recipe.get("config", {}).items() if k not in ship_only}
+    if isinstance(config.get("schedule"), dict):
+        config["schedule"] = {k: v for k, v in config["schedule"].items() if k not in ("steps", "eval_every", "checkpoint_every")}
+    return recipe_hash({**recipe, "config": config})
+
+
 def _save(path: Path, payload: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)

@@ -27,7 +27,7 @@ from torch import nn
 from edge_sdk.errors import InvalidInputError
 from quantize.bundle_writer import add_variant, recipe_hash
 from quantize.distill.audio_corpus import Clip, load_clip, split_manifest, synthetic_clips, write_manifest
-from quantize.distill.loop import Schedule, epoch_order, seed_everything, train
+from quantize.distill.loop import Schedule, epoch_order, resume_key, seed_everything, train
 
 log = logging.getLogger(__name__)
 
@@ -220,8 +220,10 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
                        "held_out": sorted(p.name for p, _ in held), "synthetic": f"espeak-ng {cfg.synthetic_clips} utterances "
                        "of training-split sentences, 80% reverberated + car/kitchen noise, seeded"},
               "objective": f"(1-{cfg.kl_weight}) CE(pseudo-labels) + {cfg.kl_weight} T^2 KL(teacher||student), T={cfg.temperature}"}
-    rhash = recipe_hash(recipe)
-    cache = workdir / f"examples-{rhash}.pt"
+    rhash = resume_key(recipe)
+    data_key = recipe_hash({k: getattr(cfg, k) for k in ("teacher", "data", "held_out_percent", "synthetic_clips",
+                                                           "max_pseudo_wer", "window_margin_s")} | {"seed": cfg.schedule.seed})
+    cache = workdir / f"examples-{data_key}.pt"
     if cache.is_file():
         saved = torch.load(cache, weights_only=False)
         examples, data_stats = saved["examples"], saved["stats"]

@@ -24,7 +24,7 @@ from edge_sdk.errors import BundleNotFoundError, InvalidInputError
 from quantize.bundle_writer import add_variant, recipe_hash
 from quantize.distill import measure
 from quantize.distill.corpus import read_documents, sentence_split, split_sentences
-from quantize.distill.loop import Schedule, bucketed_batch, seed_everything, train
+from quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
 from quantize.distill.text_student import (
     Tokenize,
     embed_all,
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 LOSSES = ("cosine", "mse", "cosine+mse")
 TEACHER_MAX_TOKENS = 128
+SHIP_ONLY = ("int8_format", "rouge_docs")
 # Tokenizer and sentence-transformers files copied next to the student weights so the folder is a
 # complete model the text engineer's exporter (and sentence-transformers) can load.
 _MODEL_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
@@ -73,9 +74,9 @@ class TextDistillConfig:
     eval_sentences: int = 512
     loss: str = "cosine"
     int8_format: str = "u8s8"
-    rouge_docs: int = 33
-    schedule: Schedule = field(default_factory=lambda: Schedule(steps=480, batch_size=16, lr=2e-4, warmup_steps=20,
-                                                                 eval_every=60, checkpoint_every=20))
+    rouge_docs: int = 16
+    schedule: Schedule = field(default_factory=lambda: Schedule(steps=300, batch_size=16, lr=3e-4, warmup_steps=20,
+                                                                 eval_every=50, checkpoint_every=10))
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -147,13 +148,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
 
     workdir = Path(workdir)
     seed_everything(cfg.schedule.seed)
-    try:
-        bundle = load_bundle(cfg.teacher)
-    except BundleNotFoundError:
-        if write:
-            raise
-        bundle = None  # train only; a later run resumes from the checkpoint and ships
-    tdir = teacher_dir_of(bundle.source) if bundle else packaged_teacher_dir()
+    tdir = _teacher_dir(cfg.teacher)
     data = [Path(p) for p in cfg.data] or [Path(data_root or ".") / "text"]
     split = sentence_split(read_documents(data), cfg.held_out_percent)
     rng = random.Random(cfg.schedule.seed)
@@ -172,7 +167,8 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
                  "split": f"document held out when crc32(id) % 100 < {cfg.held_out_percent}"},
         "objective": f"{cfg.loss} between student and teacher mean-pooled, L2-normalised sentence embeddings",
     }
-    rhash = recipe_hash(recipe)
+    # settings that only affect shipping (int8 format, ROUGE documents) do not invalidate the checkpoint
+    rhash = resume_key(recipe, SHIP_ONLY)
     # keyed by what the targets depend on only, so changing the student's settings reuses them
     targets_path = workdir / f"teacher-targets-{recipe_hash({'w': str(tdir), 't': split.train, 'e': eval_sents})}.pt"
     if targets_path.is_file():
@@ -205,7 +201,11 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
                                               "device": "cpu", "torch_threads": torch.get_num_threads()}}
 
     sdir = _save_student(student, tdir, workdir / "student")
-    if bundle is None:
+    try:
+        bundle = load_bundle(cfg.teacher)  # loaded after training: it may have been built meanwhile
+    except BundleNotFoundError:
+        if write:
+            raise
         log.warning("bundle %r not found: trained only; build it ('edge-sdk prepare text') and rerun to ship", cfg.teacher)
         return report
     # exported and quantized exactly as the teacher's variants were, so the comparison is like for like
@@ -236,6 +236,14 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
             add_variant(bundle.root, student_v, {role: files[student_v]}, metrics[student_v], recipes[student_v])
     report["variants"] = list(metrics)
     return report
+
+
+def _teacher_dir(name: str) -> Path:
+    """The teacher's HF folder: from the bundle's source when the bundle exists, else the packaged one."""
+    try:
+        return teacher_dir_of(load_bundle(name).source)
+    except BundleNotFoundError:
+        return packaged_teacher_dir()
 
 
 def _encoder_role(bundle) -> str:

@@ -23,7 +23,7 @@ from torch import nn
 from edge_sdk.errors import InvalidInputError
 from quantize.bundle_writer import recipe_hash
 from quantize.distill.images import LabelledPhoto, collect_unlabelled, load_rgb, read_labels, render, views
-from quantize.distill.loop import Schedule, epoch_order, seed_everything, train
+from quantize.distill.loop import Schedule, epoch_order, resume_key, seed_everything, train
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
         "objective": f"KL(teacher || student) of softmax at T={cfg.temperature}, x T^2; BatchNorm frozen",
         "trained": f"{', '.join(HEAD)} on cached features of the frozen backbone",
     }
-    rhash = recipe_hash(recipe)
+    rhash = resume_key(recipe, ("bundle",))
     student, _ = load_lite(cfg.student)
     # caches keyed by what they depend on only, so changing training settings reuses them
     views_key = recipe_hash({"names": names, "views": train_views, "held": recipe["data"]["held_out"]})

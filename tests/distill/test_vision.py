@@ -1,0 +1,71 @@
+"""Vision student: soft-target KL on a few unlabelled photos moves Lite0 toward the Lite2 teacher."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from quantize.distill.images import centre_box, read_labels, views
+from quantize.distill.loop import Schedule
+from quantize.distill.vision import VisionDistillConfig, kd_loss, train_vision_student
+
+
+def test_kd_loss_is_zero_for_the_teacher_itself_and_positive_otherwise():
+    t = torch.randn(4, 10)
+    assert kd_loss(t, t, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    assert kd_loss(torch.randn(4, 10), t, 2.0).item() > 0
+
+
+def test_views_start_with_the_centre_crop_and_are_seeded():
+    a = views(2, [(300, 400), (500, 200)], 3, seed=1, crop_fraction=0.875)
+    assert a == views(2, [(300, 400), (500, 200)], 3, seed=1, crop_fraction=0.875)
+    assert a[0] == (0, centre_box(300, 400, 0.875), False) and len(a) == 6
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="temperature"):
+        VisionDistillConfig(temperature=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(data_dir, tmp_path_factory):
+    """6 unlabelled aquarium photos to train on, 3 labelled jellyfish photos held out."""
+    root = tmp_path_factory.mktemp("vision-data")
+    cal = root / "images" / "calibration"
+    cal.mkdir(parents=True)
+    src = data_dir / "images" / "calibration"
+    for name in [f"aquarium_fish_00{i}.jpg" for i in range(1, 4)] + [f"aquarium_jellyfish_01{i}.jpg" for i in range(0, 3)]:
+        shutil.copy(src / name, cal / name)
+    lines = ["filename\tlabel\timagenet_index\timagenet_name\tlicense"]
+    for i in range(1, 4):
+        shutil.copy(src / f"aquarium_jellyfish_00{i}.jpg", cal / f"aquarium_jellyfish_00{i}.jpg")
+        lines.append(f"aquarium_jellyfish_00{i}.jpg\tjellyfish\t107\tjellyfish\tCC-BY-4.0")
+    (cal / "labels.tsv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_a_few_steps_lower_the_kl_and_move_the_student_toward_the_teacher(tiny_data, tmp_path):
+    torch.set_num_threads(1)
+    cfg = VisionDistillConfig(data=(str(tiny_data / "images" / "calibration"),), views_per_image=2,
+                              schedule=Schedule(steps=30, batch_size=6, lr=1e-3, warmup_steps=0, eval_every=30, checkpoint_every=30))
+    assert len(read_labels(tiny_data / "images")) == 3
+    _, report = train_vision_student(cfg, tmp_path, tiny_data)
+    evals = report["training"]["evals"]
+    assert report["recipe"]["data"]["images_and_frames"] == 6  # the 3 labelled photos were held out
+    first, last = np.mean(report_losses(tmp_path)[:3]), np.mean(report_losses(tmp_path)[-3:])
+    assert last < 0.8 * first
+    # held-out photos: the student's distribution gets closer to the teacher's
+    assert evals[-1]["held_out_kl"] < evals[0]["held_out_kl"]
+
+
+def report_losses(workdir):
+    return torch.load(workdir / "checkpoint.pt", weights_only=False)["result"]["losses"]
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        VisionDistillConfig().temperature = 1.0  # type: ignore[misc]

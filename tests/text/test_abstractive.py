@@ -61,6 +61,7 @@ def onnx_fp32(tiny_bart):
     return AbstractiveSummarizer.create(AbstractiveOptions(bundle=str(tiny_bart[1]), variant="fp32", device="x86_64-avx2"))
 
 
+@pytest.mark.slow
 def test_onnx_greedy_equals_torch_greedy_token_for_token(tiny_bart, onnx_fp32) -> None:
     model, _ = tiny_bart
     outputs = set()

@@ -46,6 +46,7 @@ def summarizer(text_bundle):
         yield s
 
 
+@pytest.mark.slow
 def test_long_documents_summarize_in_chunks_within_bounded_memory(summarizer, data_dir) -> None:
     records = load_jsonl(data_dir / "text" / "long_documents.jsonl")
     assert len(records) == 6

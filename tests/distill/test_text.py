@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -68,3 +71,42 @@ def test_a_few_steps_lower_the_loss_and_move_the_student_toward_the_teacher(teac
     assert np.mean(run.losses[-3:]) < 0.8 * np.mean(run.losses[:3])
     # held-out sentences (other documents) get closer to the teacher, by a clear margin
     assert run.evals[-1]["cosine"] > run.evals[0]["cosine"] + 0.05
+
+
+@pytest.fixture()
+def bundle_copy(text_bundle, tmp_path):
+    """A private copy of the default text bundle, so adding variants never touches the shared one."""
+    return Path(shutil.copytree(text_bundle, tmp_path / "bundle"))
+
+
+def test_the_written_variants_load_in_the_runtime_and_are_chosen_when_asked(bundle_copy, data_dir, tmp_path):
+    import onnx
+
+    from edge_sdk.bundle import load_bundle
+    from edge_sdk.runtime import load_model
+    from quantize.distill.text import TextDistillConfig, distill_text
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join((data_dir / "text" / "summaries.jsonl").read_text().splitlines(keepends=True)[:12]))
+    cfg = TextDistillConfig(teacher=str(bundle_copy), data=(str(docs),), eval_sentences=16, rouge_docs=0,
+                            speed_sentences=8, speed_rounds=1, held_out_percent=30, gate=False,
+                            schedule=Schedule(steps=2, batch_size=4, warmup_steps=0, eval_every=2, checkpoint_every=2))
+    report = distill_text(cfg, tmp_path / "work")
+    bundle = load_bundle(bundle_copy)
+    assert {"distilled", "distilled-int8"} <= set(bundle.variants) and bundle.verify() == []
+    for name in ("distilled", "distilled-int8"):
+        v = bundle.variants[name]
+        assert v.recipe["config"]["keep_layers"] == [0, 3, 5] and v.recipe["data"]["held_out_documents"]
+        assert 0 < v.metrics["eval_cosine_to_teacher_fp32"] <= 1 and v.metrics["size_mb"] < v.metrics["teacher_size_mb"]
+        model = load_model(bundle_copy, variant=name, device="x86_64-avx2")
+        assert model.variant.name == name
+        ids = np.array([[101, 7592, 2088, 102]], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        sess = model.sessions["encoder"]
+        out = sess.run(None, {i.name: feeds[i.name] for i in sess.get_inputs()})[0]
+        assert out.shape == (1, 384) and np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-4)
+    int8_ops = {n.op_type for n in onnx.load(str(bundle.path_of(bundle.variants["distilled-int8"].files["encoder"]))).graph.node}
+    assert int8_ops & {"MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul"}
+    assert report["training"]["steps"] == 2
+    # not asked for, the profile's own preference (int8 first on x86) still wins
+    assert load_model(bundle_copy, device="x86_64-avx2").variant.name == "int8"

@@ -15,6 +15,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from edge_sdk.errors import InvalidInputError
 from edge_sdk.text.summarizer import Length, Summarizer
 from edge_sdk.text.textinput import as_text, count_words
@@ -102,6 +104,14 @@ class RollingSummarizer:
         self._segments: deque[TranscriptSegment] = deque()
         self._last_emit_s: float | None = None
         self._latest_s = 0.0
+        self._cache: dict[str, np.ndarray] = {}  # sentence text -> embedding, pruned to the window
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Embeddings with a cache, so a refresh only encodes sentences new since the last one."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            self._cache.update(zip(missing, self.summarizer.encoder.embed(missing), strict=True))
+        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, self.summarizer.encoder.dim), np.float32)
 
     def accept(self, segment: TranscriptSegment) -> RollingSummary | None:
         """Add a final segment; return a summary when ``every_s`` has passed, else None.
@@ -148,7 +158,9 @@ class RollingSummarizer:
         sents = self.summarizer.segment(text)
         sents = _split_at_segments(sents, spans)
         words = [count_words(s.text) for s in sents]
-        chosen, _ = self.summarizer.select(text, sents, words, Length(sentences=sentences or self.options.sentences))
+        chosen, _ = self.summarizer.select(text, sents, words, Length(sentences=sentences or self.options.sentences), embed=self._embed)
+        live = {s.text for s in sents}
+        self._cache = {t: v for t, v in self._cache.items() if t in live}
         out = []
         for index, score, _cent, _prior in chosen:
             s = sents[index]
@@ -165,6 +177,7 @@ class RollingSummarizer:
     def close(self) -> None:
         """Forget the transcript; idempotent."""
         self._segments.clear()
+        self._cache.clear()
 
     def __enter__(self) -> RollingSummarizer:
         return self

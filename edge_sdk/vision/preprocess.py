@@ -194,6 +194,6 @@ def preprocess(image: np.ndarray, config: PreprocessConfig, color_order: str = "
     elif color_order == "bgr":
         out = out[:, :, ::-1]
     scale = np.asarray([factor / 255.0 / sd for sd in config.std], np.float32)
-    shift = np.asarray([m / sd for m, sd in zip(config.mean, config.std)], np.float32)
+    shift = np.asarray([m / sd for m, sd in zip(config.mean, config.std, strict=True)], np.float32)
     chw = out.transpose(2, 0, 1) * scale[:, None, None] - shift[:, None, None]
     return np.ascontiguousarray(chw[None], dtype=np.float32)

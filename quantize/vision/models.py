@@ -213,7 +213,7 @@ class ResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         cin = 64
-        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), layers)):
+        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
             stride = 1 if i == 0 else 2
             down = None
             if stride != 1 or cin != planes * block.expansion:

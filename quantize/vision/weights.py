@@ -72,7 +72,7 @@ def map_by_order(model: nn.Module, source: dict[str, torch.Tensor]) -> dict[str,
     if len(target) != len(src):
         raise ValueError(f"checkpoint has {len(src)} tensors, model has {len(target)}")
     out = {}
-    for (tk, tv), (sk, sv) in zip(target, src):
+    for (tk, tv), (sk, sv) in zip(target, src, strict=True):
         if tuple(tv.shape) != tuple(sv.shape):
             raise ValueError(f"shape mismatch mapping {sk} {tuple(sv.shape)} onto {tk} {tuple(tv.shape)}")
         out[tk] = sv

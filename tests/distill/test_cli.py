@@ -1,0 +1,42 @@
+"""``python -m quantize distill`` and ``edge-sdk distill``: one parser, arguments handed through unchanged."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+
+from quantize.distill.cli import _schedule, build_parser
+from quantize.distill.loop import Schedule
+
+
+def test_edge_sdk_distill_hands_every_argument_to_the_quantize_parser():
+    from edge_sdk.distill_cli import register
+
+    parser = argparse.ArgumentParser(prog="edge-sdk")
+    sub = parser.add_subparsers(dest="command")
+    register(sub, None)
+    args = parser.parse_args(["distill", "text", "--steps", "3", "--help"])
+    assert args.distill_args == ["text", "--steps", "3", "--help"]
+
+
+def test_distill_parser_knows_the_three_students_and_rejects_others():
+    p = build_parser()
+    assert p.parse_args(["vision", "--steps", "5", "--data", "a", "b"]).data == ["a", "b"]
+    with pytest.raises(SystemExit):
+        p.parse_args(["audio"])
+
+
+def test_steps_override_keeps_eval_and_checkpoint_within_the_run():
+    base = Schedule(steps=300, eval_every=50, checkpoint_every=10, warmup_steps=20)
+    got = _schedule(base, build_parser().parse_args(["text", "--steps", "4", "--lr", "0.001"]))
+    assert dataclasses.astuple(got) != dataclasses.astuple(base)
+    assert got.steps == 4 and got.eval_every == 4 and got.checkpoint_every == 4 and got.lr == 0.001 and got.warmup_steps <= 4
+
+
+def test_quantize_main_prints_usage_for_an_unknown_command(capsys):
+    from quantize.__main__ import main
+
+    assert main(["nope"]) == 2
+    assert "distill" in capsys.readouterr().err

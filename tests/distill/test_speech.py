@@ -1,0 +1,101 @@
+"""Speech student: the audio recipe and a few decoder-only steps toward the Whisper teacher."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from quantize.distill.audio_corpus import augment, espeak, noise
+from quantize.distill.speech import (
+    EOT,
+    NO_TIMESTAMPS,
+    SOT,
+    SpeechDistillConfig,
+    decoder_logits,
+    distill_loss,
+    encoder_states,
+    make_student,
+)
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)")
+
+
+def test_augmentation_keeps_the_length_and_adds_noise_at_the_drawn_snr():
+    rng = np.random.default_rng(0)
+    clean = np.sin(2 * np.pi * 220 * np.arange(16000) / 16000).astype(np.float32) * 0.3
+    out, what = augment(clean, rng)
+    assert out.shape == clean.shape and out.dtype == np.float32
+    assert 5 <= what["snr_db"] <= 25 and what["noise"] in ("car", "kitchen")
+    assert not np.allclose(out, clean)
+    for kind in ("car", "kitchen"):
+        assert np.std(noise(rng, 8000, kind)) == pytest.approx(1.0, rel=0.01)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="kl_weight"):
+        SpeechDistillConfig(kl_weight=2.0)
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    from quantize.speech.whisper_import import load_whisper
+
+    model = load_whisper().model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def test_student_keeps_first_and_last_decoder_layers_and_trains_only_the_decoder(teacher):
+    student = make_student(teacher, (0, 3))
+    assert len(student.model.decoder.layers) == 2 and student.config.decoder_layers == 2
+    assert torch.equal(student.model.decoder.layers[1].fc1.weight, teacher.model.decoder.layers[3].fc1.weight)
+    trainable = {n.split(".")[2] for n, p in student.named_parameters() if p.requires_grad}
+    assert trainable == {"layers", "layer_norm"}  # model.decoder.{layers,layer_norm}: encoder and embeddings frozen
+
+
+@needs_espeak
+def test_a_few_steps_lower_the_loss_and_move_the_student_toward_the_teacher(teacher):
+    from tokenizers import Tokenizer
+
+    from edge_sdk.speech.features import log_mel
+    from edge_sdk.speech.transcriber import window_frames
+    from quantize.speech.whisper_import import packaged_model_dir
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    tok = Tokenizer.from_file(str(packaged_model_dir() / "tokenizer.json"))
+    texts = ["The kitchen light is on.", "Turn left at the next street."]
+    states, tokens = [], []
+    for text in texts:
+        audio = espeak(text, "en-us+m3", 160, 50)
+        with torch.no_grad():
+            states.append(encoder_states(teacher, torch.from_numpy(log_mel(audio, window_frames(len(audio), 1.0)))[None]))
+        tokens.append([SOT, NO_TIMESTAMPS, *tok.encode(" " + text, add_special_tokens=False).ids, EOT])
+    frames = max(s.shape[1] for s in states)
+    h = torch.cat([torch.nn.functional.pad(s, (0, 0, 0, frames - s.shape[1])) for s in states])
+    n = max(len(t) for t in tokens)
+    ids = torch.tensor([t + [EOT] * (n - len(t)) for t in tokens])
+    mask = torch.tensor([[1] * len(t) + [0] * (n - len(t)) for t in tokens])
+    student = make_student(teacher, (0, 3))
+    opt = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=3e-4)
+    with torch.no_grad():
+        t_logits = decoder_logits(teacher, ids[:, :-1], h, mask[:, :-1])
+
+    def kl_to_teacher():
+        with torch.no_grad():
+            s = decoder_logits(student, ids[:, :-1], h, mask[:, :-1])
+            return float(distill_loss(s, t_logits, ids[:, 1:], mask[:, 1:], kl_weight=1.0, temperature=1.0))
+
+    before, losses = kl_to_teacher(), []
+    for _ in range(6):
+        loss = distill_loss(decoder_logits(student, ids[:, :-1], h, mask[:, :-1]), t_logits, ids[:, 1:], mask[:, 1:], 0.8, 2.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < losses[0]
+    assert kl_to_teacher() < 0.8 * before

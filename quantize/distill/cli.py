@@ -55,7 +55,7 @@ def _schedule(default, args: argparse.Namespace):
     overrides = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}.items()
                  if v is not None}
     if args.steps is not None:
-        overrides.setdefault("warmup_steps", min(default.warmup_steps, max(0, args.steps // 10)))
+        overrides.setdefault("warmup_steps", min(default.warmup_steps, args.steps))
         overrides["eval_every"] = min(default.eval_every, args.steps)
         overrides["checkpoint_every"] = min(default.checkpoint_every, args.steps)
     return dataclasses.replace(default, **overrides)

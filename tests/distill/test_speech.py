@@ -96,6 +96,6 @@ def test_a_few_steps_lower_the_loss_and_move_the_student_toward_the_teacher(teac
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < losses[0]
     assert kl_to_teacher() < 0.8 * before

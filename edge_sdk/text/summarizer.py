@@ -55,8 +55,8 @@ class SummarizerOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.bundle, str) or not self.bundle:
             raise InvalidInputError(f"SummarizerOptions.bundle={self.bundle!r}: give a bundle name or folder, e.g. {DEFAULT_BUNDLE!r}")
-        if self.variant is not None and self.variant not in ("fp32", "int8", "fp16") and not isinstance(self.variant, str):
-            raise InvalidInputError(f"SummarizerOptions.variant={self.variant!r}: use 'fp32', 'int8', 'fp16' or None")
+        if self.variant is not None and (not isinstance(self.variant, str) or not self.variant):
+            raise InvalidInputError(f"SummarizerOptions.variant={self.variant!r}: use a variant name such as 'fp32', 'int8', 'fp16', or None")
         if not isinstance(self.sentences, int) or self.sentences < 1:
             raise InvalidInputError(f"SummarizerOptions.sentences={self.sentences!r}: use an integer >= 1")
         if not isinstance(self.chunk_words, int) or self.chunk_words < 200:

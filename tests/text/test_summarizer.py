@@ -11,7 +11,9 @@ from edge_sdk.errors import InvalidInputError
 from edge_sdk.text.evaluate import evaluate, load_jsonl
 from edge_sdk.text.summarizer import Summarizer, SummarizerOptions
 
-ROUGE_SUBSET = 12  # every 10th record: ~1/10 of the set keeps the test within its time budget
+# Records 1, 11, 21, ...: held out from tuning RankWeights (tuned on the even records); 12 of
+# them keep the test within its time budget. The benchmark measures all 124.
+ROUGE_SUBSET = 12
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def records(data_dir):
 
 
 def test_rouge_beats_lead3_on_shared_texts(summarizer, records) -> None:
-    subset = records[::10][:ROUGE_SUBSET]
+    subset = records[1::10][:ROUGE_SUBSET]
     result = evaluate(summarizer, subset, sentences=3)
     lead = result["lead3"]
     print(f"\nROUGE on {result['n']} docs ({result['variant']}): model R1 {result['rouge1']} R2 {result['rouge2']} "

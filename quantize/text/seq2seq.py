@@ -103,3 +103,25 @@ def build_seq2seq(folder: Path, store: Path, name: str | None = None, int8_forma
             int8[role] = dst
         writer.add_variant("int8", int8, recipe=q_recipe)
     return writer.write(recipe)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m quantize.text.seq2seq FOLDER [--name N] [--force]``: build into the bundle store."""
+    import argparse
+
+    from edge_sdk.bundle import bundles_dir
+
+    parser = argparse.ArgumentParser(description="Build an abstractive (seq2seq) bundle from a local HF folder")
+    parser.add_argument("folder")
+    parser.add_argument("--name", default=None)
+    parser.add_argument("--int8-format", default=None, choices=["u8s8", "u8u8", "s8s8"])
+    parser.add_argument("--force", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    path = build_seq2seq(Path(args.folder), bundles_dir(), args.name, args.int8_format, args.force)
+    print(f"bundle ready: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

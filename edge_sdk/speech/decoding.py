@@ -25,6 +25,23 @@ class DecodeResult:
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
+    truncated: bool = False  # stopped at the token limit, not at the end token
+
+    @property
+    def looping(self) -> bool:
+        """The tokens end in a short pattern repeated at least 4 times (a decoding loop)."""
+        return has_loop(self.tokens)
+
+
+def has_loop(tokens, max_period: int = 6, repeats: int = 4) -> bool:
+    """True when ``tokens`` end with a pattern of up to ``max_period`` tokens repeated ``repeats`` times."""
+    for period in range(1, max_period + 1):
+        n = period * repeats
+        if len(tokens) >= n:
+            tail = list(tokens[-n:])
+            if all(tail[i] == tail[i % period] for i in range(n)):
+                return True
+    return False
 
 
 def compression_ratio(text: str) -> float:
@@ -119,6 +136,7 @@ class WhisperDecoder:
         beam_size: int = 1,
         max_new_tokens: int | None = None,
         max_timestamp_s: float | None = None,
+        no_speech_stop: float | None = None,
     ) -> DecodeResult:
         """Decode one encoded window.
 
@@ -129,6 +147,8 @@ class WhisperDecoder:
             beam_size: 1 for greedy search, more for beam search.
             max_new_tokens: Cap on generated tokens (default: half the decoder context).
             max_timestamp_s: Latest timestamp allowed (the end of the window's audio).
+            no_speech_stop: Return no tokens, without searching, when the no-speech probability
+                is above this.
         """
         t = self.tok
         head = [t.sot_prev, *prompt[-(self.max_target_positions // 2 - 1) :]] if prompt else []
@@ -143,11 +163,13 @@ class WhisperDecoder:
         logits, kv = self._step(np.array([initial], dtype=np.int64), empty, cross_kv)
         probs = np.exp(_log_softmax(logits[0, sot_index].astype(np.float64)))
         no_speech_prob = float(probs[t.no_speech])
+        if no_speech_stop is not None and no_speech_prob > no_speech_stop:
+            return DecodeResult((), "", 0.0, no_speech_prob, 0.0)
         last = logits[:, -1]
         if beam_size <= 1:
-            tokens, sum_logp = self._greedy(last[0], kv, cross_kv, timestamps, max_ts, limit)
+            tokens, sum_logp, ended = self._greedy(last[0], kv, cross_kv, timestamps, max_ts, limit)
         else:
-            tokens, sum_logp = self._beam(last[0], kv, cross_kv, timestamps, max_ts, limit, beam_size)
+            tokens, sum_logp, ended = self._beam(last[0], kv, cross_kv, timestamps, max_ts, limit, beam_size)
         text = t.decode(tokens)
         return DecodeResult(
             tokens=tuple(tokens),
@@ -155,9 +177,10 @@ class WhisperDecoder:
             avg_logprob=sum_logp / (len(tokens) + 1),
             no_speech_prob=no_speech_prob,
             compression_ratio=compression_ratio(text),
+            truncated=not ended,
         )
 
-    def _greedy(self, logits, kv, cross_kv, timestamps, max_ts, limit) -> tuple[list[int], float]:
+    def _greedy(self, logits, kv, cross_kv, timestamps, max_ts, limit) -> tuple[list[int], float, bool]:
         seq: list[int] = []
         total = 0.0
         for _ in range(limit):
@@ -165,13 +188,13 @@ class WhisperDecoder:
             token = int(np.argmax(x))
             total += float(_log_softmax(x)[token])
             if token == self.tok.eot:
-                break
+                return seq, total, True
             seq.append(token)
             out, kv = self._step(np.array([[token]], dtype=np.int64), kv, cross_kv)
             logits = out[0, -1]
-        return seq, total
+        return seq, total, False
 
-    def _beam(self, logits, kv, cross_kv, timestamps, max_ts, limit, beam_size) -> tuple[list[int], float]:
+    def _beam(self, logits, kv, cross_kv, timestamps, max_ts, limit, beam_size) -> tuple[list[int], float, bool]:
         eot = self.tok.eot
         beams: list[tuple[list[int], float]] = [([], 0.0)]
         all_logits = logits[None]
@@ -203,4 +226,5 @@ class WhisperDecoder:
             out, kv = self._step(np.array([[s[-1]] for s, _ in beams], dtype=np.int64), kv, cross)
             all_logits = out[:, -1]
         pool = finished or beams
-        return max(pool, key=lambda b: b[1] / max(1, len(b[0]) + 1))
+        seq, score = max(pool, key=lambda b: b[1] / max(1, len(b[0]) + 1))
+        return seq, score, bool(finished)

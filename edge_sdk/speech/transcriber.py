@@ -51,7 +51,11 @@ class TranscriberOptions:
             window to 30 s like reference Whisper.
         condition_on_previous_text: Prompt each window with the text of the previous one.
         no_speech_threshold: A window whose no-speech probability is above this and whose
-            average log-probability is below ``logprob_threshold`` gives no text.
+            average log-probability is below ``logprob_threshold`` gives no text (Whisper's rule).
+        no_speech_hard_threshold: A window whose no-speech probability is above this gives no
+            text whatever its log-probability. Whisper's rule alone lets tiny.en say "you" with
+            log-probability -0.6 on digital silence (no-speech 0.99); on the shared speech clips
+            the no-speech probability stays under 0.15.
         logprob_threshold: Average token log-probability under which a window is unreliable.
         compression_ratio_threshold: gzip ratio over which a window is a repetition loop.
         drop_unreliable: Give no text for windows still unreliable after the beam-search retry.
@@ -64,6 +68,7 @@ class TranscriberOptions:
     window_margin_s: float | None = None
     condition_on_previous_text: bool = True
     no_speech_threshold: float = 0.6
+    no_speech_hard_threshold: float = 0.8
     logprob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
     drop_unreliable: bool = True
@@ -75,8 +80,10 @@ class TranscriberOptions:
             raise InvalidInputError(f"beam_size {self.beam_size!r} must be an int from 1 (greedy) to 16")
         if self.window_margin_s is not None and not (isinstance(self.window_margin_s, (int, float)) and 0 <= self.window_margin_s <= 30):
             raise InvalidInputError(f"window_margin_s {self.window_margin_s!r} must be None or seconds from 0 to 30")
-        if not 0.0 <= self.no_speech_threshold <= 1.0:
-            raise InvalidInputError(f"no_speech_threshold {self.no_speech_threshold!r} must be a probability from 0 to 1")
+        for name in ("no_speech_threshold", "no_speech_hard_threshold"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise InvalidInputError(f"{name} {value!r} must be a probability from 0 to 1")
         if self.logprob_threshold > 0:
             raise InvalidInputError(f"logprob_threshold {self.logprob_threshold!r} must be <= 0 (a log-probability)")
         if self.compression_ratio_threshold <= 0:
@@ -232,24 +239,47 @@ class Transcriber:
                 yield Segment(s.text, s.start_s + offset, s.end_s + offset, s.tokens, s.avg_logprob, s.no_speech_prob)
 
     def _decode_window(self, chunk: np.ndarray, prompt: list[int], content_s: float) -> DecodeResult:
+        """Decode one window: short encoder context first, 30 s context when that looks wrong.
+
+        The short context (the window's whole seconds plus the margin) costs in proportion to the
+        audio; when its result loops, stops at the token cap, scores low or claims no speech, the
+        window is decoded again padded to 30 s as Whisper was trained. Beam search is the last retry.
+        """
         o = self.options
-        mel = log_mel(chunk, window_frames(chunk.shape[0], self.window_margin_s))
-        cross = self._decoder.encode(mel)
-        cap = min(self._decoder.max_target_positions // 2, int(MAX_TOKENS_PER_S * content_s) + 16)
-        result = self._decoder.generate(cross, prompt, beam_size=o.beam_size, max_new_tokens=cap, max_timestamp_s=content_s)
+        dec = self._decoder
+        cap = min(dec.max_target_positions // 2, int(MAX_TOKENS_PER_S * content_s) + 16)
+
+        def run(frames: int, beam: int) -> tuple[DecodeResult, np.ndarray]:
+            cross = dec.encode(log_mel(chunk, frames))
+            return dec.generate(
+                cross, prompt, beam_size=beam, max_new_tokens=cap, max_timestamp_s=content_s, no_speech_stop=o.no_speech_hard_threshold
+            ), cross
+
+        frames = window_frames(chunk.shape[0], self.window_margin_s)
+        result, cross = run(frames, o.beam_size)
+        if frames < CHUNK_FRAMES and (self._unreliable(result) or result.no_speech_prob > o.no_speech_hard_threshold):
+            log.debug("short window unreliable (%s): decoding again with 30 s context", _why(result))
+            result, cross = run(CHUNK_FRAMES, o.beam_size)
         if self._unreliable(result) and not self._silent(result) and o.beam_size == 1:
-            log.debug("window unreliable (logprob %.2f, ratio %.2f): retrying with beam search", result.avg_logprob, result.compression_ratio)
-            retry = self._decoder.generate(cross, prompt, beam_size=5, max_new_tokens=cap, max_timestamp_s=content_s)
+            log.debug("window unreliable (%s): retrying with beam search", _why(result))
+            retry = dec.generate(cross, prompt, beam_size=5, max_new_tokens=cap, max_timestamp_s=content_s)
             if not self._unreliable(retry) or retry.avg_logprob > result.avg_logprob:
                 result = retry
         return result
 
     def _unreliable(self, r: DecodeResult) -> bool:
         o = self.options
-        return r.compression_ratio > o.compression_ratio_threshold or r.avg_logprob < o.logprob_threshold
+        return (
+            r.compression_ratio > o.compression_ratio_threshold
+            or r.avg_logprob < o.logprob_threshold
+            or r.truncated
+            or r.looping
+        )
 
     def _silent(self, r: DecodeResult) -> bool:
         o = self.options
+        if r.no_speech_prob > o.no_speech_hard_threshold:
+            return True
         return r.no_speech_prob > o.no_speech_threshold and r.avg_logprob < o.logprob_threshold
 
     def _segments(self, audio: np.ndarray) -> Iterator[Segment]:
@@ -276,6 +306,11 @@ class Transcriber:
             for text, tokens, start, end in segments:
                 if text.strip():
                     yield Segment(text.strip(), round(offset + start, 3), round(offset + min(end, content_s), 3), tokens, result.avg_logprob, result.no_speech_prob)
+
+
+def _why(r: DecodeResult) -> str:
+    return (f"logprob {r.avg_logprob:.2f}, compression {r.compression_ratio:.2f}, no-speech {r.no_speech_prob:.2f}, "
+            f"truncated {r.truncated}, looping {r.looping}")
 
 
 def _split(result: DecodeResult, tb: int, tok: WhisperTokenizer, content_s: float):

@@ -178,6 +178,8 @@ def train(
         else:
             log.info("ignoring %s: it was written for another recipe", ckpt_path)
     metrics_log = workdir / METRICS_LOG
+    if result.step == 0:
+        metrics_log.write_text("")  # a fresh run starts a fresh log; a resumed one appends
 
     def checkpoint() -> None:
         _save(ckpt_path, {"recipe_hash": recipe_hash, "model": model.state_dict(), "optimizer": opt.state_dict(),

@@ -2,6 +2,7 @@
 
 The encoder graph returns every decoder layer's cross-attention k/v once per window; each decoder
 step feeds one token per hypothesis plus the self-attention cache and gets the grown cache back.
+Caches are lists of per-layer arrays ``[k_0, v_0, k_1, v_1, ...]``, each (batch, heads, time, head_dim).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ class WhisperDecoder:
     """Runs the exported encoder and decoder sessions. Stateless between calls; thread-compatible.
 
     Args:
-        encoder: Session of the encoder graph (``mel`` -> ``cross_kv``).
-        decoder: Session of the decoder graph (``tokens, self_kv, cross_kv`` -> ``logits, new_self_kv``).
+        encoder: Session of the encoder graph (``mel`` -> ``cross_k_0, cross_v_0, ...``).
+        decoder: Session of the decoder graph (``tokens, self_k_i/v_i, cross_k_i/v_i`` -> ``logits, new_self_k_i/v_i``).
         tokenizer: The model's tokenizer.
         suppress_tokens: Token ids never generated.
         begin_suppress_tokens: Token ids not allowed as the first generated token.
@@ -70,8 +71,11 @@ class WhisperDecoder:
 
     def __init__(self, encoder, decoder, tokenizer: WhisperTokenizer, suppress_tokens, begin_suppress_tokens, max_target_positions: int = 448) -> None:
         self.encoder, self.decoder, self.tok = encoder, decoder, tokenizer
-        kv = decoder.get_inputs()[1].shape  # (layers, 2, batch, heads, past, head_dim)
-        self.layers, self.heads, self.head_dim = int(kv[0]), int(kv[3]), int(kv[5])
+        inputs = decoder.get_inputs()
+        self.self_names = [i.name for i in inputs if i.name.startswith("self_")]
+        self.cross_names = [i.name for i in inputs if i.name.startswith("cross_")]
+        shape = inputs[1].shape  # (batch, heads, past, head_dim)
+        self.layers, self.heads, self.head_dim = len(self.self_names) // 2, int(shape[1]), int(shape[3])
         self.max_target_positions = max_target_positions
         vocab = int(decoder.get_outputs()[0].shape[2]) if isinstance(decoder.get_outputs()[0].shape[2], int) else tokenizer.timestamp_begin + 1501
         self.vocab = vocab
@@ -85,12 +89,14 @@ class WhisperDecoder:
         self.begin_suppress = np.array([i for i in begin_suppress_tokens if 0 <= i < vocab], dtype=np.int64)
 
     # -- graph calls -------------------------------------------------------------------------
-    def encode(self, mel: np.ndarray) -> np.ndarray:
-        """``cross_kv`` for a ``(n_mels, frames)`` window (frames even, at most 3000)."""
-        return self.encoder.run(None, {"mel": mel[None].astype(np.float32, copy=False)})[0]
+    def encode(self, mel: np.ndarray) -> list[np.ndarray]:
+        """Per-layer cross-attention k/v for a ``(n_mels, frames)`` window (frames even, at most 3000)."""
+        return self.encoder.run(None, {"mel": mel[None].astype(np.float32, copy=False)})
 
-    def _step(self, tokens: np.ndarray, self_kv: np.ndarray, cross_kv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return tuple(self.decoder.run(None, {"tokens": tokens, "self_kv": self_kv, "cross_kv": cross_kv}))
+    def _step(self, tokens: np.ndarray, self_kv: list[np.ndarray], cross_kv: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        feeds = {"tokens": tokens, **dict(zip(self.self_names, self_kv, strict=True)), **dict(zip(self.cross_names, cross_kv, strict=True))}
+        out = self.decoder.run(None, feeds)
+        return out[0], out[1:]
 
     # -- logit rules -------------------------------------------------------------------------
     def _filter(self, logits: np.ndarray, seq: list[int], timestamps: bool, max_ts_token: int | None) -> np.ndarray:
@@ -130,7 +136,7 @@ class WhisperDecoder:
     # -- search ------------------------------------------------------------------------------
     def generate(
         self,
-        cross_kv: np.ndarray,
+        cross_kv: list[np.ndarray],
         prompt: list[int] | None = None,
         timestamps: bool = True,
         beam_size: int = 1,
@@ -141,7 +147,7 @@ class WhisperDecoder:
         """Decode one encoded window.
 
         Args:
-            cross_kv: Output of :meth:`encode`.
+            cross_kv: Output of :meth:`encode` (batch 1).
             prompt: Previous-text tokens (``<|startofprev|>`` is added here), or None.
             timestamps: Predict timestamp tokens (segment boundaries) or not.
             beam_size: 1 for greedy search, more for beam search.
@@ -159,7 +165,7 @@ class WhisperDecoder:
         max_ts = None
         if timestamps and max_timestamp_s is not None:
             max_ts = t.timestamp_begin + int(round(max_timestamp_s / 0.02))
-        empty = np.zeros((self.layers, 2, 1, self.heads, 0, self.head_dim), dtype=np.float32)
+        empty = [np.zeros((1, self.heads, 0, self.head_dim), dtype=np.float32)] * (2 * self.layers)
         logits, kv = self._step(np.array([initial], dtype=np.int64), empty, cross_kv)
         probs = np.exp(_log_softmax(logits[0, sot_index].astype(np.float64)))
         no_speech_prob = float(probs[t.no_speech])
@@ -220,9 +226,9 @@ class WhisperDecoder:
             if len(finished) >= beam_size or not nxt:
                 break
             beams = nxt
-            kv = kv[:, :, sources]
-            if cross.shape[2] != len(sources):
-                cross = np.repeat(cross_kv, len(sources), axis=2)
+            kv = [a[sources] for a in kv]
+            if cross[0].shape[0] != len(sources):
+                cross = [np.repeat(a, len(sources), axis=0) for a in cross_kv]
             out, kv = self._step(np.array([[s[-1]] for s, _ in beams], dtype=np.int64), kv, cross)
             all_logits = out[:, -1]
         pool = finished or beams

@@ -249,7 +249,7 @@ class Transcriber:
         dec = self._decoder
         cap = min(dec.max_target_positions // 2, int(MAX_TOKENS_PER_S * content_s) + 16)
 
-        def run(frames: int, beam: int) -> tuple[DecodeResult, np.ndarray]:
+        def run(frames: int, beam: int) -> tuple[DecodeResult, list[np.ndarray]]:
             cross = dec.encode(log_mel(chunk, frames))
             return dec.generate(
                 cross, prompt, beam_size=beam, max_new_tokens=cap, max_timestamp_s=content_s, no_speech_stop=o.no_speech_hard_threshold

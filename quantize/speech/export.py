@@ -1,13 +1,15 @@
 """Export Whisper to two ONNX graphs the runtime drives with numpy.
 
-``encoder``: ``mel`` (batch, n_mels, frames) -> ``cross_kv`` (layers, 2, batch, heads, frames/2, head_dim).
+``encoder``: ``mel`` (batch, n_mels, frames) -> ``cross_k_0, cross_v_0, ...`` (batch, heads, frames/2, head_dim)
+per decoder layer.
 The number of frames is dynamic (even, at most 3000): the positional embedding is sliced, so a
 short window costs in proportion to its length. The encoder also runs every decoder layer's
 cross-attention k/v projections once, so decoding steps never recompute them.
 
-``decoder``: ``tokens`` (batch, steps) int64, ``self_kv`` (layers, 2, batch, heads, past, head_dim),
-``cross_kv`` -> ``logits`` (batch, steps, vocab), ``new_self_kv`` (past + steps along axis 4).
-Positions start at ``past``; a causal mask covers multi-token prompts.
+``decoder``: ``tokens`` (batch, steps) int64, ``self_k_i, self_v_i`` (batch, heads, past, head_dim) and
+``cross_k_i, cross_v_i`` per layer -> ``logits`` (batch, steps, vocab), ``new_self_k_i, new_self_v_i``
+(past + steps along axis 2). Positions start at ``past``; a causal mask covers multi-token prompts.
+One tensor per layer, not one stacked tensor: slicing a stack copies it on every step.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class EncoderGraph(nn.Module):
         self.cross = nn.ModuleList([layer.encoder_attn for layer in model.model.decoder.layers])
         self.heads = model.config.decoder_attention_heads
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+    def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = nn.functional.gelu(self.conv1(mel))
         x = nn.functional.gelu(self.conv2(x)).permute(0, 2, 1)
         x = x + self.positions[: x.shape[1]]
@@ -47,8 +49,8 @@ class EncoderGraph(nn.Module):
         for attn in self.cross:
             k = attn.k_proj(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
             v = attn.v_proj(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
-            kv.append(torch.stack([k, v]))
-        return torch.stack(kv)
+            kv += [k, v]
+        return tuple(kv)
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float) -> torch.Tensor:
@@ -77,9 +79,11 @@ class DecoderGraph(nn.Module):
         b, s, d = x.shape
         return x.view(b, s, self.heads, d // self.heads).transpose(1, 2)
 
-    def forward(self, tokens: torch.Tensor, self_kv: torch.Tensor, cross_kv: torch.Tensor):
+    def forward(self, tokens: torch.Tensor, *kv: torch.Tensor):
+        n = len(self.layers)
+        self_kv, cross_kv = kv[: 2 * n], kv[2 * n :]
         b, s = tokens.shape
-        past = self_kv.shape[4]
+        past = self_kv[0].shape[2]
         pos = torch.arange(s, device=tokens.device) + past
         x = torch.index_select(self.embed_t, 1, tokens.reshape(-1)).t().reshape(b, s, -1) + self.positions[pos]
         # query i (absolute past+i) sees keys 0..past+i
@@ -89,20 +93,20 @@ class DecoderGraph(nn.Module):
         for i, layer in enumerate(self.layers):
             h = layer.self_attn_layer_norm(x)
             sa = layer.self_attn
-            k = torch.cat([self_kv[i, 0], self._split(sa.k_proj(h))], dim=2)
-            v = torch.cat([self_kv[i, 1], self._split(sa.v_proj(h))], dim=2)
-            new_kv.append(torch.stack([k, v]))
+            k = torch.cat([self_kv[2 * i], self._split(sa.k_proj(h))], dim=2)
+            v = torch.cat([self_kv[2 * i + 1], self._split(sa.v_proj(h))], dim=2)
+            new_kv += [k, v]
             a = _attend(self._split(sa.q_proj(h)), k, v, mask, self.scale)
             x = x + sa.out_proj(a.transpose(1, 2).reshape(b, s, -1))
             h = layer.encoder_attn_layer_norm(x)
             ca = layer.encoder_attn
-            a = _attend(self._split(ca.q_proj(h)), cross_kv[i, 0], cross_kv[i, 1], None, self.scale)
+            a = _attend(self._split(ca.q_proj(h)), cross_kv[2 * i], cross_kv[2 * i + 1], None, self.scale)
             x = x + ca.out_proj(a.transpose(1, 2).reshape(b, s, -1))
             h = layer.final_layer_norm(x)
             x = x + layer.fc2(nn.functional.gelu(layer.fc1(h)))
         x = self.norm(x)
         logits = torch.matmul(x, self.embed_t)
-        return logits, torch.stack(new_kv)
+        return (logits, *new_kv)
 
 
 def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], axes: dict) -> None:
@@ -125,20 +129,23 @@ def export_onnx(model, out_dir: Path) -> dict[str, Path]:
     layers, heads, dh = cfg.decoder_layers, cfg.decoder_attention_heads, cfg.d_model // cfg.decoder_attention_heads
     enc, dec = EncoderGraph(model).eval(), DecoderGraph(model).eval()
     paths = {"encoder": out_dir / "encoder.onnx", "decoder": out_dir / "decoder.onnx"}
+    names = [f"{kind}_{i}" for i in range(layers) for kind in ("k", "v")]
+    cross_names, self_names, new_names = (["cross_" + n for n in names], ["self_" + n for n in names], ["new_self_" + n for n in names])
     with torch.no_grad():
         mel = torch.randn(1, cfg.num_mel_bins, 400)
-        _export(enc, (mel,), paths["encoder"], ["mel"], ["cross_kv"], {"mel": {0: "batch", 2: "frames"}, "cross_kv": {2: "batch", 4: "enc_len"}})
+        _export(enc, (mel,), paths["encoder"], ["mel"], cross_names,
+                {"mel": {0: "batch", 2: "frames"}, **{n: {0: "batch", 2: "enc_len"} for n in cross_names}})
         cross = enc(mel)
         tokens = torch.tensor([[50257, 50362, 440]])
-        past = torch.zeros(layers, 2, 1, heads, 2, dh)
+        past = tuple(torch.zeros(1, heads, 2, dh) for _ in names)
         _export(
-            dec, (tokens, past, cross), paths["decoder"], ["tokens", "self_kv", "cross_kv"], ["logits", "new_self_kv"],
+            dec, (tokens, *past, *cross), paths["decoder"], ["tokens", *self_names, *cross_names], ["logits", *new_names],
             {
                 "tokens": {0: "batch", 1: "steps"},
-                "self_kv": {2: "batch", 4: "past"},
-                "cross_kv": {2: "batch", 4: "enc_len"},
+                **{n: {0: "batch", 2: "past"} for n in self_names},
+                **{n: {0: "batch", 2: "enc_len"} for n in cross_names},
                 "logits": {0: "batch", 1: "steps"},
-                "new_self_kv": {2: "batch", 4: "total"},
+                **{n: {0: "batch", 2: "total"} for n in new_names},
             },
         )
     log.info("exported %s and %s", paths["encoder"].name, paths["decoder"].name)

@@ -15,7 +15,7 @@ import sys
 
 from edge_sdk.errors import EdgeSDKError
 
-CAPABILITY_CLIS = ("edge_sdk.speech.cli", "edge_sdk.vision.cli", "edge_sdk.text.cli", "edge_sdk.bench.cli")
+CAPABILITY_CLIS = ("edge_sdk.speech.cli", "edge_sdk.vision.cli", "edge_sdk.text.cli", "edge_sdk.bench.cli", "edge_sdk.soak_cli")
 
 
 def _print_json(obj) -> None:
@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="live transcription, camera loop and summary on the shared data")
     p.add_argument("--data", default=None, help="shared data folder (default: ../shared/data next to the checkout)")
+    p.add_argument("--speed", type=float, default=4.0, help="speech playback speed (1 = real time, 0 = as fast as possible)")
     p.set_defaults(func=cmd_demo)
 
     eval_parser = sub.add_parser("eval", help="measure accuracy of a bundle on labelled data")

@@ -29,7 +29,11 @@ def _progress(i: int, n: int, label: str) -> None:
 
 
 def _worker(task: str, variant: str, data: Path, quick: bool, timeout_s: int = 1800) -> dict:
-    cmd = [sys.executable, "-m", "edge_sdk.bench.worker", task, variant, "--data", str(data)] + (["--quick"] if quick else [])
+    if variant == "ref:torch-eager":  # needs torch, so it lives in quantize/, outside the runtime
+        cmd = [sys.executable, "-m", "quantize.references", task, "--data", str(data)]
+    else:
+        cmd = [sys.executable, "-m", "edge_sdk.bench.worker", task, variant, "--data", str(data)]
+    cmd += ["--quick"] if quick else []
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=os.environ.copy())
         line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""

@@ -26,12 +26,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def measure(task: str, variant: str, data: Path, quick: bool) -> dict:
-    """Load, warm up, time and evaluate one task/variant; returns a result row for report.json."""
-    mod = importlib.import_module(TASK_MODULES[task])
+def measure(task: str, variant: str, data: Path, quick: bool, runner_factory=None) -> dict:
+    """Load, warm up, time and evaluate one task/variant; returns a result row for report.json.
+
+    ``runner_factory`` builds the runner instead of the task module (references that swap the model).
+    """
     device = resolve_device("auto")
     t0 = time.perf_counter()
-    runner = mod.Runner(variant, device, data, quick)
+    if runner_factory is None:
+        runner = importlib.import_module(TASK_MODULES[task]).Runner(variant, device, data, quick)
+    else:
+        runner = runner_factory()
     load_s = time.perf_counter() - t0
     runner.warmup()
     meter = open_meter()

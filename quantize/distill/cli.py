@@ -37,6 +37,8 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--out", type=Path, help="work folder: checkpoints, metrics.jsonl, exports (default $EDGE_SDK_HOME/distill/<student>)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-write", action="store_true", help="train and measure only; do not add variants to the bundle")
+    p.add_argument("--no-gate", action="store_true", help="text: ship even below the quality budget (a profile that "
+                   "prefers distilled-int8 would then pick it by default)")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     return p
 
@@ -76,7 +78,8 @@ def run(args: argparse.Namespace) -> dict:
         from quantize.distill.text import TextDistillConfig, distill_text
 
         base = TextDistillConfig()
-        cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, schedule=_schedule(base.schedule, args))
+        cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, schedule=_schedule(base.schedule, args),
+                                  gate=not args.no_gate)
         report = distill_text(cfg, out, root, write=not args.no_write)
     elif args.student == "vision":
         from quantize.distill.vision import VisionDistillConfig

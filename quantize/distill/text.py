@@ -25,6 +25,7 @@ from quantize.bundle_writer import add_variant, recipe_hash
 from quantize.distill import measure
 from quantize.distill.corpus import read_documents, sentence_split, split_sentences
 from quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
+from quantize.distill.refusal import record_refusal
 from quantize.distill.text_student import (
     Tokenize,
     embed_all,
@@ -255,7 +256,9 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
         return report
     for name in metrics:
         if name in refused:
-            log.warning("%s refused by the quality budget: %s", name, refused[name])
+            reason = f"missed the quality budget: {refused[name]}"
+            log.warning("%s %s", name, reason)
+            record_refusal(bundle.root, name, metrics[name], recipes[name], reason)
             continue
         add_variant(bundle.root, name, {role: files[name]}, metrics[name], recipes[name])
     report["variants"] = [n for n in metrics if n not in refused]

@@ -21,6 +21,7 @@ import numpy as np
 from torch import nn
 
 from devices.resolve import resolve_device
+from edge_sdk.errors import QualityGateError
 from edge_sdk.vision.preprocess import PreprocessConfig
 from quantize.bundle_writer import BundleWriter, up_to_date
 from quantize.vision import data, int8
@@ -64,8 +65,9 @@ def build_bundle(
 ) -> Path:
     """Export, quantize with the gate, measure and write a vision bundle into ``root``.
 
-    Raises:
-        QualityGateError: int8 failed the agreement/accuracy gate with every recipe.
+    When the int8 gate refuses every recipe, the :class:`QualityGateError` message (each recipe
+    and what it measured) is logged and stored under ``refused_variants`` in ``bundle.json``; the
+    best candidate is kept as variant ``int8-refused``, which no device profile selects.
     """
     t0 = time.monotonic()
     spec = ARCHS[arch]
@@ -83,8 +85,18 @@ def build_bundle(
         fp32_lab = int8.labelled_accuracy(int8.predict(fp32, lab_x), lab_y)
         int8_path = tmp / "int8" / "model.onnx"
         int8_path.parent.mkdir()
-        chosen, q_metrics = int8.build_int8(fp32, int8_path, calib, holdout, (lab_x, lab_y), int8_format)
-        _progress(f"int8 accepted with {chosen}", t0)
+        outcome = int8.build_int8(fp32, int8_path, calib, holdout, (lab_x, lab_y), int8_format)
+        refused = {}
+        try:
+            int8.require_accepted(outcome)
+            int8_name = "int8"
+        except QualityGateError as exc:
+            # Refused: never published as "int8" (profiles cannot pick it); the best candidate is kept,
+            # clearly named, with its measurements, for inspection and benchmarks.
+            log.warning("%s", exc)
+            refused = {"int8": str(exc)}
+            int8_name = "int8-refused"
+        _progress(f"int8 {outcome.metrics['gate']} with {outcome.recipe}", t0)
         w = BundleWriter(
             root,
             name=name,
@@ -92,7 +104,8 @@ def build_bundle(
             family=arch,
             source=source,
             preprocessing=pre.to_dict(),
-            extra={"labels_source": labels_source, "io": {"input": INPUT_NAME, "output": OUTPUT_NAME, "output_kind": "logits"}},
+            extra={"labels_source": labels_source, "io": {"input": INPUT_NAME, "output": OUTPUT_NAME, "output_kind": "logits"},
+                   "refused_variants": refused},
         )
         labels_path = tmp / "labels.json"
         labels_path.write_text(json.dumps(labels))
@@ -100,8 +113,13 @@ def build_bundle(
         data_desc = photos.describe()
         w.add_variant("fp32", {"model": fp32}, metrics={"labelled": fp32_lab, "onnx_vs_torch_max_abs": onnx_vs_torch, "data": data_desc},
                       recipe={"export": "torch.onnx (TorchScript), opset 17, dynamic batch"})
-        w.add_variant("int8", {"model": int8_path},
-                      metrics={**q_metrics, "int8_ops": int8.integer_op_counts(int8_path), "data": data_desc}, recipe=chosen.to_dict())
+        if int8_name != "int8":
+            (tmp / int8_name).mkdir()
+            int8_path = int8_path.rename(tmp / int8_name / "model.onnx")
+        w.add_variant(int8_name, {"model": int8_path},
+                      metrics={**outcome.metrics, "int8_ops": int8.integer_op_counts(int8_path), "data": data_desc,
+                               "recipes": [{**r.to_dict(), "agreement": m["holdout_top1_agreement"], "gate": m["gate"]} for r, m in outcome.tried]},
+                      recipe=outcome.recipe.to_dict())
         if fp16:
             fp16_path = tmp / "fp16" / "model.onnx"
             fp16_path.parent.mkdir()
@@ -128,7 +146,7 @@ def default_recipe(int8_format: str, photos: data.PhotoSets) -> dict:
         "int8_format": int8_format,
         "photos": [p.name for p in photos.calibration + photos.holdout],
         "labelled": [(p.name, c) for p, c in photos.labelled],
-        "code": 3,
+        "code": 4,
     }
 
 

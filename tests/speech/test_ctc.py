@@ -137,3 +137,17 @@ def test_ctc_bundle_with_bad_vocab_is_refused(ctc_bundle, tmp_path):
 def test_stream_options_still_validate_for_ctc(ctc_bundle):
     with pytest.raises(ValueError, match="partial_interval_s"):
         StreamOptions(partial_interval_s=-1)
+
+
+def test_transcriber_runs_a_ctc_bundle_offline_and_live(ctc_bundle, speech):
+    from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+
+    root, _ = ctc_bundle
+    asr = Transcriber.create(TranscriberOptions(bundle=str(root), device="x86_64-avx2"))
+    clip = speech[: 9 * 16000]
+    direct = CTCModel.create(root, device="x86_64-avx2")
+    assert [s.text for s in asr.decode(clip)] == [s.text for s in direct.decode(clip)]
+    stream = asr.create_stream(min_silence_ms=560)
+    events = stream.accept_waveform(clip, 16000) + stream.input_finished()
+    assert stream._decoder.incremental  # the stream runs the CTC model natively, chunk by chunk
+    assert len([e for e in events if e.kind == "final"]) == 2

@@ -17,6 +17,7 @@ live-stream modes; a :class:`LabelChange` is attached to the result (and passed 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import logging
@@ -146,6 +147,22 @@ class FrameClassifier:
         options = options or FrameClassifierOptions()
         model = load_model(options.bundle, options.variant, options.device, task="vision")
         return cls(options, model)
+
+    def share(self, **changes) -> FrameClassifier:
+        """A new classifier over the same loaded model (sessions are shared, thread-safe), with its own
+        running mode, timestamps and smoothing state: one per video source.
+
+        Args:
+            **changes: Option fields to change, e.g. ``running_mode="video"``; ``bundle``, ``variant``
+                and ``device`` cannot change (the model is shared).
+
+        Raises:
+            InvalidInputError: A model-defining option was changed.
+        """
+        fixed = {"bundle", "variant", "device"} & set(changes)
+        if fixed:
+            raise InvalidInputError(f"share() cannot change {sorted(fixed)}: the model is shared; use create() for another model")
+        return FrameClassifier(dataclasses.replace(self._options, **changes), self._model)
 
     @classmethod
     def create_from_bundle(cls, bundle: str | Path, **kwargs) -> FrameClassifier:

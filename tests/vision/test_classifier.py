@@ -167,3 +167,27 @@ def test_cli_classify_and_eval(vision_bundle, data_dir, capsys):
     assert main(["eval", "vision", "--bundle", str(vision_bundle), "--labels", str(data_dir / "images/labels.tsv"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 5 and report["top5"] == 1.0 and {"top1", "variant", "providers"} <= set(report)
+
+
+def test_two_streams_sharing_one_model_from_two_threads_match_sequential(vision_bundle, data_dir):
+    base = FrameClassifier.create(FrameClassifierOptions(bundle=str(vision_bundle), running_mode="video", top_k=3))
+    clips = {"bottle": "video/bottle-detection_0s-5s.mp4", "car": "video/car-detection_24s-29s.mp4"}
+    frames = {}
+    for key, rel in clips.items():
+        with CameraSource(str(data_dir / rel)) as cam:
+            frames[key] = [f for _, f in zip(range(12), cam, strict=False)]
+
+    def run(clf, key):
+        return [[(c.index, round(c.score, 5)) for c in clf.classify_for_video(f.image, f.timestamp_ms).categories] for f in frames[key]]
+
+    sequential = {k: run(base.share(), k) for k in clips}
+    parallel = {}
+    threads = [threading.Thread(target=lambda k=k: parallel.__setitem__(k, run(base.share(), k))) for k in clips]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    base.close()
+    assert parallel == sequential
+    with pytest.raises(InvalidInputError, match="variant"):
+        base.share(variant="fp32")

@@ -37,7 +37,7 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--out", type=Path, help="work folder: checkpoints, metrics.jsonl, exports (default $EDGE_SDK_HOME/distill/<student>)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-write", action="store_true", help="train and measure only; do not add variants to the bundle")
-    p.add_argument("--no-gate", action="store_true", help="text: ship even below the quality budget (a profile that "
+    p.add_argument("--no-gate", action="store_true", help="text, vision: ship even below the quality budget (a profile that "
                    "prefers distilled-int8 would then pick it by default)")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     return p
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> dict:
 
         base = VisionDistillConfig()
         cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, bundle=args.bundle or base.bundle, data=data,
-                                  schedule=_schedule(base.schedule, args))
+                                  schedule=_schedule(base.schedule, args), gate=not args.no_gate)
         report = distill_vision(cfg, out, root, write=not args.no_write)
     else:
         from quantize.distill.speech import SpeechDistillConfig, distill_speech

@@ -16,6 +16,7 @@ from edge_sdk.bundle import load_bundle
 from quantize.bundle_writer import add_variant
 from quantize.distill import measure
 from quantize.distill.images import read_labels
+from quantize.distill.refusal import record_refusal
 from quantize.distill.vision import VisionDistillConfig, train_vision_student
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,21 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
             "timings": timings,
         }
     metrics["distilled-int8"]["int8_gate"] = gate_metrics
-    report["metrics"] = metrics
+    refused = {}
+    for name, m in metrics.items():
+        before = m["lite0_before_distillation"]
+        m["goals"] = {f"top1>=lite0-{cfg.max_top1_drop}": before is None or m["held_out"]["top1"] >= before["top1"] - cfg.max_top1_drop,
+                      "agreement_improved": before is None or m["held_out"]["agreement_top1_with_teacher"] > before["agreement_top1_with_teacher"]}
+        if cfg.gate and not all(m["goals"].values()):
+            refused[name] = m["goals"]
+    report["metrics"], report["refused"] = metrics, refused
     if write:
-        add_variant(bundle.root, "distilled", {"model": fp32}, metrics["distilled"], report["recipe"])
-        add_variant(bundle.root, "distilled-int8", {"model": int8_path}, metrics["distilled-int8"],
-                    {**report["recipe"], "int8": int8_recipe.to_dict()})
-        report["variants"] = ["distilled", "distilled-int8"]
+        recipes = {"distilled": report["recipe"], "distilled-int8": {**report["recipe"], "int8": int8_recipe.to_dict()}}
+        files = {"distilled": fp32, "distilled-int8": int8_path}
+        for name in metrics:
+            if name in refused:
+                record_refusal(bundle.root, name, metrics[name], recipes[name], f"missed the quality budget: {refused[name]}")
+            else:
+                add_variant(bundle.root, name, {"model": files[name]}, metrics[name], recipes[name])
+        report["variants"] = [n for n in metrics if n not in refused]
     return report

@@ -216,7 +216,7 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
 
     def loss_of_batch(step: int) -> torch.Tensor:
         idx = epoch_order(len(train_views), step, cfg.schedule.batch_size, cfg.schedule.seed)
-        anchor = sum(((p - p0) ** 2).sum() for p, p0 in zip(params, start))
+        anchor = sum(((p - p0) ** 2).sum() for p, p0 in zip(params, start, strict=True))
         return kd_loss(head(student, feats["train"][idx].float()), targets["train"][idx], cfg.temperature) + cfg.anchor_weight * anchor
 
     def evaluate() -> dict:

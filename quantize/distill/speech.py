@@ -28,6 +28,7 @@ from edge_sdk.errors import InvalidInputError
 from quantize.bundle_writer import add_variant, recipe_hash
 from quantize.distill.audio_corpus import Clip, load_clip, split_manifest, synthetic_clips, write_manifest
 from quantize.distill.loop import Schedule, epoch_order, resume_key, seed_everything, train
+from quantize.distill.refusal import record_refusal
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class SpeechDistillConfig:
         kl_weight: Weight of KL(teacher || student) next to the pseudo-label cross-entropy.
         temperature: Softmax temperature of the KL term.
         window_margin_s: Encoder window = clip seconds + this (as the runtime's transcriber).
+        gate: Refuse (record, do not ship) a student whose held-out WER exceeds the teacher's by > 1.5 points.
         schedule: Steps, batch size, learning rate, cadence, seed.
     """
 
@@ -60,6 +62,7 @@ class SpeechDistillConfig:
     kl_weight: float = 0.8
     temperature: float = 2.0
     window_margin_s: float = 1.0
+    gate: bool = True
     schedule: Schedule = field(default_factory=lambda: Schedule(steps=300, batch_size=8, lr=1e-4, warmup_steps=20,
                                                                  eval_every=100, checkpoint_every=50))
 
@@ -220,7 +223,7 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
                        "held_out": sorted(p.name for p, _ in held), "synthetic": f"espeak-ng {cfg.synthetic_clips} utterances "
                        "of training-split sentences, 80% reverberated + car/kitchen noise, seeded"},
               "objective": f"(1-{cfg.kl_weight}) CE(pseudo-labels) + {cfg.kl_weight} T^2 KL(teacher||student), T={cfg.temperature}"}
-    rhash = resume_key(recipe)
+    rhash = resume_key(recipe, ("gate",))
     data_key = recipe_hash({k: getattr(cfg, k) for k in ("teacher", "data", "held_out_percent", "synthetic_clips",
                                                            "max_pseudo_wer", "window_margin_s")} | {"seed": cfg.schedule.seed})
     cache = workdir / f"examples-{data_key}.pt"
@@ -262,7 +265,7 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
     return student.eval(), report, held
 
 
-def _decoder_step_ms(bundle_root: Path, variant_files: dict[str, Path]) -> dict:
+def _decoder_step_ms(workdir: Path, variant_files: dict[str, Path]) -> dict:
     """Median ms of one cached decoder step (24 tokens of context) per graph, interleaved."""
     from quantize.distill import measure
 
@@ -292,49 +295,79 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
     from quantize.speech.variants import quantize_int8
 
     root = Path(data_root or ".")
+    workdir = Path(workdir)
     student, report, held = train_speech_student(cfg, workdir, root)
     bundle = load_bundle(cfg.teacher)
-    fp32 = export_onnx(student, Path(workdir) / "onnx" / "fp32")
-    int8_format = bundle.variants.get("int8").recipe.get("int8_format", "u8s8") if "int8" in bundle.variants else "u8s8"
+    fp32 = export_onnx(student, workdir / "onnx" / "fp32")
+    int8_format = bundle.variants["int8"].recipe.get("int8_format", "u8s8") if "int8" in bundle.variants else "u8s8"
     exclude = bundle.variants["int8"].recipe.get("kept_fp32", {}) if "int8" in bundle.variants else {}
-    int8_dir = Path(workdir) / "onnx" / "int8"
-    int8_dir.mkdir(parents=True, exist_ok=True)
-    int8 = {role: int8_dir / p.name for role, p in fp32.items()}
-    for role, p in fp32.items():
-        quantize_int8(p, int8[role], int8_format, tuple(exclude.get(role, ())))
-    if not write:
-        return report
-    add_variant(bundle.root, "distilled", fp32, {}, report["recipe"])
-    add_variant(bundle.root, "distilled-int8", int8, {}, {**report["recipe"], "int8_format": int8_format})
-    manifest = write_manifest(held, Path(workdir) / "held_out.tsv")
-    results = {}
-    for variant in ("fp32", "distilled", "int8", "distilled-int8"):
-        if variant not in load_bundle(cfg.teacher).variants:
-            continue
-        t = Transcriber.create(TranscriberOptions(bundle=str(bundle.root), variant=variant))
-        results[variant] = evaluate(t, manifest).to_dict()
-    b = load_bundle(cfg.teacher)
-    dec = {v: b.path_of(b.variants[v].files["decoder"]) for v in results}
-    steps = _decoder_step_ms(b.root, dec)
-    metrics = {}
-    for student_v, teacher_v in (("distilled", "fp32"), ("distilled-int8", "int8")):
-        if teacher_v not in results:
-            continue
-        s, t = results[student_v], results[teacher_v]
-        metrics[student_v] = {
-            "wer": s["wer"], "teacher_wer": t["wer"], "wer_delta_points": round(s["wer"] - t["wer"], 3), "n": s["n"],
-            "rtf": s["rtf"], "teacher_rtf": t["rtf"], "transcribe_speedup": round(t["rtf"] / s["rtf"], 3) if s["rtf"] else None,
-            "decoder_step_ms": steps[student_v]["median_ms"], "teacher_decoder_step_ms": steps[teacher_v]["median_ms"],
-            "decoder_step_speedup": measure.speedup(steps, teacher_v, student_v),
-            "size_mb": round(sum(measure.file_mb(b.path_of(f)) for f in b.variants[student_v].files.values()), 3),
-            "teacher_size_mb": round(sum(measure.file_mb(b.path_of(f)) for f in b.variants[teacher_v].files.values()), 3),
+
+    def int8_of(files: dict[str, Path], out_dir: Path) -> dict[str, Path]:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out = {role: out_dir / p.name for role, p in files.items()}
+        for role, p in files.items():
+            quantize_int8(p, out[role], int8_format, tuple(exclude.get(role, ())))
+        return out
+
+    int8 = int8_of(fp32, workdir / "onnx" / "int8")
+    teacher_fp32 = {r: bundle.path_of(f) for r, f in bundle.variants["fp32"].files.items()}
+    # the teacher's int8 graphs, quantized the same way when the bundle has none (timing only)
+    teacher_int8 = ({r: bundle.path_of(f) for r, f in bundle.variants["int8"].files.items()} if "int8" in bundle.variants
+                    else int8_of(teacher_fp32, workdir / "onnx" / "teacher-int8"))
+    recipes = {"distilled": report["recipe"], "distilled-int8": {**report["recipe"], "int8_format": int8_format}}
+    files = {"distilled": fp32, "distilled-int8": int8}
+    # WER is measured through the runtime's transcriber on a scratch copy of the bundle holding the students
+    scratch = _scratch_bundle(bundle, files, workdir / "eval-bundle")
+    manifest = write_manifest(held, workdir / "held_out.tsv")
+    results = {v: evaluate(Transcriber.create(TranscriberOptions(bundle=str(scratch), variant=v)), manifest).to_dict()
+               for v in ("fp32", "distilled", "distilled-int8")}
+    steps = _decoder_step_ms(workdir, {"teacher-fp32": teacher_fp32["decoder"], "teacher-int8": teacher_int8["decoder"],
+                                       "distilled": fp32["decoder"], "distilled-int8": int8["decoder"]})
+    metrics, refused = {}, {}
+    for name, teacher_v in (("distilled", "teacher-fp32"), ("distilled-int8", "teacher-int8")):
+        s, t = results[name], results["fp32"]
+        metrics[name] = {
+            "wer": s["wer"], "teacher_fp32_wer": t["wer"], "wer_delta_points": round(s["wer"] - t["wer"], 3), "n": s["n"],
+            "rtf": s["rtf"], "teacher_fp32_rtf": t["rtf"],
+            "decoder_step_ms": steps[name]["median_ms"], "teacher_decoder_step_ms": steps[teacher_v]["median_ms"],
+            "decoder_step_speedup": measure.speedup(steps, teacher_v, name), "speedup_against": teacher_v,
+            "decoder_step_speedup_flops_bound": decode_speedup_bound(len(cfg.keep_layers)),
+            "size_mb": round(sum(measure.file_mb(p) for p in files[name].values()), 3),
+            "teacher_size_mb": round(sum(measure.file_mb(p) for p in (teacher_fp32 if name == "distilled" else teacher_int8).values()), 3),
             "eval_data": f"held-out shared clips ({s['n']}), never trained on", "hypotheses": s.get("hypotheses"),
         }
-        files = fp32 if student_v == "distilled" else int8
-        add_variant(bundle.root, student_v, files, metrics[student_v], report["recipe"])
-    report["metrics"] = metrics
-    report["variants"] = list(metrics)
+        metrics[name]["goals"] = goals = {"wer<=teacher+1.5": metrics[name]["wer_delta_points"] <= 1.5,
+                                          "decode>=1.5x": metrics[name]["decoder_step_speedup"] >= 1.5}
+        if cfg.gate and not goals["wer<=teacher+1.5"]:
+            refused[name] = goals
+    report["metrics"], report["refused"] = metrics, refused
+    if write:
+        for name in metrics:
+            if name in refused:
+                record_refusal(bundle.root, name, metrics[name], recipes[name], f"missed the quality budget: {refused[name]}")
+            else:
+                add_variant(bundle.root, name, files[name], metrics[name], recipes[name])
+        report["variants"] = [n for n in metrics if n not in refused]
     return report
+
+
+def _scratch_bundle(bundle, files: dict[str, dict[str, Path]], root: Path) -> Path:
+    """A copy of ``bundle`` with its fp32 variant and assets only, plus the students (for WER before shipping)."""
+    import json
+    import shutil
+
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    data = json.loads((bundle.root / "bundle.json").read_text())
+    data["variants"] = {"fp32": data["variants"]["fp32"]}
+    for entry in [*data.get("assets", {}).values(), *data["variants"]["fp32"]["files"].values()]:
+        (root / entry["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(bundle.root / entry["path"], root / entry["path"])
+    (root / "bundle.json").write_text(json.dumps(data))
+    for name, f in files.items():
+        add_variant(root, name, f)
+    return root
 
 
 def decode_speedup_bound(layers_kept: int, layers: int = 4, d_model: int = 384, vocab: int = 51864) -> float:

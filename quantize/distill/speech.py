@@ -124,7 +124,7 @@ class Example:
 
 
 def _pseudo_label(transcriber, tokenizer, clip: Clip) -> tuple[str, list[int]]:
-    segments, _ = transcriber.transcribe(clip.audio)
+    segments, _ = transcriber.transcribe(clip.audio, sample_rate=16000)
     text = " ".join(s.text.strip() for s in segments).strip()
     ids = tokenizer.encode(" " + text, add_special_tokens=False).ids if text else []
     return text, [SOT, NO_TIMESTAMPS, *ids, EOT]

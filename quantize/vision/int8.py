@@ -215,8 +215,8 @@ class Int8Outcome:
                 f"labelled accuracy. Tried: {lines}")
 
 
-def build_int8(fp32: Path, out: Path, calib: np.ndarray, holdout: np.ndarray, labelled: tuple[np.ndarray, np.ndarray],
-               int8_format: str, ladder: tuple[tuple[str, str], ...] = LADDER) -> Int8Outcome:
+def search_int8(fp32: Path, out: Path, calib: np.ndarray, holdout: np.ndarray, labelled: tuple[np.ndarray, np.ndarray],
+                int8_format: str, ladder: tuple[tuple[str, str], ...] = LADDER) -> Int8Outcome:
     """Try recipes in ``ladder`` order until one passes the gate; write it (or the best refused one) to ``out``.
 
     The ladder starts with everything quantized and keeps more of the network in float at each
@@ -249,6 +249,17 @@ def build_int8(fp32: Path, out: Path, calib: np.ndarray, holdout: np.ndarray, la
     if best is None:
         raise ValueError("the int8 ladder is empty; give at least one (method, exclusion) pair")
     return Int8Outcome(False, best[1], best[2] | {"recipes_tried": len(tried)}, tuple(tried))
+
+
+def build_int8(fp32: Path, out: Path, calib: np.ndarray, holdout: np.ndarray, labelled: tuple[np.ndarray, np.ndarray],
+               int8_format: str, ladder: tuple[tuple[str, str], ...] = LADDER) -> tuple[Int8Recipe, dict]:
+    """:func:`search_int8`, then the gate's verdict: the accepted recipe and its metrics.
+
+    Raises:
+        QualityGateError: No recipe passed; the message lists every recipe and what it measured.
+    """
+    outcome = require_accepted(search_int8(fp32, out, calib, holdout, labelled, int8_format, ladder))
+    return outcome.recipe, outcome.metrics
 
 
 def require_accepted(outcome: Int8Outcome) -> Int8Outcome:

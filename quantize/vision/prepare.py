@@ -85,7 +85,7 @@ def build_bundle(
         fp32_lab = int8.labelled_accuracy(int8.predict(fp32, lab_x), lab_y)
         int8_path = tmp / "int8" / "model.onnx"
         int8_path.parent.mkdir()
-        outcome = int8.build_int8(fp32, int8_path, calib, holdout, (lab_x, lab_y), int8_format)
+        outcome = int8.search_int8(fp32, int8_path, calib, holdout, (lab_x, lab_y), int8_format)
         refused = {}
         try:
             int8.require_accepted(outcome)

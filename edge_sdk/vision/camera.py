@@ -9,7 +9,7 @@ Policies:
   frame; frames replaced before they were consumed are counted in ``stats.dropped``.
 - ``latest_only=False`` (default for files): every frame is delivered; the grabber waits.
 - ``realtime=True`` plays a file at its own frame rate, as a live camera would deliver it.
-- Streams that fail are reopened with exponential backoff (``reconnect_initial_s`` doubling up
+- Live sources (cameras, streams, pipelines) that fail are reopened with exponential backoff (``reconnect_initial_s`` doubling up
   to ``reconnect_max_s``) until ``reconnect_timeout_s``; each outage is recorded in
   ``stats.outages`` with its duration, and as ``disconnected`` / ``reconnected`` events.
 - A file ends cleanly: iteration stops after the last frame.
@@ -246,12 +246,10 @@ class CameraSource:
             while not self._stop.is_set():
                 ok, img = self._cap.read()
                 if not ok:
-                    if self.is_live and self.kind != "index" and self._reconnect("read failed (stream ended or dropped)"):
+                    if self.is_live and self._reconnect("read failed (camera unplugged, stream ended or dropped)"):
                         continue
                     if not self.is_live:
                         self._event("end", f"end of file after {index} frames")
-                    elif not self._stop.is_set():
-                        self._event("gave_up" if self.kind == "index" else "end", "camera stopped delivering frames")
                     break
                 now = time.monotonic()
                 if img is None or img.size == 0:

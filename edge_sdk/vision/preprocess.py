@@ -152,18 +152,28 @@ def _as_float_hwc(image: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _resample(img: np.ndarray, iy: np.ndarray, wy: np.ndarray, ix: np.ndarray, wx: np.ndarray) -> np.ndarray:
-    """Separable filter: horizontal pass on the rows the vertical pass needs, then vertical."""
-    r0, r1 = int(iy.min()), int(iy.max()) + 1
+    """Separable filter, vertical pass first, both passes as gathers of whole contiguous rows.
+
+    Only the columns the crop needs are read; the vertical result is transposed once so that
+    the horizontal pass also gathers rows. Returns HxWxC float32 in the input's value units.
+    """
+    h, w, c = img.shape
     c0, c1 = int(ix.min()), int(ix.max()) + 1
-    block = img[r0:r1, c0:c1].astype(np.float32)
-    ix, iy = ix - c0, iy - r0
-    tmp = np.zeros((block.shape[0], ix.shape[0], block.shape[2]), np.float32)
-    for t in range(ix.shape[1]):
-        tmp += block[:, ix[:, t], :] * wx[None, :, t, None]
-    out = np.zeros((iy.shape[0], ix.shape[0], block.shape[2]), np.float32)
+    rows = img.reshape(h, w * c)[:, c0 * c : c1 * c]
+    n = iy.shape[0]
+    acc = np.zeros((n, rows.shape[1]), np.float32)
+    tmp = np.empty_like(acc)
     for t in range(iy.shape[1]):
-        out += tmp[iy[:, t]] * wy[:, t, None, None]
-    return out
+        np.multiply(rows[iy[:, t]], wy[:, t, None], out=tmp, casting="same_kind")
+        acc += tmp
+    cols = np.ascontiguousarray(acc.reshape(n, c1 - c0, c).transpose(1, 0, 2)).reshape(c1 - c0, n * c)
+    ix = ix - c0
+    out = np.zeros((ix.shape[0], n * c), np.float32)
+    tmp = np.empty_like(out)
+    for t in range(ix.shape[1]):
+        np.multiply(cols[ix[:, t]], wx[:, t, None], out=tmp, casting="same_kind")
+        out += tmp
+    return out.reshape(ix.shape[0], n, c).transpose(1, 0, 2)
 
 
 def preprocess(image: np.ndarray, config: PreprocessConfig, color_order: str = "bgr") -> np.ndarray:

@@ -27,18 +27,21 @@ def main() -> int:
     parser.add_argument("--variant", default=None)
     parser.add_argument("--speed", type=float, default=1.0, help="playback speed (1.0 = real time)")
     parser.add_argument("--min-silence-ms", type=int, default=500)
+    parser.add_argument("--window-margin-s", type=float, default=None, help="Whisper encoder margin (default: the bundle's choice)")
+    parser.add_argument("--reference", default=None, help="reference transcript (.txt) to score the finals (needs jiwer, whisper-normalizer)")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     args = parser.parse_args()
 
-    transcriber = Transcriber.create(TranscriberOptions(bundle=args.bundle, variant=args.variant))
+    transcriber = Transcriber.create(TranscriberOptions(bundle=args.bundle, variant=args.variant, window_margin_s=args.window_margin_s))
     stream = transcriber.create_stream(min_silence_ms=args.min_silence_ms)
 
     cpu0, wall0 = time.process_time(), time.monotonic()
-    after_endpoint_ms = []
+    after_endpoint_ms, finals = [], []
     with FileSource(args.path, realtime=True, speed=args.speed) as source:
         for event in transcribe_live(source, stream):
             if event.kind == "final":
                 after_endpoint_ms.append(event.endpoint_latency_ms)
+                finals.append(event.text)
             if args.quiet:
                 continue
             if event.kind == "final":
@@ -63,6 +66,14 @@ def main() -> int:
     print(f"partial interval (stream time): mean {gaps.mean():.2f} s, max {gaps.max():.2f} s; partials {s.partials}, skipped {s.partials_skipped}")
     print(f"CPU {cpu:.1f} s = {cpu / audio_s:.3f} CPU s per audio s; max lag {s.max_lag_s:.2f} s; samples lost {s.samples_lost}")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if args.reference:
+        import jiwer
+        from whisper_normalizer.english import EnglishTextNormalizer
+
+        norm = EnglishTextNormalizer()
+        with open(args.reference) as f:
+            reference = f.read()
+        print(f"WER of the concatenated finals: {100 * jiwer.wer(norm(reference), norm(' '.join(finals))):.2f}%")
     return 0
 
 

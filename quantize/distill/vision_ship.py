@@ -62,15 +62,19 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     held = read_labels(root / "images")
     lab_x = data.batch([p.path for p in held], pre)
     lab_y = np.asarray([p.label for p in held])
-    calib = data.batch(photos.calibration, pre)
-    holdout = data.batch(photos.holdout, pre)
-    int8_format = bundle.variants["int8"].recipe.get("int8_format", "u8s8") if "int8" in bundle.variants else "u8s8"
-    int8_path = onnx_dir / "int8" / "model.onnx"
-    int8_path.parent.mkdir(parents=True, exist_ok=True)
-    int8_recipe, gate_metrics = int8.build_int8(fp32, int8_path, calib, holdout, (lab_x, lab_y), int8_format)
-
     teacher_logits = int8.predict(teacher_onnx, data.batch([p.path for p in held], tpre))
-    paths = {"teacher-lite2-fp32": teacher_onnx, "distilled": fp32, "distilled-int8": int8_path,
+    before = _onnx_scores(int8.predict(bundle.path_of(bundle.variants["fp32"].files["model"]), lab_x), teacher_logits, lab_y)
+    after = _onnx_scores(int8.predict(fp32, lab_x), teacher_logits, lab_y)
+    int8_path, int8_recipe, gate_metrics = onnx_dir / "int8" / "model.onnx", None, None
+    if cfg.gate and after["top1"] < before["top1"] - cfg.max_top1_drop:
+        log.warning("fp32 student already misses the budget (top-1 %.3f vs %.3f before); int8 not built", after["top1"], before["top1"])
+    else:
+        int8_format = bundle.variants["int8"].recipe.get("int8_format", "u8s8") if "int8" in bundle.variants else "u8s8"
+        int8_path.parent.mkdir(parents=True, exist_ok=True)
+        int8_recipe, gate_metrics = int8.build_int8(fp32, int8_path, data.batch(photos.calibration, pre),
+                                                    data.batch(photos.holdout, pre), (lab_x, lab_y), int8_format)
+    paths = {"teacher-lite2-fp32": teacher_onnx, "distilled": fp32,
+             **({"distilled-int8": int8_path} if int8_recipe else {}),
              **{f"bundle-{v}": bundle.path_of(bundle.variants[v].files["model"]) for v in ("fp32", "int8") if v in bundle.variants}}
     quality = {name: _onnx_scores(int8.predict(p, lab_x), teacher_logits, lab_y) for name, p in paths.items() if name != "teacher-lite2-fp32"}
     quality["teacher-lite2-fp32"] = _onnx_scores(teacher_logits, teacher_logits, lab_y)
@@ -81,6 +85,8 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     timings = measure.side_by_side_ms(runs, repeats=15, warmup=2)
     metrics = {}
     for name in ("distilled", "distilled-int8"):
+        if name not in paths:
+            continue
         metrics[name] = {
             "held_out": quality[name], "teacher_held_out": quality["teacher-lite2-fp32"],
             "lite0_before_distillation": quality.get("bundle-fp32" if name == "distilled" else "bundle-int8"),
@@ -90,7 +96,8 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
             "size_mb": measure.file_mb(paths[name]), "teacher_size_mb": measure.file_mb(teacher_onnx),
             "timings": timings,
         }
-    metrics["distilled-int8"]["int8_gate"] = gate_metrics
+    if gate_metrics:
+        metrics["distilled-int8"]["int8_gate"] = gate_metrics
     refused = {}
     for name, m in metrics.items():
         before = m["lite0_before_distillation"]
@@ -100,12 +107,15 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
             refused[name] = m["goals"]
     report["metrics"], report["refused"] = metrics, refused
     if write:
-        recipes = {"distilled": report["recipe"], "distilled-int8": {**report["recipe"], "int8": int8_recipe.to_dict()}}
+        recipes = {"distilled": report["recipe"], "distilled-int8": {**report["recipe"], "int8": int8_recipe.to_dict() if int8_recipe else None}}
         files = {"distilled": fp32, "distilled-int8": int8_path}
         for name in metrics:
             if name in refused:
                 record_refusal(bundle.root, name, metrics[name], recipes[name], f"missed the quality budget: {refused[name]}")
             else:
                 add_variant(bundle.root, name, {"model": files[name]}, metrics[name], recipes[name])
+        if "distilled-int8" not in metrics:
+            record_refusal(bundle.root, "distilled-int8", {}, recipes["distilled-int8"],
+                           "not built: the fp32 student already misses the quality budget")
         report["variants"] = [n for n in metrics if n not in refused]
     return report

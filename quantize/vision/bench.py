@@ -152,6 +152,10 @@ def references(bundle_dir: Path, data: Path, threads: int, repeats: int) -> dict
             return model(torch.from_numpy(preprocess(f, pre)))
 
     out["torch_eager_fp32"] = _time(eager, frames, max(1, repeats // 2))
+    # On an oversubscribed machine OpenMP's per-op synchronisation dominates PyTorch eager at 2
+    # threads; one thread shows the model cost without that artefact.
+    torch.set_num_threads(1)
+    out["torch_eager_fp32_1thread"] = _time(eager, frames[:10], 1)
     return out
 
 
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     from quantize.vision.prepare import build
 
     bundle = Path(args.bundle) if args.bundle else build(bundles_dir())
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), EDGE_SDK_THREADS=str(args.threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     child = subprocess.run([sys.executable, "-m", "quantize.vision.bench", "--sdk-child", "--bundle", str(bundle), "--data", str(data),
                             "--threads", str(args.threads), "--repeats", str(args.repeats)], capture_output=True, text=True, env=env, check=True)
     report = {"threads": args.threads, "cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg()}

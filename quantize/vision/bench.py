@@ -65,14 +65,23 @@ def sdk_child(bundle: str, data: Path, threads: int, repeats: int) -> dict:
     from edge_sdk.vision.loop import run_camera
 
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    import dataclasses
+
+    from devices.resolve import resolve_device
     from edge_sdk.bundle import load_bundle
+    from edge_sdk.runtime import load_model
+
+    device = dataclasses.replace(resolve_device("auto"), intra_op_threads=threads)  # same threads as the references
+
+    def create(opts: FrameClassifierOptions) -> FrameClassifier:
+        return FrameClassifier(opts, load_model(opts.bundle, opts.variant, device, task="vision"))
 
     frames = _frames(data)
     q = "int8" if "int8" in load_bundle(bundle).variants else "int8-refused"  # a refused candidate is benchmarked under its name
     out: dict = {"sdk_int8_variant": q}
     tops = {}
     for variant in (q, "fp32"):
-        with FrameClassifier.create(FrameClassifierOptions(bundle=bundle, variant=variant, top_k=1)) as clf:
+        with create(FrameClassifierOptions(bundle=bundle, variant=variant, top_k=1)) as clf:
             res = [clf.classify(f) for f in frames]
             tops[variant] = [r.categories[0].index for r in res]
             out["sdk_int8" if variant == q else "sdk_fp32"] = _time(clf.classify, frames, repeats) | {
@@ -81,7 +90,7 @@ def sdk_child(bundle: str, data: Path, threads: int, repeats: int) -> dict:
             }
     out["frames_top1_agreement"] = float(np.mean(np.asarray(tops[q]) == np.asarray(tops["fp32"])))
     opts = FrameClassifierOptions(bundle=bundle, variant=q, running_mode="video")
-    with FrameClassifier.create(opts) as clf, CameraSource(str(data / VIDEO), latest_only=True, realtime=True) as cam:
+    with create(opts) as clf, CameraSource(str(data / VIDEO), latest_only=True, realtime=True) as cam:
         t0 = time.monotonic()
         items = list(run_camera(clf, cam))
         wall = time.monotonic() - t0

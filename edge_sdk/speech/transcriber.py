@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -178,11 +178,16 @@ class Transcriber:
         return SpeechStream(self, StreamOptions(**kwargs))
 
     # -- decoding ------------------------------------------------------------------------------
-    def decode(self, audio: np.ndarray) -> list[Segment]:
+    def decode(self, audio: np.ndarray, prompt: Sequence[int] = ()) -> list[Segment]:
         """Transcribe at most 30 s of 16 kHz mono float32 audio; times are relative to its start.
 
         Short audio runs the encoder on its own length (plus the margin), so this is cheap for
         utterances of a few seconds.
+
+        Args:
+            audio: The samples.
+            prompt: Tokens of the text before this audio (e.g. ``Segment.tokens`` of the previous
+                utterances of a live stream), to condition on as ``transcribe()`` does between windows.
 
         Raises:
             InvalidInputError: Not a 1-D float array, longer than 30 s, or non-finite samples.
@@ -194,7 +199,7 @@ class Transcriber:
             )
         if self._ctc is not None:
             return self._ctc.decode(audio)
-        return list(self._segments(audio))
+        return list(self._segments(audio, list(prompt)))
 
     def transcribe(self, source, sample_rate: int | None = None) -> tuple[Iterator[Segment], TranscriptionInfo]:
         """Transcribe a file or a sample array of any length, rate and channel count.
@@ -282,12 +287,12 @@ class Transcriber:
             return True
         return r.no_speech_prob > o.no_speech_threshold and r.avg_logprob < o.logprob_threshold
 
-    def _segments(self, audio: np.ndarray) -> Iterator[Segment]:
+    def _segments(self, audio: np.ndarray, prompt: list[int] | None = None) -> Iterator[Segment]:
         tok = self._decoder.tok
         tb = tok.timestamp_begin
         total = audio.shape[0]
         seek = 0
-        prompt: list[int] = []
+        prompt = list(prompt or [])
         while seek < total:
             chunk = audio[seek : seek + CHUNK_SAMPLES]
             offset = seek / SAMPLE_RATE

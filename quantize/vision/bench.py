@@ -56,6 +56,26 @@ def _time(fn, frames: list[np.ndarray], repeats: int) -> dict:
     return _stats(ms)
 
 
+def _interleaved(fns: dict, frames: list[np.ndarray], repeats: int) -> dict:
+    """Time several pipelines round-robin on each frame, so drifting machine load hits them alike."""
+    names = list(fns)
+    ms: dict[str, list[float]] = {n: [] for n in names}
+    for f in frames[:3]:
+        for n in names:
+            fns[n](f)
+    for r in range(repeats):
+        for i, f in enumerate(frames):
+            order = names[(i + r) % len(names):] + names[: (i + r) % len(names)]
+            for n in order:
+                t = time.perf_counter()
+                fns[n](f)
+                ms[n].append((time.perf_counter() - t) * 1e3)
+    out = {n: _stats(v) for n, v in ms.items()}
+    base = out[names[0]]["p50_ms"]
+    out["ratios_p50"] = {f"{names[0]}_vs_{n}": round(base / out[n]["p50_ms"], 3) for n in names[1:]}
+    return out
+
+
 def sdk_child(bundle: str, data: Path, threads: int, repeats: int) -> dict:
     """edge-sdk only (no torch import): int8 and fp32 latency, agreement, camera loop, peak RSS."""
     import resource
@@ -108,6 +128,21 @@ def sdk_child(bundle: str, data: Path, threads: int, repeats: int) -> dict:
     return out
 
 
+def _interleaved_sdk(bundle_dir: Path, threads: int, frames: list[np.ndarray], repeats: int, refs: dict) -> dict:
+    import dataclasses
+
+    from devices.resolve import resolve_device
+    from edge_sdk.bundle import load_bundle
+    from edge_sdk.runtime import load_model
+    from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
+
+    q = "int8" if "int8" in load_bundle(bundle_dir).variants else "int8-refused"
+    device = dataclasses.replace(resolve_device("auto"), intra_op_threads=threads)
+    opts = FrameClassifierOptions(bundle=str(bundle_dir), variant=q, top_k=1)
+    with FrameClassifier(opts, load_model(opts.bundle, q, device, task="vision")) as clf:
+        return _interleaved({"sdk_int8": clf.classify, **refs}, frames, repeats)
+
+
 def references(bundle_dir: Path, data: Path, threads: int, repeats: int) -> dict:
     """Plain onnxruntime fp32, plain quantize_static-default int8, PyTorch eager fp32."""
     import onnxruntime as ort
@@ -149,6 +184,10 @@ def references(bundle_dir: Path, data: Path, threads: int, repeats: int) -> dict
         quantize_static(str(fp32_path), str(q), Reader())  # every default: QDQ, per-tensor, MinMax, s8s8
         sq = session(q)
         out["ort_int8_defaults"] = _time(lambda f: sq.run(None, {"image": preprocess(f, pre)}), frames, repeats)
+        out["interleaved"] = _interleaved_sdk(bundle_dir, threads, frames, repeats, {
+            "ort_fp32": lambda f: s.run(None, {"image": preprocess(f, pre)}),
+            "ort_int8_defaults": lambda f: sq.run(None, {"image": preprocess(f, pre)}),
+        })
         fp = np.concatenate([s.run(None, {"image": preprocess(f, pre)})[0] for f in frames])
         qd = np.concatenate([sq.run(None, {"image": preprocess(f, pre)})[0] for f in frames])
         out["ort_int8_defaults"]["frames_top1_agreement"] = float(np.mean(fp.argmax(1) == qd.argmax(1)))

@@ -36,7 +36,14 @@ def export_onnx(model: nn.Module, path: Path, image_size: int) -> Path:
             do_constant_folding=True,
             dynamo=False,
         )
-    onnx.checker.check_model(onnx.load(str(path)))
+    model = onnx.load(str(path))
+    used = {i for n in model.graph.node for i in n.input}
+    unused = [t for t in model.graph.initializer if t.name not in used]  # constant-folding leftovers
+    for t in unused:
+        model.graph.initializer.remove(t)
+    if unused:
+        onnx.save(model, str(path))
+    onnx.checker.check_model(model)
     log.info("exported %s (%.1f MB)", path, path.stat().st_size / 1e6)
     return path
 

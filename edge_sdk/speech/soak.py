@@ -74,7 +74,7 @@ def _slope_per_hour(t_s: list[float], y: list[float]) -> float:
 
 
 def soak_speech(model, path, duration_s: float, speed: float = 1.0, realtime: bool = True, interval_s: float = 10.0,
-                warmup: float = 0.2, **stream_options) -> SoakReport:
+                warmup: float = 0.2, max_passes: int | None = None, **stream_options) -> SoakReport:
     """Run one live stream over ``path`` played in a loop for ``duration_s`` wall seconds.
 
     Args:
@@ -85,6 +85,7 @@ def soak_speech(model, path, duration_s: float, speed: float = 1.0, realtime: bo
         realtime: Pace the file; False feeds it as fast as the loop consumes it.
         interval_s: Wall seconds between samples.
         warmup: Fraction of samples left out of the slope fits (allocator and cache warm-up).
+        max_passes: Stop after this many plays of the file even if ``duration_s`` is not over.
         **stream_options: Fields of :class:`~edge_sdk.speech.stream.StreamOptions`.
     """
     from edge_sdk.speech.sources import FileSource
@@ -93,7 +94,7 @@ def soak_speech(model, path, duration_s: float, speed: float = 1.0, realtime: bo
     samples: list[SoakSample] = []
     t0 = time.monotonic()
     next_sample, passes, seen_latencies = t0 + interval_s, 0, 0
-    while time.monotonic() - t0 < duration_s:
+    while time.monotonic() - t0 < duration_s and (max_passes is None or passes < max_passes):
         passes += 1
         with FileSource(path, realtime=realtime, speed=speed) as src:
             for chunk in src:

@@ -76,12 +76,16 @@ def _model(args):
     )
 
 
-def run_source(args, source) -> int:
-    """Transcribe ``source`` live with the model and stream options of ``args``; print events."""
+def run_source(args, open_source) -> int:
+    """Transcribe the source ``open_source()`` returns, live, with the model and stream options of ``args``.
+
+    The model is loaded before the source is opened, so capture does not pile up audio during the load.
+    """
     from edge_sdk.speech.stream import transcribe_live
 
     model = _model(args)
     stream = model.create_stream(min_silence_ms=args.min_silence_ms, max_utterance_s=args.max_utterance_s)
+    source = open_source()
     printer = TerminalPrinter(getattr(args, "json", False))
     failed = False
     try:
@@ -105,18 +109,19 @@ def run_source(args, source) -> int:
 
 def run_mic(args) -> int:
     """``edge-sdk transcribe --mic [--device D]``: the microphone, until Ctrl-C or the device fails."""
-    from edge_sdk.speech.sources import MicrophoneSource, list_input_devices
+    from edge_sdk.speech.sources import MicrophoneSource, find_input_device, list_input_devices
 
     if getattr(args, "list_devices", False):
         for d in list_input_devices():
             print(f"{d['index']:3d}  {d['name']}  ({d['channels']} ch, {d['default_rate']:.0f} Hz)")
         return 0
     profile = getattr(args, "profile", None) or "auto"
-    return run_source(args, MicrophoneSource(device=args.device, profile=profile))
+    find_input_device(args.device)  # a device that does not exist fails before the model loads
+    return run_source(args, lambda: MicrophoneSource(device=args.device, profile=profile))
 
 
 def run_stdin(args) -> int:
     """``edge-sdk transcribe --stdin --rate R``: raw s16le PCM from stdin."""
     from edge_sdk.speech.sources import StdinSource
 
-    return run_source(args, StdinSource(args.rate, channels=args.channels))
+    return run_source(args, lambda: StdinSource(args.rate, channels=args.channels))

@@ -282,6 +282,6 @@ def integer_op_counts(path: Path) -> dict[str, int]:
     """Counts of integer ops in a graph (QuantizeLinear, DequantizeLinear, QLinear*, ConvInteger...)."""
     counts: dict[str, int] = {}
     for n in onnx.load(str(path)).graph.node:
-        if "Quantize" in n.op_type or n.op_type.startswith("QLinear") or n.op_type.endswith("Integer"):
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear") or n.op_type.startswith("QLinear") or n.op_type.endswith("Integer"):
             counts[n.op_type] = counts.get(n.op_type, 0) + 1
     return counts

@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--replug-after-s", type=float, default=None, help="bring the device back after this outage (tests reconnect)")
     ap.add_argument("--min-silence-ms", type=int, default=560)
     ap.add_argument("--trailing-silence-s", type=float, default=1.5)
+    ap.add_argument("--cli", action="store_true", help="run 'edge-sdk transcribe --mic --json' on the device instead")
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(REPO))
@@ -147,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     pcm = np.clip(np.round(audio * 32768), -32768, 32767).astype("<i2")
     mic_file = FileMicrophone(pcm, args.speed, args.unplug_after_s, args.replug_after_s)
     os.environ["ALSA_CONFIG_PATH"] = str(mic_file.conf)
+    if args.cli:
+        return run_cli(args, mic_file)
 
     from edge_sdk.speech.sources import MicrophoneSource
     from edge_sdk.speech.stream import SpeechStream, StreamOptions, transcribe_live
@@ -194,6 +197,41 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_s": time.process_time() - t0,
     }
     Path(args.out).write_text(json.dumps(result, indent=1, default=list))
+    return 0
+
+
+def run_cli(args, mic_file: FileMicrophone) -> int:
+    """``edge-sdk transcribe --mic --device edgemic --json`` on the file microphone; its JSON lines and exit code.
+
+    Feeding starts once the CLI logs that capture began (``-v``), as a microphone only hears what is said
+    after it is opened.
+    """
+    import subprocess
+
+    cmd = [sys.executable, "-m", "edge_sdk.cli", "-v", "transcribe", "--mic", "--device", "edgemic", "--json",
+           "--min-silence-ms", str(args.min_silence_ms)]
+    if args.bundle:
+        cmd += ["--bundle", args.bundle]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err_lines: list[str] = []
+    capturing = threading.Event()
+
+    def read_stderr() -> None:
+        for line in proc.stderr:
+            err_lines.append(line)
+            if "capturing from" in line:
+                capturing.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    if capturing.wait(timeout=300):
+        mic_file.start()
+    out = proc.stdout.read()
+    proc.wait(timeout=600)
+    reader.join(timeout=5)
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    Path(args.out).write_text(json.dumps({"events": events, "returncode": proc.returncode, "stderr": "".join(err_lines)[-2000:]}, indent=1))
+    mic_file.unplug()
     return 0
 
 

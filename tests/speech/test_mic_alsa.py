@@ -65,6 +65,17 @@ def test_device_that_comes_back_is_reconnected_and_reported(tmp_path, data_dir):
     assert kinds[kinds.index("outage") + 1 :].count("final") >= 3  # transcription goes on after the outage
 
 
+@pytest.mark.slow
+def test_cli_transcribes_the_microphone_and_exits_on_device_loss(tmp_path, data_dir, speech_bundle):
+    """``edge-sdk transcribe --mic --device edgemic --json``: one JSON final per utterance, then the error."""
+    r = run_mic(tmp_path, data_dir, "--cli", "--bundle", str(speech_bundle), "--seconds", "9", "--speed", "2", "--unplug-after-s", "8.6")
+    kinds = [e["kind"] for e in r["events"]]
+    assert r["returncode"] == 1 and kinds[-1] == "error" and "edgemic" in r["events"][-1]["text"]
+    finals = [e for e in r["events"] if e["kind"] == "final"]
+    assert "frank" in finals[0]["text"].lower() and "marie" in finals[1]["text"].lower()
+    assert finals[0]["end_s"] <= finals[1]["start_s"]
+
+
 def _cut_s(data_dir: Path) -> float:
     """Where the test recording stops: the silence after the first utterance ending past
     ``EDGE_SDK_LIVE_TEST_S`` seconds (default 0: all 3.6 min of speech/long)."""

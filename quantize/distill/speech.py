@@ -341,7 +341,7 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
             "rtf": s["rtf"], "teacher_fp32_rtf": t["rtf"],
             "decoder_step_ms": steps[name]["median_ms"], "teacher_decoder_step_ms": steps[teacher_v]["median_ms"],
             "decoder_step_speedup": measure.speedup(steps, teacher_v, name), "speedup_against": teacher_v,
-            "decoder_step_speedup_flops_bound": decode_speedup_bound(len(cfg.keep_layers)),
+            "decoder_step_flops_ratio": decode_speedup_bound(len(cfg.keep_layers)),
             "size_mb": round(sum(measure.file_mb(p) for p in files[name].values()), 3),
             "teacher_size_mb": round(sum(measure.file_mb(p) for p in (teacher_fp32 if name == "distilled" else teacher_int8).values()), 3),
             "eval_data": f"held-out shared clips ({s['n']}), never trained on", "hypotheses": s.get("hypotheses"),
@@ -381,6 +381,6 @@ def _scratch_bundle(bundle, files: dict[str, dict[str, Path]], root: Path) -> Pa
 
 
 def decode_speedup_bound(layers_kept: int, layers: int = 4, d_model: int = 384, vocab: int = 51864) -> float:
-    """Rough upper bound of the per-token decode speed-up from FLOPs (the vocabulary projection stays)."""
+    """Per-token decoder FLOP ratio teacher/student (the vocabulary projection stays); memory traffic is not counted."""
     per_layer = 12 * d_model * d_model
     return round((layers * per_layer + d_model * vocab) / (layers_kept * per_layer + d_model * vocab), 3) if layers else math.nan

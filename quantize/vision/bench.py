@@ -26,17 +26,9 @@ VIDEO = "video/bottle-detection_0s-5s.mp4"
 
 
 def _frames(data: Path, n: int = 40) -> list[np.ndarray]:
-    import cv2
+    from edge_sdk.bench.vision import read_frames
 
-    cap = cv2.VideoCapture(str(data / VIDEO))
-    frames = []
-    while len(frames) < n:
-        ok, img = cap.read()
-        if not ok:
-            break
-        frames.append(img)
-    cap.release()
-    return frames
+    return read_frames(data / VIDEO, n)
 
 
 def _stats(ms: list[float]) -> dict:

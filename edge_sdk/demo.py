@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_sdk.bench.cli import default_data_dir
+from edge_sdk.memory import peak_rss_mb
 
 
 def _line(text: str) -> None:
@@ -115,5 +115,5 @@ def run_demo(args) -> int:
     print(f"  {'task':18s} {'variant':8s} {'p50 ms':>8s} {'p95 ms':>8s}  {'items':24s} note")
     for r in rows:
         print(f"  {r['task']:18s} {r['variant']:8s} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f}  {r['items']:24s} {r['note']}")
-    print(f"  peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"  peak RSS {peak_rss_mb():.0f} MB")
     return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import resource
 import sys
 import time
 import traceback
@@ -18,12 +17,9 @@ from pathlib import Path
 from devices.resolve import resolve_device
 from edge_sdk.bench.energy import open_meter
 from edge_sdk.bench.report import percentiles
+from edge_sdk.memory import peak_rss_mb
 
 TASK_MODULES = {"speech": "edge_sdk.bench.speech", "vision": "edge_sdk.bench.vision", "text": "edge_sdk.bench.text"}
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def measure(task: str, variant: str, data: Path, quick: bool, runner_factory=None) -> dict:

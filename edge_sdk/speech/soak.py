@@ -18,19 +18,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edge_sdk.memory import rss_mb, slope_per_hour
+
 log = logging.getLogger(__name__)
-
-
-def rss_mb() -> float:
-    """Resident set size of this process in MB (Linux ``/proc``; 0 elsewhere)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 @dataclass(frozen=True)
@@ -65,12 +55,6 @@ class SoakReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _slope_per_hour(t_s: list[float], y: list[float]) -> float:
-    if len(t_s) < 3:
-        return 0.0
-    return float(np.polyfit(np.asarray(t_s) / 3600.0, np.asarray(y), 1)[0])
 
 
 def soak_speech(model, path, duration_s: float, speed: float = 1.0, realtime: bool = True, interval_s: float = 10.0,
@@ -118,8 +102,8 @@ def soak_speech(model, path, duration_s: float, speed: float = 1.0, realtime: bo
     s = stream.stats
     return SoakReport(
         duration_s=time.monotonic() - t0, audio_s=s.samples_received / 16000, passes=passes, samples=tuple(samples),
-        rss_slope_mb_per_h=_slope_per_hour([x.wall_s for x in fit], [x.rss_mb for x in fit]),
-        latency_p95_slope_ms_per_h=_slope_per_hour([t for t, _ in lat], [v for _, v in lat]),
+        rss_slope_mb_per_h=slope_per_hour([x.wall_s for x in fit], [x.rss_mb for x in fit]),
+        latency_p95_slope_ms_per_h=slope_per_hour([t for t, _ in lat], [v for _, v in lat]),
         rss_start_mb=fit[0].rss_mb if fit else rss_mb(), rss_end_mb=rss_mb(), max_lag_s=s.max_lag_s,
         finals=s.finals, partials_skipped=s.partials_skipped, samples_lost=s.samples_lost,
     )

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edge_sdk.speech.soak import _slope_per_hour, rss_mb
+from edge_sdk.memory import rss_mb, slope_per_hour
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ def soak_camera(classifier, video: str, duration_s: float, interval_s: float = 1
     t = [s.wall_s for s in fit]
     return CameraSoakReport(
         duration_s=time.monotonic() - t0, passes=passes, frames=frames, dropped=dropped, samples=tuple(samples),
-        rss_slope_mb_per_h=_slope_per_hour(t, [s.rss_mb for s in fit]),
-        latency_p95_slope_ms_per_h=_slope_per_hour(t, [s.latency_p95_ms for s in fit]),
-        frame_age_p95_slope_ms_per_h=_slope_per_hour(t, [s.frame_age_p95_ms for s in fit]),
+        rss_slope_mb_per_h=slope_per_hour(t, [s.rss_mb for s in fit]),
+        latency_p95_slope_ms_per_h=slope_per_hour(t, [s.latency_p95_ms for s in fit]),
+        frame_age_p95_slope_ms_per_h=slope_per_hour(t, [s.frame_age_p95_ms for s in fit]),
         rss_start_mb=fit[0].rss_mb if fit else rss_mb(), rss_end_mb=rss_mb(),
     )

@@ -74,7 +74,7 @@ def render_markdown(report: dict) -> str:
     md = [f"# edge-sdk bench: {report['profile'].get('profile')} on {report['machine'].get('cpu_model')}", ""]
     md += [f"- created: {report['created']}", f"- command: `{report.get('command', '')}`"]
     md += [f"- providers: {', '.join(report['profile'].get('providers', []))}; fallback: {report['profile'].get('fallback') or 'none'}"]
-    md += [f"- energy: {report.get('energy_source', 'unavailable')}", ""]
+    md += [f"- energy: {report.get('energy_source', 'unavailable')}", f"- load average (1 min) before/after: {report.get('load_average_1m')}", ""]
     md += ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     md += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     for ref in report["references"]:

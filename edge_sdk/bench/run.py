@@ -86,6 +86,7 @@ def _ratios(results: list[dict], references: list[dict]) -> dict:
 def run_bench(tasks: list[str], variants: list[str] | None, out: Path, data: Path, reference: bool, quick: bool, command: str = "") -> dict:
     """Run the benchmark and write ``report.json``, ``report.md`` and charts into ``out``."""
     device = resolve_device("auto")
+    load_before = os.getloadavg()
     jobs, skipped = plan(tasks, variants)
     refs = [(t, r) for t in tasks for r in REFERENCES.get(t, [])] if reference else []
     results, references = [], []
@@ -113,6 +114,7 @@ def run_bench(tasks: list[str], variants: list[str] | None, out: Path, data: Pat
         "machine": machine.describe(),
         "versions": machine.versions(),
         "profile": device.to_dict(),
+        "load_average_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         "energy_source": meter.source if meter.source != "unavailable" else f"unavailable: {meter.reason}",
         "results": results,
         "references": references,

@@ -21,7 +21,9 @@ class Runner:
         from edge_sdk.text.summarizer import Summarizer, SummarizerOptions
 
         self.variant, self.quick = variant, quick
-        self.records = load_jsonl(data / "text" / "summaries.jsonl", limit=5 if quick else None)
+        # Every third document keeps a full run within minutes on a 2-core CPU (42 of 124).
+        records = load_jsonl(data / "text" / "summaries.jsonl")
+        self.records = records[:5] if quick else records[::3]
         if variant == "ref:onnxruntime-fp32":
             import onnxruntime as ort
 
@@ -57,7 +59,7 @@ class Runner:
     def accuracy(self) -> dict:
         refs = [r.reference for r in self.records]
         scores = rouge(refs, self.summaries)
-        return {"metric": "rouge1", "value": scores["rouge1"], **scores, "n": len(self.records), "lead3": rouge(refs, [lead(r.article) for r in self.records]), "data": "shared/data/text/summaries.jsonl"}
+        return {"metric": "rouge1", "value": scores["rouge1"], **scores, "n": len(self.records), "lead3": rouge(refs, [lead(r.article) for r in self.records]), "data": "shared/data/text/summaries.jsonl" + ("[:5]" if self.quick else "[::3]")}
 
     def live(self) -> None:
         return None

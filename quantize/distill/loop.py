@@ -168,7 +168,7 @@ def train(
     result = RunResult(step=0)
     ckpt_path = workdir / CHECKPOINT
     if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if ckpt.get("recipe_hash") == recipe_hash:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])

@@ -228,14 +228,16 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
                                                            "max_pseudo_wer", "window_margin_s")} | {"seed": cfg.schedule.seed})
     cache = workdir / f"examples-{data_key}.pt"
     if cache.is_file():
-        saved = torch.load(cache, weights_only=False)
-        examples, data_stats = saved["examples"], saved["stats"]
+        saved = torch.load(cache, weights_only=True)  # plain tensors, lists and strings: nothing is unpickled
+        examples = [Example(st, tok, org) for st, tok, org in zip(saved["states"], saved["tokens"], saved["origins"], strict=True)]
+        data_stats = saved["stats"]
     else:
         clips, _ = gather_clips(cfg, data_root, _sentences(data_root))
         log.info("speech: pseudo-labelling %d clips", len(clips))
         examples, data_stats = build_examples(cfg, teacher, clips, bundle.root)
         workdir.mkdir(parents=True, exist_ok=True)
-        torch.save({"examples": examples, "stats": data_stats}, cache)
+        torch.save({"states": [e.states for e in examples], "tokens": [e.tokens for e in examples],
+                    "origins": [e.origin for e in examples], "stats": data_stats}, cache)
     n_val = max(1, len(examples) // 10)
     val, train_ex = examples[:n_val], examples[n_val:]  # synthetic come last; the val slice is real clips
     student = make_student(teacher, cfg.keep_layers)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError, require
+from edge_sdk.manifest import read_utf8_lines
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def read_manifest(path: str | Path) -> list[tuple[Path, str]]:
     if not manifest.is_file():
         raise BundleNotFoundError(f"manifest {str(path)!r} does not exist")
     rows = []
-    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_utf8_lines(manifest), 1):
         if not line.strip():
             continue
         parts = line.split("\t", 1)

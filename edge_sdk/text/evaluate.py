@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError, require
+from edge_sdk.manifest import read_utf8_lines
 from edge_sdk.text.segment import split_sentences
 
 log = logging.getLogger(__name__)
@@ -41,17 +42,18 @@ def load_jsonl(path: Path | str, limit: int | None = None) -> list[Record]:
     if not path.is_file():
         raise BundleNotFoundError(f"no such file {path}; give a JSONL file with 'article' and 'reference' fields")
     out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                out.append(Record(str(obj.get("id", n)), obj["article"], obj["reference"]))
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise InvalidInputError(f"{path}:{n}: expected a JSON object with 'article' and 'reference' ({exc})") from exc
-            if limit and len(out) >= limit:
-                break
+    for n, line in enumerate(read_utf8_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise InvalidInputError(f"{path}:{n}: not JSON ({exc})") from exc
+        if not isinstance(obj, dict) or not isinstance(obj.get("article"), str) or not isinstance(obj.get("reference"), str):
+            raise InvalidInputError(f"{path}:{n}: expected a JSON object with string fields 'article' and 'reference'")
+        out.append(Record(str(obj.get("id", n)), obj["article"], obj["reference"]))
+        if limit and len(out) >= limit:
+            break
     return out
 
 

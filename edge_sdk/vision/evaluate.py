@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError
+from edge_sdk.manifest import read_utf8_lines
 from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
 
 log = logging.getLogger(__name__)
@@ -23,25 +24,24 @@ def read_label_tsv(path: str | Path) -> list[tuple[Path, int]]:
     if not tsv.is_file():
         raise BundleNotFoundError(f"labels file {str(tsv)!r} does not exist")
     rows = []
-    with tsv.open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f, delimiter="\t")
-        header = next(reader, None)
-        if not header or len(header) < 2:
-            raise InvalidInputError(f"{tsv}: needs a header row and at least two tab-separated columns (filename, class_index)")
-        for line, row in enumerate(reader, start=2):
-            if not row or not row[0].strip():
-                continue
-            if len(row) < 2:
-                raise InvalidInputError(f"{tsv}:{line}: expected filename<TAB>class_index, got {row!r}")
-            value = row[1].strip()
-            if value in ("", "-"):
-                continue
-            try:
-                index = int(value)
-            except ValueError:
-                raise InvalidInputError(f"{tsv}:{line}: class_index {value!r} is not an integer") from None
-            if index >= 0:
-                rows.append((tsv.parent / row[0].strip(), index))
+    reader = csv.reader(read_utf8_lines(tsv), delimiter="\t")
+    header = next(reader, None)
+    if not header or len(header) < 2:
+        raise InvalidInputError(f"{tsv}: needs a header row and at least two tab-separated columns (filename, class_index)")
+    for line, row in enumerate(reader, start=2):
+        if not row or not row[0].strip():
+            continue
+        if len(row) < 2:
+            raise InvalidInputError(f"{tsv}:{line}: expected filename<TAB>class_index, got {row!r}")
+        value = row[1].strip()
+        if value in ("", "-"):
+            continue
+        try:
+            index = int(value)
+        except ValueError:
+            raise InvalidInputError(f"{tsv}:{line}: class_index {value!r} is not an integer") from None
+        if index >= 0:
+            rows.append((tsv.parent / row[0].strip(), index))
     return rows
 
 

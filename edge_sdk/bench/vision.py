@@ -19,7 +19,7 @@ from edge_sdk.errors import require
 from edge_sdk.vision.evaluate import read_label_tsv
 
 BUNDLE = "efficientnet-lite0"
-VIDEO = "video/car-detection_24s-29s.mp4"
+VIDEO = "video/bottle-detection_0s-5s.mp4"  # 29.83 fps
 
 
 def read_frames(path: Path, n: int) -> list[np.ndarray]:

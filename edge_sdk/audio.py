@@ -96,6 +96,21 @@ def convert(samples, sample_rate: int, channels_last: bool = True) -> tuple[np.n
     return np.ascontiguousarray(out, dtype=np.float32), info
 
 
+def check_audio_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path after checking it names a non-empty file.
+
+    Raises:
+        BundleNotFoundError: No such file.
+        InvalidInputError: The file is empty.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise BundleNotFoundError(f"audio file {str(path)!r} does not exist")
+    if p.stat().st_size == 0:
+        raise InvalidInputError(f"audio file {str(path)!r} is empty (0 bytes)")
+    return p
+
+
 def read_file(path: str | os.PathLike) -> tuple[np.ndarray, int, str]:
     """Read an audio file with soundfile: ``(samples (frames, channels) float32, rate, subtype)``.
 
@@ -104,11 +119,7 @@ def read_file(path: str | os.PathLike) -> tuple[np.ndarray, int, str]:
         InvalidInputError: The file is not audio soundfile can decode, or is empty.
     """
     sf = require("soundfile", "mic")
-    p = Path(path)
-    if not p.is_file():
-        raise BundleNotFoundError(f"audio file {str(path)!r} does not exist")
-    if p.stat().st_size == 0:
-        raise InvalidInputError(f"audio file {str(path)!r} is empty (0 bytes)")
+    p = check_audio_path(path)
     try:
         data, rate = sf.read(str(p), dtype="float32", always_2d=True)
         subtype = sf.info(str(p)).subtype

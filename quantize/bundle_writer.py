@@ -126,3 +126,21 @@ def add_variant(root: Path, name: str, files: dict[str, Path], metrics: dict | N
     tmp.write_text(json.dumps(out, indent=2, default=str))
     os.replace(tmp, root / "bundle.json")
     return root
+
+
+def scratch_copy(bundle_root: Path, root: Path, variants: dict[str, dict[str, Path]]) -> Path:
+    """A fresh copy of a bundle's fp32 variant and assets in ``root``, plus ``variants`` (e.g. students
+    to measure before they are allowed into the real bundle)."""
+    bundle_root, root = Path(bundle_root), Path(root)
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    data = json.loads((bundle_root / "bundle.json").read_text())
+    data["variants"] = {"fp32": data["variants"]["fp32"]}
+    for entry in [*data.get("assets", {}).values(), *data["variants"]["fp32"]["files"].values()]:
+        (root / entry["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(bundle_root / entry["path"], root / entry["path"])
+    (root / "bundle.json").write_text(json.dumps(data))
+    for name, files in variants.items():
+        add_variant(root, name, files)
+    return root

@@ -18,11 +18,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from edge_sdk.errors import BundleNotFoundError, DeviceError, InvalidInputError, require
+from edge_sdk.audio import check_audio_path
+from edge_sdk.errors import DeviceError, InvalidInputError, require
 
 log = logging.getLogger(__name__)
 
@@ -362,11 +362,7 @@ class FileSource:
             raise InvalidInputError(f"block_ms={block_ms!r} must be a whole number of ms from 5 to 10000")
         if not speed > 0:
             raise InvalidInputError(f"speed={speed!r} must be positive (1.0 is real time)")
-        p = Path(path)
-        if not p.is_file():
-            raise BundleNotFoundError(f"audio file {str(path)!r} does not exist")
-        if p.stat().st_size == 0:
-            raise InvalidInputError(f"audio file {str(path)!r} is empty (0 bytes)")
+        p = check_audio_path(path)
         try:
             self._file = sf.SoundFile(str(p))
         except Exception as exc:  # LibsndfileError, RuntimeError

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edge_sdk.errors import InvalidInputError
-from quantize.bundle_writer import add_variant, recipe_hash
+from quantize.bundle_writer import add_variant, recipe_hash, scratch_copy
 from quantize.distill.audio_corpus import Clip, load_clip, split_manifest, synthetic_clips, write_manifest
 from quantize.distill.loop import Schedule, epoch_order, resume_key, seed_everything, train
 from quantize.distill.refusal import record_refusal
@@ -328,7 +328,7 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
     recipes = {"distilled": report["recipe"], "distilled-int8": {**report["recipe"], "int8_format": int8_format}}
     files = {"distilled": fp32, "distilled-int8": int8}
     # WER is measured through the runtime's transcriber on a scratch copy of the bundle holding the students
-    scratch = _scratch_bundle(bundle, files, workdir / "eval-bundle")
+    scratch = scratch_copy(bundle.root, workdir / "eval-bundle", files)
     manifest = write_manifest(held, workdir / "held_out.tsv")
     results = {v: evaluate(Transcriber.create(TranscriberOptions(bundle=str(scratch), variant=v)), manifest).to_dict()
                for v in ("fp32", "distilled", "distilled-int8")}
@@ -361,25 +361,6 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
                 add_variant(bundle.root, name, files[name], metrics[name], recipes[name])
         report["variants"] = [n for n in metrics if n not in refused]
     return report
-
-
-def _scratch_bundle(bundle, files: dict[str, dict[str, Path]], root: Path) -> Path:
-    """A copy of ``bundle`` with its fp32 variant and assets only, plus the students (for WER before shipping)."""
-    import json
-    import shutil
-
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    data = json.loads((bundle.root / "bundle.json").read_text())
-    data["variants"] = {"fp32": data["variants"]["fp32"]}
-    for entry in [*data.get("assets", {}).values(), *data["variants"]["fp32"]["files"].values()]:
-        (root / entry["path"]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(bundle.root / entry["path"], root / entry["path"])
-    (root / "bundle.json").write_text(json.dumps(data))
-    for name, f in files.items():
-        add_variant(root, name, f)
-    return root
 
 
 def decode_speedup_bound(layers_kept: int, layers: int = 4, d_model: int = 384, vocab: int = 51864) -> float:

@@ -21,7 +21,7 @@ import torch
 
 from edge_sdk.bundle import load_bundle
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError
-from quantize.bundle_writer import add_variant, recipe_hash
+from quantize.bundle_writer import add_variant, recipe_hash, scratch_copy
 from quantize.distill import measure
 from quantize.distill.corpus import read_documents, sentence_split, split_sentences
 from quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
@@ -237,7 +237,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     recipes = {"distilled": recipe, "distilled-int8": {**recipe, "int8": int8_recipe}}
     if cfg.rouge_docs:
         docs = split.held_out_docs[: cfg.rouge_docs]
-        eval_root = _eval_bundle(bundle, role, files, workdir / "eval-bundle")
+        eval_root = scratch_copy(bundle.root, workdir / "eval-bundle", {name: {role: path} for name, path in files.items()})
         ref = held_out_rouge(eval_root, "fp32", docs)
         for name in files:
             got = held_out_rouge(eval_root, name, docs)
@@ -263,24 +263,6 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
         add_variant(bundle.root, name, {role: files[name]}, metrics[name], recipes[name])
     report["variants"] = [n for n in metrics if n not in refused]
     return report
-
-
-def _eval_bundle(bundle, role: str, files: dict[str, Path], root: Path) -> Path:
-    """A scratch copy of ``bundle`` (fp32 and assets only) plus the student variants, for ROUGE before shipping."""
-    import json
-
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    data = json.loads((bundle.root / "bundle.json").read_text())
-    data["variants"] = {"fp32": data["variants"]["fp32"]}
-    for entry in [*data.get("assets", {}).values(), *data["variants"]["fp32"]["files"].values()]:
-        (root / entry["path"]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(bundle.root / entry["path"], root / entry["path"])
-    (root / "bundle.json").write_text(json.dumps(data))
-    for name, path in files.items():
-        add_variant(root, name, {role: path})
-    return root
 
 
 def _teacher_dir(name: str) -> Path:

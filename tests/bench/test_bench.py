@@ -11,7 +11,8 @@ import sys
 import onnxruntime
 import pytest
 
-from edge_sdk.bench.gpu_check import check_model, run as gpu_check
+from edge_sdk.bench.gpu_check import check_model
+from edge_sdk.bench.gpu_check import run as gpu_check
 from edge_sdk.bench.report import compare, validate
 from edge_sdk.bundle import load_bundle
 

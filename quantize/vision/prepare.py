@@ -154,7 +154,7 @@ def default_recipe(int8_format: str, photos: data.PhotoSets) -> dict:
         "int8_format": int8_format,
         "photos": [p.name for p in photos.calibration + photos.holdout],
         "labelled": [(p.name, c) for p, c in photos.labelled],
-        "code": 6,
+        "code": 7,
     }
 
 

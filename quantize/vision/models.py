@@ -5,13 +5,18 @@ here with ``load_state_dict(strict=True)``. Architectures:
 
 - EfficientNet-Lite0/1/2 as timm's ``tf_efficientnet_lite*``: TensorFlow "same" padding, ReLU6,
   no squeeze-excite, BatchNorm eps 1e-3, inputs scaled to [-1, 1].
+- EfficientNet-B0 as timm's ``efficientnet_b0``: symmetric padding, SiLU, squeeze-excite,
+  BatchNorm eps 1e-5, ImageNet mean/std inputs.
 - ResNet-18/50 as torchvision's ``resnet18`` / ``resnet50`` (ImageNet mean/std inputs).
 - MobileNetV2 as torchvision's ``mobilenet_v2``.
+- MobileNetV3 large/small as torchvision's ``mobilenet_v3_large`` / ``mobilenet_v3_small``:
+  hardswish, squeeze-excite with a hardsigmoid gate, BatchNorm eps 1e-3.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -40,13 +45,16 @@ LITE = {"efficientnet-lite0": (1.0, 1.0, 224), "efficientnet-lite1": (1.0, 1.1, 
 
 ARCHS = {
     **{name: ArchSpec(name, size, int(math.floor(size / 0.875)), HALF, HALF) for name, (_, _, size) in LITE.items()},
-    "resnet18": ArchSpec("resnet18", 224, 256, IMAGENET_MEAN, IMAGENET_STD, "bilinear"),
-    "resnet50": ArchSpec("resnet50", 224, 256, IMAGENET_MEAN, IMAGENET_STD, "bilinear"),
-    "mobilenetv2": ArchSpec("mobilenetv2", 224, 256, IMAGENET_MEAN, IMAGENET_STD, "bilinear"),
+    "efficientnet-b0": ArchSpec("efficientnet-b0", 224, 256, IMAGENET_MEAN, IMAGENET_STD),
+    # torchvision's IMAGENET1K_V1 transforms: resize 256, crop 224, bilinear (mobilenet_v3_large's V2 weights resize to 232)
+    **{
+        name: ArchSpec(name, 224, 256, IMAGENET_MEAN, IMAGENET_STD, "bilinear")
+        for name in ("resnet18", "resnet50", "mobilenetv2", "mobilenetv3-large", "mobilenetv3-small")
+    },
 }
 
 
-# ----------------------------------------------------------------------------- EfficientNet-Lite
+# ----------------------------------------------------------------------------- EfficientNet (timm names)
 
 
 class Conv2dSame(nn.Conv2d):
@@ -62,57 +70,90 @@ class Conv2dSame(nn.Conv2d):
         return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
-def _conv(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
-    # timm uses a static symmetric pad where TF "same" is symmetric (stride 1, odd kernel).
-    if stride == 1:
+@dataclass(frozen=True)
+class EffNetVariant:
+    """What differs between timm's TensorFlow-ported Lite models and its native EfficientNet."""
+
+    act: Callable[[torch.Tensor], torch.Tensor]
+    eps: float
+    tf_same: bool  # TensorFlow "same" padding for strided convs, else timm's static symmetric pad
+    se_ratio: float  # squeeze-excite width as a fraction of the block input; 0: none
+    fixed_ends: bool  # Lite: stem, head and first/last stage depth do not scale
+
+    def conv(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+        # timm uses a static symmetric pad where TF "same" is symmetric (stride 1, odd kernel).
+        if self.tf_same and stride != 1:
+            return Conv2dSame(cin, cout, k, stride, padding=0, groups=groups, bias=False)
         return nn.Conv2d(cin, cout, k, stride, padding=k // 2, groups=groups, bias=False)
-    return Conv2dSame(cin, cout, k, stride, padding=0, groups=groups, bias=False)
+
+    def bn(self, c: int) -> nn.BatchNorm2d:
+        return nn.BatchNorm2d(c, eps=self.eps)
+
+    def se(self, mid: int, cin: int) -> nn.Module | None:
+        return SqueezeExcite(mid, round(cin * self.se_ratio), self.act) if self.se_ratio else None
 
 
-def _bn(c: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(c, eps=1e-3)
+LITE_VARIANT = EffNetVariant(F.relu6, 1e-3, tf_same=True, se_ratio=0.0, fixed_ends=True)
+B0_VARIANT = EffNetVariant(F.silu, 1e-5, tf_same=False, se_ratio=0.25, fixed_ends=False)
+
+
+class SqueezeExcite(nn.Module):
+    """timm ``SqueezeExcite``: conv_reduce, act, conv_expand, sigmoid gate."""
+
+    def __init__(self, c: int, rd: int, act: Callable[[torch.Tensor], torch.Tensor]):
+        super().__init__()
+        self.act = act
+        self.conv_reduce = nn.Conv2d(c, rd, 1)
+        self.conv_expand = nn.Conv2d(rd, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.conv_expand(self.act(self.conv_reduce(x.mean((2, 3), keepdim=True)))))
 
 
 class DepthwiseSeparable(nn.Module):
-    """timm ``DepthwiseSeparableConv`` without SE: conv_dw, bn1, conv_pw, bn2."""
+    """timm ``DepthwiseSeparableConv``: conv_dw, bn1, [se], conv_pw, bn2."""
 
-    def __init__(self, cin: int, cout: int, k: int, stride: int):
+    def __init__(self, cin: int, cout: int, k: int, stride: int, v: EffNetVariant):
         super().__init__()
+        self.act = v.act
         self.has_skip = stride == 1 and cin == cout
-        self.conv_dw = _conv(cin, cin, k, stride, groups=cin)
-        self.bn1 = _bn(cin)
-        self.conv_pw = _conv(cin, cout, 1)
-        self.bn2 = _bn(cout)
+        self.conv_dw = v.conv(cin, cin, k, stride, groups=cin)
+        self.bn1 = v.bn(cin)
+        self.se = v.se(cin, cin)
+        self.conv_pw = v.conv(cin, cout, 1)
+        self.bn2 = v.bn(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu6(self.bn1(self.conv_dw(x)))
-        y = self.bn2(self.conv_pw(y))
+        y = self.act(self.bn1(self.conv_dw(x)))
+        y = self.bn2(self.conv_pw(y if self.se is None else self.se(y)))
         return x + y if self.has_skip else y
 
 
 class InvertedResidual(nn.Module):
-    """timm ``InvertedResidual`` without SE: conv_pw, bn1, conv_dw, bn2, conv_pwl, bn3."""
+    """timm ``InvertedResidual``: conv_pw, bn1, conv_dw, bn2, [se], conv_pwl, bn3."""
 
-    def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int):
+    def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int, v: EffNetVariant):
         super().__init__()
         mid = cin * expand
+        self.act = v.act
         self.has_skip = stride == 1 and cin == cout
-        self.conv_pw = _conv(cin, mid, 1)
-        self.bn1 = _bn(mid)
-        self.conv_dw = _conv(mid, mid, k, stride, groups=mid)
-        self.bn2 = _bn(mid)
-        self.conv_pwl = _conv(mid, cout, 1)
-        self.bn3 = _bn(cout)
+        self.conv_pw = v.conv(cin, mid, 1)
+        self.bn1 = v.bn(mid)
+        self.conv_dw = v.conv(mid, mid, k, stride, groups=mid)
+        self.bn2 = v.bn(mid)
+        self.se = v.se(mid, cin)
+        self.conv_pwl = v.conv(mid, cout, 1)
+        self.bn3 = v.bn(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu6(self.bn1(self.conv_pw(x)))
-        y = F.relu6(self.bn2(self.conv_dw(y)))
-        y = self.bn3(self.conv_pwl(y))
+        y = self.act(self.bn1(self.conv_pw(x)))
+        y = self.act(self.bn2(self.conv_dw(y)))
+        y = self.bn3(self.conv_pwl(y if self.se is None else self.se(y)))
         return x + y if self.has_skip else y
 
 
-# (block type, repeats, kernel, stride, expansion, channels) as in timm's _gen_efficientnet_lite.
-_LITE_STAGES = (
+# (block type, repeats, kernel, stride, expansion, channels) as in timm's _gen_efficientnet(_lite).
+_EFFNET_STAGES = (
     ("ds", 1, 3, 1, 1, 16),
     ("ir", 2, 3, 2, 6, 24),
     ("ir", 2, 5, 2, 6, 40),
@@ -123,41 +164,46 @@ _LITE_STAGES = (
 )
 
 
-def _round_channels(c: float, multiplier: float, divisor: int = 8) -> int:
+def _round_channels(c: float, multiplier: float = 1.0, divisor: int = 8) -> int:
     c *= multiplier
     new = max(divisor, int(c + divisor / 2) // divisor * divisor)
     return int(new + divisor) if new < 0.9 * c else int(new)
 
 
-class EfficientNetLite(nn.Module):
-    """EfficientNet-Lite with timm ``tf_efficientnet_lite*`` key names (conv_stem, blocks.S.I, conv_head, classifier)."""
+class EfficientNet(nn.Module):
+    """timm ``EfficientNet`` key names (conv_stem, bn1, blocks.S.I, conv_head, bn2, classifier)."""
 
-    def __init__(self, channel_mult: float = 1.0, depth_mult: float = 1.0, num_classes: int = 1000):
+    def __init__(self, v: EffNetVariant, channel_mult: float = 1.0, depth_mult: float = 1.0, num_classes: int = 1000):
         super().__init__()
-        self.conv_stem = _conv(3, 32, 3, 2)  # Lite fixes the stem at 32 channels
-        self.bn1 = _bn(32)
-        stages, cin = [], 32
-        last = len(_LITE_STAGES) - 1
-        for i, (kind, reps, k, s, e, c) in enumerate(_LITE_STAGES):
-            # Lite keeps the first and last stage depth fixed when scaling.
-            reps = reps if i in (0, last) else int(math.ceil(reps * depth_mult))
+        self.act = v.act
+        stem = 32 if v.fixed_ends else _round_channels(32, channel_mult)
+        self.conv_stem = v.conv(3, stem, 3, 2)
+        self.bn1 = v.bn(stem)
+        stages, cin = [], stem
+        last = len(_EFFNET_STAGES) - 1
+        for i, (kind, reps, k, s, e, c) in enumerate(_EFFNET_STAGES):
+            if not (v.fixed_ends and i in (0, last)):
+                reps = int(math.ceil(reps * depth_mult))
             cout = _round_channels(c, channel_mult)
             blocks = []
             for r in range(reps):
                 stride = s if r == 0 else 1
-                blk = DepthwiseSeparable(cin, cout, k, stride) if kind == "ds" else InvertedResidual(cin, cout, k, stride, e)
-                blocks.append(blk)
+                if kind == "ds":
+                    blocks.append(DepthwiseSeparable(cin, cout, k, stride, v))
+                else:
+                    blocks.append(InvertedResidual(cin, cout, k, stride, e, v))
                 cin = cout
             stages.append(nn.Sequential(*blocks))
         self.blocks = nn.Sequential(*stages)
-        self.conv_head = _conv(cin, 1280, 1)  # Lite fixes the head at 1280 channels
-        self.bn2 = _bn(1280)
-        self.classifier = nn.Linear(1280, num_classes)
+        head = 1280 if v.fixed_ends else _round_channels(1280, channel_mult)
+        self.conv_head = v.conv(cin, head, 1)
+        self.bn2 = v.bn(head)
+        self.classifier = nn.Linear(head, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu6(self.bn1(self.conv_stem(x)))
+        x = self.act(self.bn1(self.conv_stem(x)))
         x = self.blocks(x)
-        x = F.relu6(self.bn2(self.conv_head(x)))
+        x = self.act(self.bn2(self.conv_head(x)))
         return self.classifier(x.mean(dim=(2, 3)))
 
 
@@ -233,8 +279,12 @@ class ResNet(nn.Module):
 # ----------------------------------------------------------------------------- MobileNetV2 (torchvision names)
 
 
-def _cbr(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+def _cbr(
+    cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: type[nn.Module] | None = nn.ReLU6, eps: float = 1e-5
+) -> nn.Sequential:
+    """torchvision ``Conv2dNormActivation``: conv (no bias), BatchNorm, optional activation (keys .0, .1)."""
+    layers = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(cout, eps=eps)]
+    return nn.Sequential(*layers, act(inplace=True)) if act else nn.Sequential(*layers)
 
 
 class MV2Block(nn.Module):
@@ -270,6 +320,90 @@ class MobileNetV2(nn.Module):
         return self.classifier(self.features(x).mean(dim=(2, 3)))
 
 
+# ----------------------------------------------------------------------------- MobileNetV3 (torchvision names)
+
+
+class SqueezeExcitation(nn.Module):
+    """torchvision ``ops.SqueezeExcitation`` as MobileNetV3 uses it: fc1, ReLU, fc2, hardsigmoid gate."""
+
+    def __init__(self, c: int, squeeze: int):
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, c, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * F.hardsigmoid(self.fc2(F.relu(self.fc1(x.mean((2, 3), keepdim=True)))))
+
+
+class MV3Block(nn.Module):
+    """torchvision MobileNetV3 ``InvertedResidual``: block = [expand], depthwise, [se], project."""
+
+    def __init__(self, cin: int, k: int, mid: int, cout: int, se: bool, hs: bool, stride: int):
+        super().__init__()
+        act = nn.Hardswish if hs else nn.ReLU
+        self.use_res_connect = stride == 1 and cin == cout
+        layers: list[nn.Module] = [] if mid == cin else [_cbr(cin, mid, 1, act=act, eps=1e-3)]
+        layers.append(_cbr(mid, mid, k, stride, groups=mid, act=act, eps=1e-3))
+        if se:
+            layers.append(SqueezeExcitation(mid, _round_channels(mid // 4)))
+        layers.append(_cbr(mid, cout, 1, act=None, eps=1e-3))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x) if self.use_res_connect else self.block(x)
+
+
+# (input, kernel, expanded, output, squeeze-excite, hardswish, stride) as torchvision's _mobilenet_v3_conf.
+_MV3_LARGE = (
+    (16, 3, 16, 16, False, False, 1),
+    (16, 3, 64, 24, False, False, 2),
+    (24, 3, 72, 24, False, False, 1),
+    (24, 5, 72, 40, True, False, 2),
+    (40, 5, 120, 40, True, False, 1),
+    (40, 5, 120, 40, True, False, 1),
+    (40, 3, 240, 80, False, True, 2),
+    (80, 3, 200, 80, False, True, 1),
+    (80, 3, 184, 80, False, True, 1),
+    (80, 3, 184, 80, False, True, 1),
+    (80, 3, 480, 112, True, True, 1),
+    (112, 3, 672, 112, True, True, 1),
+    (112, 5, 672, 160, True, True, 2),
+    (160, 5, 960, 160, True, True, 1),
+    (160, 5, 960, 160, True, True, 1),
+)
+_MV3_SMALL = (
+    (16, 3, 16, 16, True, False, 2),
+    (16, 3, 72, 24, False, False, 2),
+    (24, 3, 88, 24, False, False, 1),
+    (24, 5, 96, 40, True, True, 2),
+    (40, 5, 240, 40, True, True, 1),
+    (40, 5, 240, 40, True, True, 1),
+    (40, 5, 120, 48, True, True, 1),
+    (48, 5, 144, 48, True, True, 1),
+    (48, 5, 288, 96, True, True, 2),
+    (96, 5, 576, 96, True, True, 1),
+    (96, 5, 576, 96, True, True, 1),
+)
+
+
+class MobileNetV3(nn.Module):
+    """torchvision ``mobilenet_v3_large/small`` (width 1.0) with the same key names (features.N, classifier.0/3)."""
+
+    def __init__(self, cfg: tuple[tuple, ...], last_channel: int, num_classes: int = 1000):
+        super().__init__()
+        feats: list[nn.Module] = [_cbr(3, cfg[0][0], 3, 2, act=nn.Hardswish, eps=1e-3)]
+        feats += [MV3Block(*c) for c in cfg]
+        lastconv = 6 * cfg[-1][3]
+        feats.append(_cbr(cfg[-1][3], lastconv, 1, act=nn.Hardswish, eps=1e-3))
+        self.features = nn.Sequential(*feats)
+        self.classifier = nn.Sequential(
+            nn.Linear(lastconv, last_channel), nn.Hardswish(inplace=True), nn.Dropout(0.2), nn.Linear(last_channel, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).mean(dim=(2, 3)))
+
+
 def build_model(arch: str, num_classes: int = 1000) -> nn.Module:
     """An uninitialised model (random weights) of ``arch``, in eval mode.
 
@@ -278,13 +412,19 @@ def build_model(arch: str, num_classes: int = 1000) -> nn.Module:
     """
     if arch in LITE:
         cm, dm, _ = LITE[arch]
-        model: nn.Module = EfficientNetLite(cm, dm, num_classes)
+        model: nn.Module = EfficientNet(LITE_VARIANT, cm, dm, num_classes)
+    elif arch == "efficientnet-b0":
+        model = EfficientNet(B0_VARIANT, num_classes=num_classes)
     elif arch == "resnet18":
         model = ResNet(BasicBlock, (2, 2, 2, 2), num_classes)
     elif arch == "resnet50":
         model = ResNet(Bottleneck, (3, 4, 6, 3), num_classes)
     elif arch == "mobilenetv2":
         model = MobileNetV2(num_classes)
+    elif arch == "mobilenetv3-large":
+        model = MobileNetV3(_MV3_LARGE, 1280, num_classes)
+    elif arch == "mobilenetv3-small":
+        model = MobileNetV3(_MV3_SMALL, 1024, num_classes)
     else:
         raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHS)}")
     return model.eval()

@@ -66,9 +66,13 @@ class SentenceEncoder:
         """
         budget = self.max_tokens - 2
         out: list[Sentence] = []
-        encodings = self.tokenizer.encode_batch([s.text for s in sentences], add_special_tokens=False)
-        for sent, enc in zip(sentences, encodings, strict=False):
-            if len(enc.ids) <= budget:
+        # Every token of ASCII text covers at least one character, so a short ASCII sentence cannot
+        # be over the budget; tokenize the rest (normalisation may expand non-ASCII, e.g. Hangul).
+        long = [s for s in sentences if len(s.text) > budget or not s.text.isascii()]
+        encodings = dict(zip(map(id, long), self.tokenizer.encode_batch([s.text for s in long], add_special_tokens=False), strict=True))
+        for sent in sentences:
+            enc = encodings.get(id(sent))
+            if enc is None or len(enc.ids) <= budget:
                 out.append(sent)
                 continue
             offsets, words = enc.offsets, enc.word_ids

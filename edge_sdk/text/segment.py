@@ -34,6 +34,7 @@ SENTENCE_OPENERS = frozenset(
     "for to of as if when while after before during since although because many most some".split()
 )
 HEADING_MAX_WORDS = 12
+WORD_WINDOW = 256  # characters searched back for the word before a full stop
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*\u2022\u2013\u25cf]\s+|\(?\d{1,3}[.)]\s+|\(?[a-zA-Z][.)]\s+(?=[A-Z]))")
 _END = re.compile(r"""([.!?]+|\u2026)(["'\u201d\u2019)\]]*)(\s+)(?=["'\u201c\u2018(\[]?[A-Z0-9\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff])""")
@@ -103,7 +104,7 @@ def _is_boundary(block: str, m: re.Match) -> bool:
     punct = m.group(1)
     if punct != ".":
         return True
-    before = _WORD_BEFORE.search(block, 0, m.start(1))
+    before = _WORD_BEFORE.search(block, max(0, m.start(1) - WORD_WINDOW), m.start(1))  # a window: O(n), not O(n^2)
     word = before.group(1) if before else ""
     low = word.lower().strip(".")
     if low in ABBREVIATIONS:

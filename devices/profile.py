@@ -25,7 +25,7 @@ class ProviderSpec:
 class CaptureHints:
     """How live sources should be opened on this target."""
 
-    audio_block_ms: int = 100
+    audio_block_ms: int = 32  # one Silero VAD window at 16 kHz: the endpoint is seen as soon as it is captured
     camera_backend: str = "any"
     camera_pipeline: str = ""
 

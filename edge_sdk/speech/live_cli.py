@@ -23,6 +23,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stdin", action="store_true", help="transcribe raw s16le PCM from stdin live")
     parser.add_argument("--rate", type=int, default=16000, help="sample rate of --stdin PCM (default 16000)")
     parser.add_argument("--channels", type=int, default=1, help="channels of --stdin PCM (default 1)")
+    parser.add_argument("--block-ms", type=int, default=None, help="microphone block size in ms (default: the device profile's)")
     parser.add_argument("--min-silence-ms", type=int, default=500, help="silence that ends an utterance (default 500)")
     parser.add_argument("--max-utterance-s", type=float, default=20.0, help="cut utterances longer than this (default 20)")
 
@@ -117,7 +118,7 @@ def run_mic(args) -> int:
         return 0
     profile = getattr(args, "profile", None) or "auto"
     find_input_device(args.device)  # a device that does not exist fails before the model loads
-    return run_source(args, lambda: MicrophoneSource(device=args.device, profile=profile))
+    return run_source(args, lambda: MicrophoneSource(device=args.device, block_ms=args.block_ms, profile=profile))
 
 
 def run_stdin(args) -> int:

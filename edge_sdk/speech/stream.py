@@ -5,8 +5,9 @@ A :class:`SpeechStream` holds the live state of one source; the model (a Whisper
 channel count, int16 or float; converted by :func:`edge_sdk.audio.convert`) and events come out:
 
 - ``partial``: the current hypothesis of the open utterance, at least every ``partial_interval_s`` of speech;
-- ``final``: an utterance closed by ``min_silence_ms`` of silence, cut at ``max_utterance_s``, or flushed
-  by :meth:`SpeechStream.input_finished`;
+- ``final``: an utterance closed by silence (``sentence_end_silence_ms`` when the speculative hypothesis already
+  ends a sentence, else ``min_silence_ms``), cut at ``max_utterance_s``, or flushed by
+  :meth:`SpeechStream.input_finished`;
 - ``lag``: processing fell behind the source by more than ``lag_report_s`` (or caught up again);
 - ``error``: the source failed (:meth:`SpeechStream.input_failed`); the transcript so far is kept;
 - ``switch``: decoding moved to the stream's ``light_model`` because the lag lasted, or back to the main
@@ -43,6 +44,11 @@ from edge_sdk.speech.vad import WINDOW, Endpointer, SileroVAD, VadOptions
 log = logging.getLogger(__name__)
 
 _NO_TEXT = re.compile(r"^[\s\W_]*$")
+_SENTENCE_END = re.compile(r"[.?!\u2026][\"'\u201d\u2019)\]]*$")
+
+
+def _samples(ms: int) -> int:
+    return int(ms * TARGET_RATE / 1000)
 
 
 @dataclass(frozen=True)
@@ -50,10 +56,15 @@ class StreamOptions:
     """Endpointing, result cadence and overload behaviour of a :class:`SpeechStream`.
 
     Attributes:
-        partial_interval_s: Stream seconds of speech between partial results.
+        partial_interval_s: Seconds of speech between partial results; the clock stops during pauses
+            (a partial made in a pause would repeat the last one).
         min_silence_ms: Silence that closes an utterance (the endpoint delay).
+        sentence_end_silence_ms: Shorter silence that closes an utterance when the speculative decode already
+            ends with sentence punctuation (``. ? !``): a finished sentence is final sooner, while a pause
+            inside a sentence still waits ``min_silence_ms``. 0 turns it off.
         min_speech_ms: Speech shorter than this never opens an utterance.
-        speech_pad_ms: Audio kept before speech start and after speech end when decoding.
+        speech_pad_ms: Audio kept before speech start when decoding.
+        trailing_pad_ms: Audio kept after speech end when decoding; the speculative decode waits for it.
         vad_threshold: Silero speech probability that starts speech (ends below ``vad_threshold - 0.15``).
         max_utterance_s: An utterance longer than this is cut (at its quietest recent window) and finalised.
         max_partial_lag_s: While processing lags the source by more than this, partial updates are skipped.
@@ -76,8 +87,10 @@ class StreamOptions:
 
     partial_interval_s: float = 1.0
     min_silence_ms: int = 500
+    sentence_end_silence_ms: int = 300
     min_speech_ms: int = 250
     speech_pad_ms: int = 300
+    trailing_pad_ms: int = 200
     vad_threshold: float = 0.5
     max_utterance_s: float = 20.0
     max_partial_lag_s: float = 0.5
@@ -106,12 +119,17 @@ class StreamOptions:
         positive("recover_after_s", "20.0 switches back after twenty calm seconds")
         if self.max_utterance_s > 30:
             raise InvalidInputError(f"StreamOptions.max_utterance_s={self.max_utterance_s} exceeds Whisper's 30 s window; use 30 or less")
-        for name in ("min_silence_ms", "min_speech_ms", "speech_pad_ms", "speculate_after_ms"):
+        for name in ("min_silence_ms", "sentence_end_silence_ms", "min_speech_ms", "speech_pad_ms", "trailing_pad_ms", "speculate_after_ms"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidInputError(f"StreamOptions.{name}={value!r} must be a non-negative whole number of milliseconds")
         if self.min_silence_ms < 64:
             raise InvalidInputError(f"StreamOptions.min_silence_ms={self.min_silence_ms} is shorter than two VAD windows (64 ms); use 300-800")
+        if self.sentence_end_silence_ms and not (self.speculative_final and self.speculate_after_ms <= self.sentence_end_silence_ms <= self.min_silence_ms):
+            raise InvalidInputError(
+                f"StreamOptions.sentence_end_silence_ms={self.sentence_end_silence_ms} needs speculative_final and must lie between "
+                f"speculate_after_ms={self.speculate_after_ms} and min_silence_ms={self.min_silence_ms} (or set it to 0)"
+            )
         if self.speculative_final and self.speculate_after_ms >= self.min_silence_ms:
             raise InvalidInputError(
                 f"StreamOptions.speculate_after_ms={self.speculate_after_ms} must be below min_silence_ms={self.min_silence_ms} "
@@ -119,7 +137,7 @@ class StreamOptions:
             )
         if not 0 < self.vad_threshold < 1:
             raise InvalidInputError(f"StreamOptions.vad_threshold={self.vad_threshold!r} must be between 0 and 1; 0.5 is typical")
-        if self.max_utterance_s <= 2 * self.speech_pad_ms / 1000 + 0.5:
+        if self.max_utterance_s <= (self.speech_pad_ms + self.trailing_pad_ms) / 1000 + 0.5:
             raise InvalidInputError(f"StreamOptions.max_utterance_s={self.max_utterance_s} leaves no room for speech after padding")
 
     def vad_options(self) -> VadOptions:
@@ -161,7 +179,8 @@ class StreamEvent:
 class StreamStats:
     """Counters of a stream; read them from :attr:`SpeechStream.stats` at any time.
 
-    ``final_latencies_ms`` and ``partial_gaps_s`` keep the most recent 10,000 values (bounded for long runs).
+    ``final_latencies_ms`` and ``partial_gaps_s`` (seconds of speech, pauses excluded) keep the most recent
+    10,000 values (bounded for long runs).
     """
 
     samples_received: int = 0
@@ -234,7 +253,8 @@ class SpeechStream:
         self._vad.reset()
         self._ep = Endpointer(self.options.vad_options())
         self._decoder = _UtteranceDecoder(model)
-        self._pad = int(self.options.speech_pad_ms * TARGET_RATE / 1000)
+        self._pad = _samples(self.options.speech_pad_ms)
+        self._tail = _samples(self.options.trailing_pad_ms)
         # Outside speech, keep enough audio for a start found min_speech_ms late, plus padding.
         self._keep = self._pad + int(self.options.min_speech_ms * TARGET_RATE / 1000) + 2 * WINDOW
         self.stats = StreamStats()
@@ -319,6 +339,7 @@ class SpeechStream:
         self._utt_start: int | None = None
         self._next_partial = 0
         self._last_partial_at: int | None = None
+        self._paused = 0  # samples of pause since the last partial
         self._spec: tuple[int, list, float] | None = None  # (end sample, segments, decode seconds)
         self._probs: list[float] = []
         self._decoder.reset()
@@ -360,13 +381,21 @@ class SpeechStream:
                 continue
             self._probs.append(float(p))
             if ev is not None and ev.kind == "end":
-                events += self._final(min(ev.sample + self._pad, window_end), window_end, "endpoint", speech_end=ev.sample)
+                events += self._final(min(ev.sample + self._tail, window_end), window_end, "endpoint", speech_end=ev.sample)
                 continue
             if window_end + WINDOW - self._utt_start > int(self.options.max_utterance_s * TARGET_RATE):  # next window would pass it
                 events += self._cut(window_end)
                 continue
             self._maybe_speculate(window_end)
-            if window_end + WINDOW > self._next_partial:  # the last window before the interval runs out
+            if self._sentence_ended(window_end):
+                silence = self._ep.silence_run_start
+                events += self._final(self._spec[0], window_end, "endpoint", speech_end=silence)
+                self._ep.reset_speech()
+                continue
+            if self._ep.silence_run_start is not None:  # a pause: the partial clock stops
+                self._next_partial += WINDOW
+                self._paused += WINDOW
+            elif window_end + WINDOW > self._next_partial:  # the last window before the interval runs out
                 events += self._partial(window_end)
         return events
 
@@ -434,13 +463,20 @@ class SpeechStream:
         if silence is None:
             self._spec = None  # speech resumed: any speculative decode is stale
             return
-        end = silence + self._pad
-        wait = silence + max(self._pad, int(self.options.speculate_after_ms * TARGET_RATE / 1000))
+        end = silence + self._tail
+        wait = silence + max(self._tail, _samples(self.options.speculate_after_ms))
         if not self.options.speculative_final or self._decoder.incremental or window_end < wait:
             return
         if (self._spec is None or self._spec[0] != end) and self.stats.lag_s <= self.options.max_partial_lag_s:
             segments, dt = self._decode(self._utt_start, end, final=False)
             self._spec = (end, segments, dt)
+
+    def _sentence_ended(self, window_end: int) -> bool:
+        """Silence has lasted ``sentence_end_silence_ms`` and the speculative decode ends a sentence."""
+        silence, wait = self._ep.silence_run_start, self.options.sentence_end_silence_ms
+        if not wait or self._spec is None or silence is None or window_end - silence < _samples(wait):
+            return False
+        return bool(_SENTENCE_END.search(self._text(self._spec[1])[0]))
 
     def _partial(self, window_end: int) -> list[StreamEvent]:
         self._next_partial = window_end + int(self.options.partial_interval_s * TARGET_RATE)
@@ -450,8 +486,8 @@ class SpeechStream:
         segments, dt = self._decode(self._utt_start, window_end, final=False)
         text, _ = self._text(segments)
         if self._last_partial_at is not None:
-            self.stats.partial_gaps_s.append((window_end - self._last_partial_at) / TARGET_RATE)
-        self._last_partial_at = window_end
+            self.stats.partial_gaps_s.append((window_end - self._last_partial_at - self._paused) / TARGET_RATE)
+        self._last_partial_at, self._paused = window_end, 0
         if not text:
             return []
         self.stats.partials += 1

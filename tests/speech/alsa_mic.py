@@ -209,7 +209,7 @@ def run_cli(args, mic_file: FileMicrophone) -> int:
     import subprocess
 
     cmd = [sys.executable, "-m", "edge_sdk.cli", "-v", "transcribe", "--mic", "--device", "edgemic", "--json",
-           "--min-silence-ms", str(args.min_silence_ms)]
+           "--min-silence-ms", str(args.min_silence_ms), "--block-ms", str(BLOCK * 1000 // 16000)]  # the FIFO's write size
     if args.bundle:
         cmd += ["--bundle", args.bundle]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -72,8 +72,9 @@ def test_cli_transcribes_the_microphone_and_exits_on_device_loss(tmp_path, data_
     kinds = [e["kind"] for e in r["events"]]
     assert r["returncode"] == 1 and kinds[-1] == "error" and "edgemic" in r["events"][-1]["text"]
     finals = [e for e in r["events"] if e["kind"] == "final"]
-    assert "frank" in finals[0]["text"].lower() and "marie" in finals[1]["text"].lower()
-    assert finals[0]["end_s"] <= finals[1]["start_s"]
+    texts = [f["text"].lower() for f in finals]  # a sentence may close early at a pause, so no fixed count
+    assert "frank" in texts[0] and any("marie" in t for t in texts[1:]), texts
+    assert all(a["end_s"] <= b["start_s"] for a, b in zip(finals, finals[1:], strict=False))
 
 
 def _cut_s(data_dir: Path) -> float:

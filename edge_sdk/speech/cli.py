@@ -25,7 +25,8 @@ def _transcriber(args):
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 
     return Transcriber.create(
-        TranscriberOptions(bundle=args.bundle, variant=args.variant, device=getattr(args, "profile", None) or "auto", beam_size=args.beam_size)
+        TranscriberOptions(bundle=args.bundle, variant=args.variant, device=getattr(args, "profile", None) or "auto", beam_size=args.beam_size,
+                           word_timestamps=getattr(args, "word_timestamps", False))
     )
 
 
@@ -45,10 +46,13 @@ def cmd_transcribe(args) -> int:
     if not args.json:
         print(f"# {args.path}: {info.duration_s:.2f} s; conversion: {info.conversion}; {info.bundle}/{info.variant} on {', '.join(info.providers)}", file=sys.stderr)
     for seg in segments:
+        words = [{"text": w.text.strip(), "start_s": w.start_s, "end_s": w.end_s} for w in seg.words]
         if args.json:
-            print(json.dumps({"text": seg.text, "start_s": seg.start_s, "end_s": seg.end_s}), flush=True)
+            print(json.dumps({"text": seg.text, "start_s": seg.start_s, "end_s": seg.end_s, **({"words": words} if words else {})}), flush=True)
         else:
             print(f"[{seg.start_s:7.2f} -> {seg.end_s:7.2f}] {seg.text}", flush=True)
+            if words:
+                print("    " + " ".join(f"{w['text']}@{w['start_s']:.2f}" for w in words), flush=True)
     return 0
 
 
@@ -79,6 +83,7 @@ def register(sub, eval_sub) -> None:
     """Add ``transcribe`` to ``sub`` and ``speech`` to ``eval_sub``."""
     p = sub.add_parser("transcribe", help="transcribe an audio file (or, with --mic, the microphone)")
     p.add_argument("path", nargs="?", help="audio file (any format soundfile reads, any rate and channel count)")
+    p.add_argument("--word-timestamps", action="store_true", help="give each segment its words with start and end times")
     _common(p)
     live = _live_cli()
     if live is not None:

@@ -77,6 +77,9 @@ class WhisperDecoder:
         shape = inputs[1].shape  # (batch, heads, past, head_dim)
         self.layers, self.heads, self.head_dim = len(self.self_names) // 2, int(shape[1]), int(shape[3])
         self.max_target_positions = max_target_positions
+        outputs = [o.name for o in decoder.get_outputs()]
+        self._step_outputs = [n for n in outputs if n != "cross_attn"]  # steps never need the attention weights
+        self.has_cross_attention = "cross_attn" in outputs
         vocab = int(decoder.get_outputs()[0].shape[2]) if isinstance(decoder.get_outputs()[0].shape[2], int) else tokenizer.timestamp_begin + 1501
         self.vocab = vocab
         t = tokenizer
@@ -95,8 +98,15 @@ class WhisperDecoder:
 
     def _step(self, tokens: np.ndarray, self_kv: list[np.ndarray], cross_kv: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         feeds = {"tokens": tokens, **dict(zip(self.self_names, self_kv, strict=True)), **dict(zip(self.cross_names, cross_kv, strict=True))}
-        out = self.decoder.run(None, feeds)
+        out = self.decoder.run(self._step_outputs, feeds)
         return out[0], out[1:]
+
+    def cross_attention(self, tokens: list[int], cross_kv: list[np.ndarray]) -> np.ndarray:
+        """Cross-attention weights ``(layers, heads, len(tokens), enc_len)`` of one pass over ``tokens``."""
+        empty = [np.zeros((1, self.heads, 0, self.head_dim), dtype=np.float32)] * (2 * self.layers)
+        feeds = {"tokens": np.array([tokens], dtype=np.int64), **dict(zip(self.self_names, empty, strict=True)),
+                 **dict(zip(self.cross_names, cross_kv, strict=True))}
+        return self.decoder.run(["cross_attn"], feeds)[0][0]
 
     # -- logit rules -------------------------------------------------------------------------
     def _filter(self, logits: np.ndarray, seq: list[int], timestamps: bool, max_ts_token: int | None) -> np.ndarray:

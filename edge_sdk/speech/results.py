@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge_sdk.speech.alignment import Word
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -16,6 +18,8 @@ class Segment:
         tokens: Token ids (text and timestamp tokens) the model produced for it.
         avg_logprob: Mean log-probability of the window's tokens.
         no_speech_prob: The model's probability that the window holds no speech.
+        words: Its words with their times, when word timestamps were asked for (the segment then starts
+            with its first word and ends with its last, as in Whisper).
     """
 
     text: str
@@ -24,6 +28,7 @@ class Segment:
     tokens: tuple[int, ...] = ()
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
+    words: tuple[Word, ...] = ()
 
 
 @dataclass(frozen=True)

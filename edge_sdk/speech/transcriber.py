@@ -20,6 +20,7 @@ import numpy as np
 from edge_sdk.audio import load_audio
 from edge_sdk.bundle import Bundle, load_bundle
 from edge_sdk.errors import BundleError, InvalidInputError
+from edge_sdk.speech.alignment import ENCODER_FRAMES_PER_S, Word, align_words
 from edge_sdk.speech.decoding import DecodeResult, WhisperDecoder
 from edge_sdk.speech.features import CHUNK_FRAMES, FRAMES_PER_SECOND, HOP_LENGTH, SAMPLE_RATE, log_mel
 from edge_sdk.speech.results import Segment, TranscriptionInfo
@@ -59,6 +60,8 @@ class TranscriberOptions:
         logprob_threshold: Average token log-probability under which a window is unreliable.
         compression_ratio_threshold: gzip ratio over which a window is a repetition loop.
         drop_unreliable: Give no text for windows still unreliable after the beam-search retry.
+        word_timestamps: Give each segment its words with start and end times (``Segment.words``),
+            aligned with the decoder's cross-attention as Whisper does; costs one more decoder pass per window.
     """
 
     bundle: str = DEFAULT_BUNDLE
@@ -72,6 +75,7 @@ class TranscriberOptions:
     logprob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
     drop_unreliable: bool = True
+    word_timestamps: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.bundle, (str, os.PathLike)) or not str(self.bundle):
@@ -243,7 +247,7 @@ class Transcriber:
             for s in self._ctc.decode(audio[start : start + CHUNK_SAMPLES]):
                 yield Segment(s.text, s.start_s + offset, s.end_s + offset, s.tokens, s.avg_logprob, s.no_speech_prob)
 
-    def _decode_window(self, chunk: np.ndarray, prompt: list[int], content_s: float) -> DecodeResult:
+    def _decode_window(self, chunk: np.ndarray, prompt: list[int], content_s: float) -> tuple[DecodeResult, list[np.ndarray]]:
         """Decode one window: short encoder context first, 30 s context when that looks wrong.
 
         The short context (the window's whole seconds plus the margin) costs in proportion to the
@@ -270,7 +274,7 @@ class Transcriber:
             retry = dec.generate(cross, prompt, beam_size=5, max_new_tokens=cap, max_timestamp_s=content_s)
             if not self._unreliable(retry) or retry.avg_logprob > result.avg_logprob:
                 result = retry
-        return result
+        return result, cross
 
     def _unreliable(self, r: DecodeResult) -> bool:
         o = self.options
@@ -299,7 +303,7 @@ class Transcriber:
             content_s = chunk.shape[0] / SAMPLE_RATE
             if chunk.shape[0] < HOP_LENGTH:  # under 10 ms: nothing an encoder frame could hold
                 break
-            result = self._decode_window(chunk, prompt if self.options.condition_on_previous_text else [], content_s)
+            result, cross = self._decode_window(chunk, prompt if self.options.condition_on_previous_text else [], content_s)
             skip = self._silent(result) or (self.options.drop_unreliable and self._unreliable(result)) or not result.text.strip()
             if skip:  # as Whisper: a window judged silent or unreliable is skipped whole
                 seek += chunk.shape[0]
@@ -308,9 +312,28 @@ class Transcriber:
             segments, advance_s = _split(result, tb, tok, content_s)
             seek += max(HOP_LENGTH, int(round(advance_s * SAMPLE_RATE)))
             prompt += list(result.tokens)
-            for text, tokens, start, end in segments:
-                if text.strip():
-                    yield Segment(text.strip(), round(offset + start, 3), round(offset + min(end, content_s), 3), tokens, result.avg_logprob, result.no_speech_prob)
+            words = self._words(result, cross, content_s, offset) if self.options.word_timestamps else []
+            kept = [s for s in segments if s[0].strip()]
+            for i, (text, tokens, start, end) in enumerate(kept):
+                seg_end = round(offset + min(end, content_s), 3)
+                n = len(words) if i == len(kept) - 1 else sum(1 for w in words if (w.start_s + w.end_s) / 2 <= seg_end)
+                mine, words = tuple(words[:n]), words[n:]
+                seg_start = mine[0].start_s if mine else round(offset + start, 3)  # as Whisper: words set the bounds
+                seg_end = mine[-1].end_s if mine else seg_end
+                yield Segment(text.strip(), seg_start, seg_end, tokens, result.avg_logprob, result.no_speech_prob, mine)
+
+    def _words(self, result: DecodeResult, cross: list[np.ndarray], content_s: float, offset: float) -> list[Word]:
+        """Words of a decoded window with their times (empty for bundles exported without cross-attention)."""
+        dec = self._decoder
+        heads = self.bundle.preprocessing.get("alignment_heads")
+        if not dec.has_cross_attention or not heads:
+            return []
+        tok = dec.tok
+        text = [t for t in result.tokens if t < tok.eot]
+        prefix = [*tok.sot_sequence(), tok.no_timestamps]
+        weights = dec.cross_attention([*prefix, *text, tok.eot], cross)
+        frames = min(weights.shape[-1], int(round(content_s * ENCODER_FRAMES_PER_S)))
+        return align_words(weights, heads, text, len(prefix), frames, tok.decode, offset)
 
 
 def _why(r: DecodeResult) -> str:

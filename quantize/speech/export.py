@@ -8,7 +8,8 @@ cross-attention k/v projections once, so decoding steps never recompute them.
 
 ``decoder``: ``tokens`` (batch, steps) int64, ``self_k_i, self_v_i`` (batch, heads, past, head_dim) and
 ``cross_k_i, cross_v_i`` per layer -> ``logits`` (batch, steps, vocab), ``new_self_k_i, new_self_v_i``
-(past + steps along axis 2). Positions start at ``past``; a causal mask covers multi-token prompts.
+(past + steps along axis 2), and ``cross_attn`` (batch, layers, heads, steps, enc_len), the cross-attention
+weights word timestamps are aligned with. Positions start at ``past``; a causal mask covers multi-token prompts.
 One tensor per layer, not one stacked tensor: slicing a stack copies it on every step.
 """
 
@@ -53,12 +54,14 @@ class EncoderGraph(nn.Module):
         return tuple(kv)
 
 
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float) -> torch.Tensor:
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention output and its weights."""
     # scale is a Python float so the graph holds a constant, not Cast(Shape) -> Pow (which fp16 conversion breaks)
     scores = torch.matmul(q, k.transpose(-1, -2)) * scale
     if mask is not None:
         scores = scores + mask
-    return torch.matmul(torch.softmax(scores, dim=-1), v)
+    weights = torch.softmax(scores, dim=-1)
+    return torch.matmul(weights, v), weights
 
 
 class DecoderGraph(nn.Module):
@@ -89,24 +92,25 @@ class DecoderGraph(nn.Module):
         # query i (absolute past+i) sees keys 0..past+i
         keys = torch.arange(s + past, device=tokens.device)
         mask = torch.where(keys[None, :] > pos[:, None], torch.tensor(float("-inf")), torch.tensor(0.0))
-        new_kv = []
+        new_kv, cross_weights = [], []
         for i, layer in enumerate(self.layers):
             h = layer.self_attn_layer_norm(x)
             sa = layer.self_attn
             k = torch.cat([self_kv[2 * i], self._split(sa.k_proj(h))], dim=2)
             v = torch.cat([self_kv[2 * i + 1], self._split(sa.v_proj(h))], dim=2)
             new_kv += [k, v]
-            a = _attend(self._split(sa.q_proj(h)), k, v, mask, self.scale)
+            a, _ = _attend(self._split(sa.q_proj(h)), k, v, mask, self.scale)
             x = x + sa.out_proj(a.transpose(1, 2).reshape(b, s, -1))
             h = layer.encoder_attn_layer_norm(x)
             ca = layer.encoder_attn
-            a = _attend(self._split(ca.q_proj(h)), cross_kv[2 * i], cross_kv[2 * i + 1], None, self.scale)
+            a, w = _attend(self._split(ca.q_proj(h)), cross_kv[2 * i], cross_kv[2 * i + 1], None, self.scale)
+            cross_weights.append(w)
             x = x + ca.out_proj(a.transpose(1, 2).reshape(b, s, -1))
             h = layer.final_layer_norm(x)
             x = x + layer.fc2(nn.functional.gelu(layer.fc1(h)))
         x = self.norm(x)
         logits = torch.matmul(x, self.embed_t)
-        return (logits, *new_kv)
+        return (logits, *new_kv, torch.stack(cross_weights, dim=1))
 
 
 def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], axes: dict) -> None:
@@ -139,13 +143,14 @@ def export_onnx(model, out_dir: Path) -> dict[str, Path]:
         tokens = torch.tensor([[50257, 50362, 440]])
         past = tuple(torch.zeros(1, heads, 2, dh) for _ in names)
         _export(
-            dec, (tokens, *past, *cross), paths["decoder"], ["tokens", *self_names, *cross_names], ["logits", *new_names],
+            dec, (tokens, *past, *cross), paths["decoder"], ["tokens", *self_names, *cross_names], ["logits", *new_names, "cross_attn"],
             {
                 "tokens": {0: "batch", 1: "steps"},
                 **{n: {0: "batch", 2: "past"} for n in self_names},
                 **{n: {0: "batch", 2: "enc_len"} for n in cross_names},
                 "logits": {0: "batch", 1: "steps"},
                 **{n: {0: "batch", 2: "total"} for n in new_names},
+                "cross_attn": {0: "batch", 3: "steps", 4: "enc_len"},
             },
         )
     log.info("exported %s and %s", paths["encoder"].name, paths["decoder"].name)

@@ -23,7 +23,7 @@ from quantize.speech.variants import INT8_ATTEMPTS, convert_fp16, integer_op_cou
 log = logging.getLogger(__name__)
 
 BUNDLE_NAME = "whisper-tiny.en"
-BUILD_VERSION = 4  # bump when the graphs or the measurement change
+BUILD_VERSION = 5  # bump when the graphs or the measurement change
 INT8_WER_BUDGET = 0.3  # points of WER over fp32
 # Encoder margins past a short window's end, tried in order against 30 s padding; the first whose
 # WER is no worse wins. Short windows fall back to 30 s context when their result looks wrong
@@ -182,6 +182,7 @@ def build(store: Path, force: bool = False, source: Path | None = None) -> Path:
         "window_margin_s": 30.0,
         "suppress_tokens": imported.suppress_tokens, "begin_suppress_tokens": imported.begin_suppress_tokens,
         "max_target_positions": cfg.max_target_positions, "tokenizer": "tokenizer.json",
+        "alignment_heads": imported.alignment_heads,
     }
     writer = BundleWriter(root, BUNDLE_NAME, "speech", "whisper", src_info, pre)
     writer.add_asset("tokenizer", imported.tokenizer_path, "tokenizer.json")

@@ -35,6 +35,13 @@ class ImportedWhisper:
     suppress_tokens: list[int]
     begin_suppress_tokens: list[int]
     source: dict
+    alignment_heads: list[list[int]] | None = None  # (layer, head) pairs whose cross-attention follows the audio
+
+
+def default_alignment_heads(config) -> list[list[int]]:
+    """Whisper's fallback when a model names none: every head of the second half of the decoder layers."""
+    layers, heads = config.decoder_layers, config.decoder_attention_heads
+    return [[layer, head] for layer in range(layers // 2, layers) for head in range(heads)]
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -150,6 +157,7 @@ def load_ct2_whisper(folder: Path) -> ImportedWhisper:
         suppress_tokens=list(cfg.get("suppress_ids", [])),
         begin_suppress_tokens=list(cfg.get("suppress_ids_begin", [220, config.eos_token_id])),
         source={"format": "ctranslate2", "path": str(folder), "spec": ct2.spec, "revision": ct2.revision},
+        alignment_heads=[list(h) for h in cfg.get("alignment_heads", [])] or default_alignment_heads(config),
     )
 
 
@@ -162,7 +170,8 @@ def load_hf_whisper(folder: Path) -> ImportedWhisper:
     tok = folder / "tokenizer.json"
     if not tok.is_file():
         raise FileNotFoundError(f"{folder} has no tokenizer.json; save the tokenizer with a fast tokenizer first")
-    return ImportedWhisper(model, tok, suppress, begin, {"format": "huggingface", "path": str(folder)})
+    heads = getattr(gen, "alignment_heads", None) or default_alignment_heads(model.config)
+    return ImportedWhisper(model, tok, suppress, begin, {"format": "huggingface", "path": str(folder)}, [list(h) for h in heads])
 
 
 def packaged_model_dir() -> Path:

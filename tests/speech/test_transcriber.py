@@ -183,6 +183,23 @@ def test_cli_transcribe_json_and_eval(speech_bundle, data_dir, tmp_path, capsys)
     assert out["n"] == 3 and out["variant"] == "int8" and out["providers"] and out["wer"] < 20 and out["rtf"] > 0
 
 
+def test_cli_word_timestamps_int8(speech_bundle, data_dir, capsys):
+    """``--word-timestamps``: every segment lists its words, in order, inside the segment, spelling its text."""
+    from edge_sdk.cli import main
+
+    jfk = str(data_dir / "speech" / "public_domain" / "jfk.flac")
+    assert main(["transcribe", jfk, "--bundle", str(speech_bundle), "--variant", "int8", "--word-timestamps", "--json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    words = [w for seg in lines for w in seg["words"]]
+    assert " ".join(w["text"] for w in words) == " ".join(seg["text"] for seg in lines)
+    assert normalizer()(" ".join(w["text"] for w in words)) == normalizer()(JFK)
+    for seg in lines:
+        assert all(seg["start_s"] - 0.05 <= w["start_s"] <= w["end_s"] <= seg["end_s"] + 0.05 for w in seg["words"])
+    assert [w["start_s"] for w in words] == sorted(w["start_s"] for w in words)
+    by_word = {w["text"].strip(",."): w for w in words}
+    assert 1.3 <= by_word["fellow"]["start_s"] <= 1.6 and 10.0 <= by_word["country"]["start_s"] <= 10.4  # faster-whisper: 1.46, 10.22
+
+
 def test_runtime_transcribes_without_torch(speech_bundle, data_dir):
     code = textwrap.dedent(
         f"""

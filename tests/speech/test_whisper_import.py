@@ -60,3 +60,20 @@ def test_greedy_tokens_equal_faster_whisper(data_dir, reference, fp32, clip):
     ours = dec.generate(dec.encode(features), timestamps=False)
     assert list(ours.tokens) == list(ct2), (dec.tok.decode(list(ours.tokens)), dec.tok.decode(ct2))
     assert len(ct2) > 3
+
+
+@pytest.mark.parametrize("clip", ["public_domain/jfk.flac", *CLIPS[:2]])
+def test_word_timestamps_match_faster_whisper(data_dir, reference, speech_bundle, clip):
+    """Per-word times from our cross-attention alignment agree with faster-whisper's on the same weights."""
+    asr = Transcriber.create(TranscriberOptions(bundle=str(speech_bundle), variant="fp32", window_margin_s=30, word_timestamps=True))
+    audio = load_audio(data_dir / "speech" / clip)[0]
+    ours = [w for s in asr.transcribe(audio, 16000)[0] for w in s.words]
+    segments, _ = reference.transcribe(audio, beam_size=1, word_timestamps=True, condition_on_previous_text=False, vad_filter=False)
+    theirs = [w for s in segments for w in s.words]
+    plain = lambda text: text.strip().strip(".,?!").lower()  # noqa: E731 -- punctuation may differ at 30 s padding
+    assert [plain(w.text) for w in ours] == [plain(w.word) for w in theirs]
+    starts = np.abs(np.array([w.start_s for w in ours]) - np.array([w.start for w in theirs]))
+    ends = np.abs(np.array([w.end_s for w in ours]) - np.array([w.end for w in theirs]))
+    assert np.median(starts) <= 0.02 and np.median(ends) <= 0.02, (starts, ends)
+    assert starts.max() <= 0.1 and ends.max() <= 0.1, (starts, ends)
+    assert all(a.start_s <= a.end_s <= b.start_s + 1e-6 for a, b in zip(ours, ours[1:], strict=False))

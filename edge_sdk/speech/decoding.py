@@ -101,9 +101,12 @@ class WhisperDecoder:
         out = self.decoder.run(self._step_outputs, feeds)
         return out[0], out[1:]
 
+    def _empty_cache(self) -> list[np.ndarray]:
+        return [np.zeros((1, self.heads, 0, self.head_dim), dtype=np.float32)] * (2 * self.layers)
+
     def cross_attention(self, tokens: list[int], cross_kv: list[np.ndarray]) -> np.ndarray:
         """Cross-attention weights ``(layers, heads, len(tokens), enc_len)`` of one pass over ``tokens``."""
-        empty = [np.zeros((1, self.heads, 0, self.head_dim), dtype=np.float32)] * (2 * self.layers)
+        empty = self._empty_cache()
         feeds = {"tokens": np.array([tokens], dtype=np.int64), **dict(zip(self.self_names, empty, strict=True)),
                  **dict(zip(self.cross_names, cross_kv, strict=True))}
         return self.decoder.run(["cross_attn"], feeds)[0][0]
@@ -175,7 +178,7 @@ class WhisperDecoder:
         max_ts = None
         if timestamps and max_timestamp_s is not None:
             max_ts = t.timestamp_begin + int(round(max_timestamp_s / 0.02))
-        empty = [np.zeros((1, self.heads, 0, self.head_dim), dtype=np.float32)] * (2 * self.layers)
+        empty = self._empty_cache()
         logits, kv = self._step(np.array([initial], dtype=np.int64), empty, cross_kv)
         probs = np.exp(_log_softmax(logits[0, sot_index].astype(np.float64)))
         no_speech_prob = float(probs[t.no_speech])

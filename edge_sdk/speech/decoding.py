@@ -96,9 +96,11 @@ class WhisperDecoder:
         """Per-layer cross-attention k/v for a ``(n_mels, frames)`` window (frames even, at most 3000)."""
         return self.encoder.run(None, {"mel": mel[None].astype(np.float32, copy=False)})
 
+    def _feeds(self, tokens: np.ndarray, self_kv: list[np.ndarray], cross_kv: list[np.ndarray]) -> dict:
+        return {"tokens": tokens, **dict(zip(self.self_names, self_kv, strict=True)), **dict(zip(self.cross_names, cross_kv, strict=True))}
+
     def _step(self, tokens: np.ndarray, self_kv: list[np.ndarray], cross_kv: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        feeds = {"tokens": tokens, **dict(zip(self.self_names, self_kv, strict=True)), **dict(zip(self.cross_names, cross_kv, strict=True))}
-        out = self.decoder.run(self._step_outputs, feeds)
+        out = self.decoder.run(self._step_outputs, self._feeds(tokens, self_kv, cross_kv))
         return out[0], out[1:]
 
     def _empty_cache(self) -> list[np.ndarray]:
@@ -106,9 +108,7 @@ class WhisperDecoder:
 
     def cross_attention(self, tokens: list[int], cross_kv: list[np.ndarray]) -> np.ndarray:
         """Cross-attention weights ``(layers, heads, len(tokens), enc_len)`` of one pass over ``tokens``."""
-        empty = self._empty_cache()
-        feeds = {"tokens": np.array([tokens], dtype=np.int64), **dict(zip(self.self_names, empty, strict=True)),
-                 **dict(zip(self.cross_names, cross_kv, strict=True))}
+        feeds = self._feeds(np.array([tokens], dtype=np.int64), self._empty_cache(), cross_kv)
         return self.decoder.run(["cross_attn"], feeds)[0][0]
 
     # -- logit rules -------------------------------------------------------------------------

@@ -256,7 +256,7 @@ class SpeechStream:
         self._pad = _samples(self.options.speech_pad_ms)
         self._tail = _samples(self.options.trailing_pad_ms)
         # Outside speech, keep enough audio for a start found min_speech_ms late, plus padding.
-        self._keep = self._pad + int(self.options.min_speech_ms * TARGET_RATE / 1000) + 2 * WINDOW
+        self._keep = self._pad + _samples(self.options.min_speech_ms) + 2 * WINDOW
         self.stats = StreamStats()
         self._audio = np.zeros(0, np.float32)  # samples [self._audio_start, received)
         self._audio_start = 0
@@ -340,7 +340,7 @@ class SpeechStream:
         self._next_partial = 0
         self._last_partial_at: int | None = None
         self._paused = 0  # samples of pause since the last partial
-        self._spec: tuple[int, list, float] | None = None  # (end sample, segments, decode seconds)
+        self._spec: tuple[int, list, bool] | None = None  # (end sample, segments, whether they end a sentence)
         self._probs: list[float] = []
         self._decoder.reset()
 
@@ -468,15 +468,15 @@ class SpeechStream:
         if not self.options.speculative_final or self._decoder.incremental or window_end < wait:
             return
         if (self._spec is None or self._spec[0] != end) and self.stats.lag_s <= self.options.max_partial_lag_s:
-            segments, dt = self._decode(self._utt_start, end, final=False)
-            self._spec = (end, segments, dt)
+            segments, _ = self._decode(self._utt_start, end, final=False)
+            self._spec = (end, segments, bool(_SENTENCE_END.search(self._text(segments)[0])))
 
     def _sentence_ended(self, window_end: int) -> bool:
         """Silence has lasted ``sentence_end_silence_ms`` and the speculative decode ends a sentence."""
         silence, wait = self._ep.silence_run_start, self.options.sentence_end_silence_ms
-        if not wait or self._spec is None or silence is None or window_end - silence < _samples(wait):
+        if not wait or self._spec is None or silence is None:
             return False
-        return bool(_SENTENCE_END.search(self._text(self._spec[1])[0]))
+        return self._spec[2] and window_end - silence >= _samples(wait)
 
     def _partial(self, window_end: int) -> list[StreamEvent]:
         self._next_partial = window_end + int(self.options.partial_interval_s * TARGET_RATE)

@@ -71,13 +71,39 @@ def make_student(teacher: nn.Module, keep_layers: tuple[int, ...]) -> nn.Module:
     return student
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    """Mean of ``hidden`` over real tokens, L2-normalised when ``normalize``."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return nn.functional.normalize(pooled, dim=-1) if normalize else pooled
+
+
 def sentence_embedding(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                        normalize: bool = True) -> torch.Tensor:
     """Mean of the last hidden states over real tokens, L2-normalised when ``normalize``."""
     hidden = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-    return nn.functional.normalize(pooled, dim=-1) if normalize else pooled
+    return mean_pool(hidden, attention_mask, normalize)
+
+
+def layer_targets(n_student: int, n_teacher: int) -> list[int]:
+    """Teacher hidden-state index each student layer's output imitates (uniform: 3 of 6 -> 2, 4, 6)."""
+    return [round((j + 1) * n_teacher / n_student) for j in range(n_student)]
+
+
+def hidden_state_loss(student_states, teacher_states, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean over student layers of the token-level squared error to the mapped teacher layer,
+    relative to that teacher layer's mean square (so every layer weighs alike).
+
+    Args:
+        student_states: ``hidden_states`` of the student (embeddings first, as transformers returns them).
+        teacher_states: ``hidden_states`` of the teacher on the same tokens.
+    """
+    mask = attention_mask.unsqueeze(-1).to(student_states[-1].dtype)
+    tokens = mask.sum() * student_states[-1].shape[-1]
+    targets = layer_targets(len(student_states) - 1, len(teacher_states) - 1)
+    losses = [(((s - teacher_states[t]) ** 2 * mask).sum() / tokens) / (teacher_states[t] ** 2 * mask).sum().mul(1 / tokens)
+              for s, t in zip(student_states[1:], targets, strict=True)]
+    return torch.stack(losses).mean()
 
 
 class Tokenize:

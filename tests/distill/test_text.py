@@ -110,3 +110,17 @@ def test_the_written_variants_load_in_the_runtime_and_are_chosen_when_asked(bund
     assert report["training"]["steps"] == 2
     # not asked for, the profile's own preference (int8 first on x86) still wins
     assert load_model(bundle_copy, device="x86_64-avx2").variant.name == "int8"
+
+
+def test_hidden_state_loss_maps_student_layers_uniformly_and_is_zero_on_the_teacher(teacher):
+    from quantize.distill.text_student import hidden_state_loss, layer_targets
+
+    assert layer_targets(3, 6) == [2, 4, 6] and layer_targets(2, 6) == [3, 6]
+    tokenize = Tokenize(packaged_teacher_dir(), 32)
+    ids, mask = tokenize(["A short sentence.", "Another, slightly longer sentence than the first one."])
+    with torch.no_grad():
+        states = teacher(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        student_states = make_student(teacher, (1, 3, 5))(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+    # a student made of teacher layers 1, 3, 5 differs from teacher states 2, 4, 6, the 6-layer teacher itself does not
+    assert float(hidden_state_loss([states[0], states[2], states[4], states[6]], states, mask)) == 0.0
+    assert float(hidden_state_loss(student_states, states, mask)) > 0.01

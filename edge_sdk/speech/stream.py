@@ -246,10 +246,14 @@ class SpeechStream:
         vad: A :class:`SileroVAD` to use instead of the one from the model's bundle.
         light_model: Optional lighter model (e.g. an int8 or distilled variant) to decode with while the
             stream lags (see ``StreamOptions.degrade_lag_s``).
+        clock: Seconds on the clock that ``captured_at`` uses (default ``time.monotonic``); a replay
+            harness passes its own to run real-time timing faster than real time.
     """
 
-    def __init__(self, model, options: StreamOptions | None = None, vad: SileroVAD | None = None, light_model=None) -> None:
+    def __init__(self, model, options: StreamOptions | None = None, vad: SileroVAD | None = None, light_model=None,
+                 clock=time.monotonic) -> None:
         self.options = options or StreamOptions()
+        self._now = clock
         self._model = model
         device = getattr(getattr(model, "_loaded", None), "device", None) or getattr(model, "device", None) or "auto"
         self._vad = vad or SileroVAD.from_bytes(model.vad_model_bytes(), device)
@@ -263,7 +267,7 @@ class SpeechStream:
         self.stats = StreamStats()
         self._audio = np.zeros(0, np.float32)  # samples [self._audio_start, received)
         self._audio_start = 0
-        self._clock: tuple[int, float] = (0, time.monotonic())  # (sample index, wall time it was captured)
+        self._clock: tuple[int, float] = (0, clock())  # (sample index, wall time it was captured)
         self._finished = False
         self._utt_index = 0
         self._lagging = False
@@ -283,7 +287,8 @@ class SpeechStream:
         Args:
             samples: 1-D mono or ``(frames, channels)`` audio, int16/int32/uint8 or float.
             sample_rate: Rate of ``samples`` in Hz (resampled to 16 kHz).
-            captured_at: ``time.monotonic()`` when the last sample was captured; defaults to now.
+            captured_at: Time on the stream's clock (``time.monotonic()`` by default) when the last sample
+                was captured; defaults to now.
                 Sources pass it so latency and lag are measured from capture, not from this call.
 
         Raises:
@@ -295,7 +300,7 @@ class SpeechStream:
         if audio.shape[0] == 0:
             return []
         received = self.stats.samples_received + audio.shape[0]
-        self._clock = (received, time.monotonic() if captured_at is None else float(captured_at))
+        self._clock = (received, self._now() if captured_at is None else float(captured_at))
         self.stats.samples_received = received
         self._audio = np.concatenate([self._audio, audio])
         return self._process(self._vad.accept(audio))
@@ -352,7 +357,7 @@ class SpeechStream:
         return at - (end - sample) / TARGET_RATE
 
     def _lag(self, sample: int) -> float:
-        lag = max(0.0, time.monotonic() - self._capture_time(sample))
+        lag = max(0.0, self._now() - self._capture_time(sample))
         self.stats.lag_s = lag
         self.stats.max_lag_s = max(self.stats.max_lag_s, lag)
         return lag
@@ -421,7 +426,7 @@ class SpeechStream:
         """Switch to the light model when the lag lasts, and back when it has been low for a while."""
         if self._models[1] is None:
             return []
-        opts, lag, now = self.options, self.stats.lag_s, time.monotonic()
+        opts, lag, now = self.options, self.stats.lag_s, self._now()
         self._over_since = (self._over_since or now) if lag > opts.degrade_lag_s else None
         self._under_since = (self._under_since or now) if lag < opts.degrade_lag_s / 4 else None
         if not self._degraded and self._over_since is not None and now - self._over_since >= opts.degrade_after_s:
@@ -494,7 +499,7 @@ class SpeechStream:
         if not text:
             return []
         self.stats.partials += 1
-        now = time.monotonic()
+        now = self._now()
         return [
             StreamEvent(
                 "partial", text, self._utt_start / TARGET_RATE, window_end / TARGET_RATE, self._utt_index,
@@ -521,7 +526,7 @@ class SpeechStream:
         if not text:
             self.stats.finals_dropped_as_noise += int(dropped)
             return []
-        now = time.monotonic()
+        now = self._now()
         last_speech = speech_end if speech_end is not None else end
         latency = (now - self._capture_time(last_speech)) * 1000
         self.stats.finals += 1

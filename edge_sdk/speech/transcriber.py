@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -171,15 +172,16 @@ class Transcriber:
         """Verified bytes of the bundle's Silero VAD model (asset ``vad``)."""
         return self.bundle.read_asset("vad")
 
-    def create_stream(self, **kwargs):
+    def create_stream(self, clock=time.monotonic, **kwargs):
         """A live :class:`edge_sdk.speech.stream.SpeechStream` over this transcriber.
 
         Args:
+            clock: The stream's clock (see :class:`~edge_sdk.speech.stream.SpeechStream`).
             **kwargs: Fields of :class:`edge_sdk.speech.stream.StreamOptions`.
         """
         from edge_sdk.speech.stream import SpeechStream, StreamOptions
 
-        return SpeechStream(self, StreamOptions(**kwargs))
+        return SpeechStream(self, StreamOptions(**kwargs), clock=clock)
 
     # -- decoding ------------------------------------------------------------------------------
     def decode(self, audio: np.ndarray, prompt: Sequence[int] = ()) -> list[Segment]:

@@ -29,10 +29,10 @@ class FakeModel:
         self.text = text
         self.calls: list[int] = []
 
-    def create_stream(self, **kwargs):
+    def create_stream(self, clock=time.monotonic, **kwargs):
         from edge_sdk.speech.stream import SpeechStream, StreamOptions
 
-        return SpeechStream(self, StreamOptions(**kwargs))
+        return SpeechStream(self, StreamOptions(**kwargs), clock=clock)
 
     def vad_model_bytes(self) -> bytes:
         return silero_path().read_bytes()

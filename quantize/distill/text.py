@@ -21,9 +21,9 @@ import torch
 
 from edge_sdk.bundle import load_bundle
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError
-from quantize.bundle_writer import add_variant, recipe_hash, scratch_copy
+from quantize.bundle_writer import add_variant, scratch_copy
 from quantize.distill import measure
-from quantize.distill.corpus import read_documents, sentence_split, split_sentences
+from quantize.distill.corpus import augment, read_documents, sentence_split, split_sentences
 from quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
 from quantize.distill.refusal import record_refusal
 from quantize.distill.text_student import (
@@ -35,7 +35,6 @@ from quantize.distill.text_student import (
     make_student,
     mean_pool,
     packaged_teacher_dir,
-    sentence_embedding,
     teacher_dir_of,
 )
 
@@ -59,10 +58,11 @@ class TextDistillConfig:
         data: Folders or files of ``.jsonl`` / ``.txt`` documents; empty means the shared ``text/`` folder.
         keep_layers: Teacher layers the student keeps. (0, 3, 5) starts closest to the teacher
             (held-out cosine 0.66 before training, against 0.39 for (0, 2, 4)).
-        max_tokens: Student truncation length while training. The median sentence has 33 tokens but 7 %
-            have more than 64, and the teacher's targets see up to 128: a shorter limit trains those
-            sentences toward embeddings of words the student never saw. Evaluation always uses 128.
+        max_tokens: Truncation while training, for student and teacher alike (the median sentence has
+            33 tokens, 7 % have more than 64). Evaluation always uses 128.
         held_out_percent: Share of documents held out for evaluation (by a hash of their id).
+        augment_share: Share of each batch replaced by an augmented sentence (a span, words dropped, or
+            two sentences joined; :func:`quantize.distill.corpus.augment`), labelled by the teacher on the fly.
         eval_sentences: Held-out sentences scored at each evaluation step.
         loss: ``cosine`` (1 - cos of normalised embeddings), ``mse`` (of normalised embeddings,
             times the hidden size), their sum, or ``cosine+hidden``: cosine plus each student layer's
@@ -82,6 +82,7 @@ class TextDistillConfig:
     keep_layers: tuple[int, ...] = (0, 3, 5)
     max_tokens: int = TEACHER_MAX_TOKENS
     held_out_percent: int = 20
+    augment_share: float = 0.5
     eval_sentences: int = 512
     loss: str = "cosine+hidden"
     int8_format: str = "u8s8"
@@ -97,6 +98,8 @@ class TextDistillConfig:
             raise InvalidInputError(f"loss {self.loss!r} is not one of {LOSSES}")
         if not 8 <= self.max_tokens <= 512:
             raise InvalidInputError(f"max_tokens must be in [8, 512], got {self.max_tokens}")
+        if not 0 <= self.augment_share <= 1:
+            raise InvalidInputError(f"augment_share must be in [0, 1], got {self.augment_share}")
         if self.eval_sentences < 1:
             raise InvalidInputError(f"eval_sentences must be >= 1, got {self.eval_sentences}")
 
@@ -186,16 +189,8 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     }
     # settings that only affect shipping (int8 format, ROUGE documents) do not invalidate the checkpoint
     rhash = resume_key(recipe, SHIP_ONLY)
-    # keyed by what the targets depend on only, so changing the student's settings reuses them
-    targets_path = workdir / f"teacher-targets-{recipe_hash({'w': str(tdir), 't': split.train, 'e': eval_sents})}.pt"
-    if targets_path.is_file():
-        targets = torch.load(targets_path)
-    else:
-        log.info("embedding %d sentences with the teacher", len(split.train) + len(eval_sents))
-        targets = {"train": embed_all(teacher, teacher_tokenize, list(split.train), progress="teacher targets"),
-                   "eval": embed_all(teacher, teacher_tokenize, eval_sents)}
-        workdir.mkdir(parents=True, exist_ok=True)
-        torch.save(targets, targets_path)
+    # training targets come from the teacher on the fly (augmented inputs are new every step)
+    teacher_eval = embed_all(teacher, teacher_tokenize, eval_sents)
 
     student = make_student(teacher, cfg.keep_layers)
     train_sents = list(split.train)
@@ -203,18 +198,20 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
 
     def loss_of_batch(step: int) -> torch.Tensor:
         idx = bucketed_batch(lengths, step, cfg.schedule.batch_size, cfg.schedule.seed)
-        ids, mask = tokenize([train_sents[i] for i in idx])
-        if cfg.loss != "cosine+hidden":
-            return _loss(cfg.loss, sentence_embedding(student, ids, mask), targets["train"][idx])
-        out = student(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        rng = np.random.default_rng((cfg.schedule.seed, step))  # a function of the step: resumable
+        sents = [augment(train_sents[i], train_sents[int(rng.integers(len(train_sents)))], rng)
+                 if rng.random() < cfg.augment_share else train_sents[i] for i in idx]
+        ids, mask = tokenize(sents)
+        hidden = cfg.loss == "cosine+hidden"
+        out = student(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
         with torch.no_grad():
-            teacher_states = teacher(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
-        cos = _loss("cosine", mean_pool(out.last_hidden_state, mask), targets["train"][idx])
-        return cos + hidden_state_loss(out.hidden_states, teacher_states, mask)
+            target = teacher(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
+        loss = _loss(cfg.loss, mean_pool(out.last_hidden_state, mask), mean_pool(target.last_hidden_state, mask))
+        return loss + hidden_state_loss(out.hidden_states, target.hidden_states, mask) if hidden else loss
 
     def evaluate() -> dict:
         emb = embed_all(student, teacher_tokenize, eval_sents)  # at the runtime's length, as the teacher
-        return {"eval_cosine": float((emb * targets["eval"]).sum(-1).mean())}
+        return {"eval_cosine": float((emb * teacher_eval).sum(-1).mean())}
 
     run = train(student, loss_of_batch, evaluate, cfg.schedule, workdir, rhash, desc="distill text")
     report = {"recipe": recipe, "training": {"steps": run.step, "train_time_s": round(run.train_time_s, 1),
@@ -247,7 +244,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
         teacher_int8 = workdir / "onnx" / "teacher-int8" / "encoder.onnx"
         teacher_int8.parent.mkdir(parents=True, exist_ok=True)
         quantize_int8(bundle.path_of(bundle.variants["fp32"].files[role]), teacher_int8, int8_format, op_types)
-    metrics = _measure(bundle, teacher_tokenize, eval_sents, targets["eval"].numpy(), split.held_out_docs, fp32, int8, teacher_int8, cfg)
+    metrics = _measure(bundle, teacher_tokenize, eval_sents, teacher_eval.numpy(), split.held_out_docs, fp32, int8, teacher_int8, cfg)
     files = {"distilled": fp32, "distilled-int8": int8}
     recipes = {"distilled": recipe, "distilled-int8": {**recipe, "int8": int8_recipe}}
     if cfg.rouge_docs:

@@ -124,3 +124,22 @@ def test_hidden_state_loss_maps_student_layers_uniformly_and_is_zero_on_the_teac
     # a student made of teacher layers 1, 3, 5 differs from teacher states 2, 4, 6, the 6-layer teacher itself does not
     assert float(hidden_state_loss([states[0], states[2], states[4], states[6]], states, mask)) == 0.0
     assert float(hidden_state_loss(student_states, states, mask)) > 0.01
+
+
+def test_augment_makes_spans_drops_and_joins_from_the_sentence():
+    from quantize.distill.corpus import augment
+
+    sentence = "the quick brown fox jumps over the lazy dog near the river"
+    words = sentence.split()
+    rng = np.random.default_rng(0)
+    outs = [augment(sentence, "A second sentence.", rng) for _ in range(60)]
+    spans = [o for o in outs if o in sentence and o != sentence]
+    joined = [o for o in outs if o == f"{sentence} A second sentence."]
+    dropped = [o for o in outs if o not in spans and o not in joined]
+    assert spans and joined and dropped
+    assert all(len(o.split()) >= len(words) // 2 for o in spans)
+    # dropped words keep the order of the rest
+    for o in dropped:
+        it = iter(words)
+        assert all(w in it for w in o.split())
+    assert augment("too short", "x", rng) in ("too short", "too short x")

@@ -61,8 +61,8 @@ class TextDistillConfig:
         max_tokens: Truncation while training, for student and teacher alike (the median sentence has
             33 tokens, 7 % have more than 64). Evaluation always uses 128.
         held_out_percent: Share of documents held out for evaluation (by a hash of their id).
-        augment_share: Share of each batch replaced by an augmented sentence (a span, words dropped, or
-            two sentences joined; :func:`quantize.distill.corpus.augment`), labelled by the teacher on the fly.
+        augment_share: Share of each batch replaced by an augmented sentence (a span, or words dropped;
+            :func:`quantize.distill.corpus.augment`), labelled by the teacher on the fly.
         eval_sentences: Held-out sentences scored at each evaluation step.
         loss: ``cosine`` (1 - cos of normalised embeddings), ``mse`` (of normalised embeddings,
             times the hidden size), their sum, or ``cosine+hidden``: cosine plus each student layer's
@@ -199,8 +199,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     def loss_of_batch(step: int) -> torch.Tensor:
         idx = bucketed_batch(lengths, step, cfg.schedule.batch_size, cfg.schedule.seed)
         rng = np.random.default_rng((cfg.schedule.seed, step))  # a function of the step: resumable
-        sents = [augment(train_sents[i], train_sents[int(rng.integers(len(train_sents)))], rng)
-                 if rng.random() < cfg.augment_share else train_sents[i] for i in idx]
+        sents = [augment(train_sents[i], rng) if rng.random() < cfg.augment_share else train_sents[i] for i in idx]
         ids, mask = tokenize(sents)
         hidden = cfg.loss == "cosine+hidden"
         out = student(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)

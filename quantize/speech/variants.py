@@ -13,10 +13,6 @@ log = logging.getLogger(__name__)
 # uint8; "u8s8" (VNNI, ARM dotprod) takes int8 weights, plain AVX2 needs uint8 weights (u8u8)
 # because vpmaddubsw can saturate on u8 x s8 pairs.
 WEIGHT_TYPES = {"u8s8": "QInt8", "s8s8": "QInt8", "u8u8": "QUInt8"}
-# Gather too: the decoder's 51,864 x 384 token embedding is shared by its Gather and the output
-# projection, and quantizing the MatMul alone left an fp32 copy for the Gather (decoder 109 MB, not
-# 29; 140 MB more resident). WER on the shared clips is the same either way (5.41 %).
-OP_TYPES = ("MatMul", "Gather")
 
 # Attempts in order, each excluding more of the nodes most sensitive to int8 weights. The
 # decoder's output projection (the tied embedding) picks every token; the first encoder layers
@@ -39,7 +35,7 @@ def _nodes_matching(model: onnx.ModelProto, patterns: tuple[str, ...], outputs: 
 
 
 def quantize_int8(src: Path, dst: Path, int8_format: str, exclude: tuple[str, ...] = ()) -> list[str]:
-    """Dynamic int8 (per-channel weights, dynamic uint8 activations) of the MatMuls and Gathers with constant weights.
+    """Dynamic int8 (per-channel weights, dynamic uint8 activations) of the MatMuls with constant weights.
 
     Args:
         src: fp32 ONNX file.
@@ -59,7 +55,7 @@ def quantize_int8(src: Path, dst: Path, int8_format: str, exclude: tuple[str, ..
     quantize_dynamic(
         model,
         str(dst),
-        op_types_to_quantize=list(OP_TYPES),
+        op_types_to_quantize=["MatMul"],
         per_channel=True,
         weight_type=getattr(QuantType, WEIGHT_TYPES[int8_format]),
         nodes_to_exclude=excluded,

@@ -46,9 +46,6 @@ def test_int8_graphs_hold_integer_matmuls(speech_bundle):
         model = onnx.load_from_string(b.read(b.variants["int8"].files[role]))
         ops = {n.op_type for n in model.graph.node}
         assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops, sorted(ops)
-    # the token embedding is int8 for its Gather as well as for the output projection: no fp32 copy remains
-    decoder = {v: b.variants[v].files["decoder"].size for v in ("fp32", "int8")}
-    assert decoder["int8"] < 0.35 * decoder["fp32"], decoder
 
 
 def test_vad_asset_is_the_silero_model(asr):

@@ -107,7 +107,7 @@ class TextDistillConfig:
 def _loss(kind: str, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     cos = 1.0 - (student * teacher).sum(-1).mean()
     mse = torch.nn.functional.mse_loss(student, teacher) * student.shape[-1]
-    return {"cosine": cos, "mse": mse, "cosine+mse": cos + mse, "cosine+hidden": cos}[kind]
+    return {"cosine": cos, "mse": mse, "cosine+mse": cos + mse}[kind]
 
 
 def _save_student(student: torch.nn.Module, teacher_dir: Path, out: Path) -> Path:
@@ -205,7 +205,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
         out = student(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
         with torch.no_grad():
             target = teacher(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
-        loss = _loss(cfg.loss, mean_pool(out.last_hidden_state, mask), mean_pool(target.last_hidden_state, mask))
+        loss = _loss(cfg.loss.removesuffix("+hidden"), mean_pool(out.last_hidden_state, mask), mean_pool(target.last_hidden_state, mask))
         return loss + hidden_state_loss(out.hidden_states, target.hidden_states, mask) if hidden else loss
 
     def evaluate() -> dict:

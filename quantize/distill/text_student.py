@@ -99,9 +99,8 @@ def hidden_state_loss(student_states, teacher_states, attention_mask: torch.Tens
         teacher_states: ``hidden_states`` of the teacher on the same tokens.
     """
     mask = attention_mask.unsqueeze(-1).to(student_states[-1].dtype)
-    tokens = mask.sum() * student_states[-1].shape[-1]
     targets = layer_targets(len(student_states) - 1, len(teacher_states) - 1)
-    losses = [(((s - teacher_states[t]) ** 2 * mask).sum() / tokens) / (teacher_states[t] ** 2 * mask).sum().mul(1 / tokens)
+    losses = [((s - teacher_states[t]) ** 2 * mask).sum() / (teacher_states[t] ** 2 * mask).sum()
               for s, t in zip(student_states[1:], targets, strict=True)]
     return torch.stack(losses).mean()
 
@@ -124,19 +123,12 @@ class Tokenize:
 
 
 @torch.no_grad()
-def embed_all(model: nn.Module, tokenize: Tokenize, sentences: list[str], batch_size: int = 64,
-              progress: str | None = None) -> torch.Tensor:
-    """Normalised embeddings of ``sentences`` (batched by length to keep padding small).
-
-    Args:
-        progress: Label of a progress bar; None shows none.
-    """
-    from tqdm import tqdm
-
+def embed_all(model: nn.Module, tokenize: Tokenize, sentences: list[str], batch_size: int = 64) -> torch.Tensor:
+    """Normalised embeddings of ``sentences`` (batched by length to keep padding small)."""
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     out = torch.empty(len(sentences), model.config.hidden_size)
     model.eval()
-    for start in tqdm(range(0, len(order), batch_size), desc=progress, unit="batch", disable=progress is None, leave=False):
+    for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         ids, mask = tokenize([sentences[i] for i in idx])
         out[idx] = sentence_embedding(model, ids, mask)

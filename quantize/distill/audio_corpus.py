@@ -2,8 +2,9 @@
 
 Real clips come from a ``transcripts.tsv`` manifest; a clip is held out for evaluation when the
 CRC32 of its path falls in the held-out share, so the split never changes between runs.
-Synthetic speech is spoken by espeak-ng (Debian package ``espeak-ng``) in many voices, rates and
-pitches from English sentences, then passed through a synthetic room (exponentially decaying
+Synthetic speech is spoken from English sentences by two engines (Debian packages): espeak-ng
+(formant synthesis, many voices, rates and pitches) and flite (CMU's diphone and clustergen voices,
+closer to natural speech, at several speaking rates), then passed through a synthetic room (exponentially decaying
 noise impulse response) and mixed with car-like (low-passed brown) or kitchen-like (pink plus
 clatter bursts) noise at a random SNR. Every random choice comes from one seeded generator.
 """
@@ -14,13 +15,14 @@ import io
 import logging
 import shutil
 import subprocess
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge_sdk.errors import MissingDependencyError
+from edge_sdk.errors import InvalidInputError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ SAMPLE_RATE = 16000
 # espeak-ng voice variants: the built-in English voices crossed with its male/female variants.
 ESPEAK_VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan")
 ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "f4", "f5", "klatt")
+FLITE_VOICES = ("kal16", "awb", "rms", "slt")  # flite 2.2's English voices (kal is kal16 at 8 kHz)
+TTS_ENGINES = ("espeak-ng", "flite")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Clip:
     audio: np.ndarray
     reference: str
     origin: str
+    synthetic: bool = False
 
 
 def split_manifest(manifest: Path, held_out_percent: int) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
@@ -65,23 +70,55 @@ def load_clip(path: Path, reference: str) -> Clip:
     return Clip(np.asarray(audio, dtype=np.float32), reference, str(path))
 
 
+def _tool(name: str) -> str:
+    exe = shutil.which(name)
+    if exe is None:
+        raise MissingDependencyError(f"synthetic speech needs {name}: apt-get install {name}")
+    return exe
+
+
+def _wav_to_16k(wav: bytes) -> np.ndarray:
+    import soundfile as sf
+
+    from edge_sdk.audio import resample
+
+    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    return resample(audio, rate, SAMPLE_RATE).astype(np.float32)
+
+
 def espeak(text: str, voice: str, rate_wpm: int, pitch: int) -> np.ndarray:
     """``text`` spoken by espeak-ng, as 16 kHz float32.
 
     Raises:
         MissingDependencyError: espeak-ng is not installed.
     """
-    import soundfile as sf
+    cmd = [_tool("espeak-ng"), "-v", voice, "-s", str(rate_wpm), "-p", str(pitch), "--stdout", text]
+    return _wav_to_16k(subprocess.run(cmd, check=True, capture_output=True, timeout=60).stdout)
 
-    from edge_sdk.audio import resample
 
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise MissingDependencyError("synthetic speech needs espeak-ng: apt-get install espeak-ng")
-    wav = subprocess.run([exe, "-v", voice, "-s", str(rate_wpm), "-p", str(pitch), "--stdout", text],
-                         check=True, capture_output=True, timeout=60).stdout
-    audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
-    return resample(audio, rate, SAMPLE_RATE).astype(np.float32)
+def flite(text: str, voice: str, stretch: float) -> np.ndarray:
+    """``text`` spoken by flite's ``voice``, ``stretch`` times its normal duration, as 16 kHz float32.
+
+    Raises:
+        MissingDependencyError: flite is not installed.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "say.wav"
+        subprocess.run([_tool("flite"), "-voice", voice, "--setf", f"duration_stretch={stretch:.2f}", "-t", text, "-o", str(out)],
+                       check=True, capture_output=True, timeout=60)
+        return _wav_to_16k(out.read_bytes())
+
+
+def speak(text: str, engine: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """``text`` spoken by ``engine`` in a voice, rate and pitch drawn from ``rng``; the audio and a description."""
+    if engine == "flite":
+        voice, stretch = str(rng.choice(FLITE_VOICES)), float(rng.uniform(0.85, 1.2))
+        return flite(text, voice, stretch), f"flite:{voice}:x{stretch:.2f}"
+    if engine != "espeak-ng":
+        raise InvalidInputError(f"unknown speech engine {engine!r}; expected one of {TTS_ENGINES}")
+    voice = f"{rng.choice(ESPEAK_VOICES)}+{rng.choice(ESPEAK_VARIANTS)}"
+    rate, pitch = int(rng.integers(130, 200)), int(rng.integers(25, 75))
+    return espeak(text, voice, rate, pitch), f"espeak-ng:{voice}:s{rate}:p{pitch}"
 
 
 def room_impulse(rng: np.random.Generator, rt60_s: float) -> np.ndarray:
@@ -128,17 +165,16 @@ def augment(audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, di
     return (out / peak * 0.7 if peak > 0.99 else out).astype(np.float32), {"rt60_s": round(rt60, 2), "noise": kind, "snr_db": round(snr_db, 1)}
 
 
-def synthetic_clips(sentences: list[str], count: int, seed: int, augment_share: float = 0.8) -> list[Clip]:
-    """``count`` espeak-ng utterances of sentences drawn from ``sentences``, most of them augmented."""
+def synthetic_clips(sentences: list[str], count: int, seed: int, augment_share: float = 0.8,
+                    engines: tuple[str, ...] = ("espeak-ng",)) -> list[Clip]:
+    """``count`` utterances of sentences drawn from ``sentences``, engines taking turns, most of them augmented."""
     rng = np.random.default_rng(seed)
     clips = []
     for k in range(count):
         text = sentences[int(rng.integers(0, len(sentences)))]
-        voice = f"{rng.choice(ESPEAK_VOICES)}+{rng.choice(ESPEAK_VARIANTS)}"
-        rate, pitch = int(rng.integers(130, 200)), int(rng.integers(25, 75))
-        audio = espeak(text, voice, rate, pitch)
+        audio, spoken_by = speak(text, engines[k % len(engines)], rng)
         what = {}
         if rng.uniform() < augment_share:
             audio, what = augment(audio, rng)
-        clips.append(Clip(audio, text, f"espeak-ng:{voice}:s{rate}:p{pitch}:{what or 'clean'}#{k}"))
+        clips.append(Clip(audio, text, f"{spoken_by}:{what or 'clean'}#{k}", synthetic=True))
     return clips

@@ -29,6 +29,9 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
                    f"(defaults: {DEFAULT_TEACHERS})")
     p.add_argument("--bundle", help="vision only: bundle that receives the variants (default efficientnet-lite0)")
     p.add_argument("--data", nargs="+", metavar="DIR", help="training data folders/files (default: the shared data)")
+    p.add_argument("--train-data", nargs="+", metavar="DIR", help="text only: more documents (.jsonl/.txt/JATS .xml), "
+                   "trained on, never evaluated; 'python -m quantize.distill.jats DIR' fetches 122 CC BY/CC0 PLOS articles")
+    p.add_argument("--synthetic-clips", type=int, help="speech only: synthetic utterances to generate (espeak-ng and flite)")
     p.add_argument("--data-root", type=Path, help="shared data folder with speech/, images/, text/ (default ../shared/data)")
     p.add_argument("--steps", type=int, help="optimizer steps")
     p.add_argument("--batch-size", type=int)
@@ -78,7 +81,8 @@ def run(args: argparse.Namespace) -> dict:
         from quantize.distill.text import TextDistillConfig, distill_text
 
         base = TextDistillConfig()
-        cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, schedule=_schedule(base.schedule, args),
+        cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data,
+                                  train_data=tuple(args.train_data or ()), schedule=_schedule(base.schedule, args),
                                   gate=not args.no_gate)
         report = distill_text(cfg, out, root, write=not args.no_write)
     elif args.student == "vision":
@@ -93,7 +97,8 @@ def run(args: argparse.Namespace) -> dict:
         from quantize.distill.speech import SpeechDistillConfig, distill_speech
 
         base = SpeechDistillConfig()
-        cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, schedule=_schedule(base.schedule, args))
+        cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, schedule=_schedule(base.schedule, args),
+                                  synthetic_clips=base.synthetic_clips if args.synthetic_clips is None else args.synthetic_clips)
         report = distill_speech(cfg, out, root, write=not args.no_write)
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / "report.json").write_text(json.dumps(report, indent=2, default=str))

@@ -1,7 +1,8 @@
 """Training and held-out text for the text student: documents, split by document, cut into sentences.
 
 Documents come from ``*.jsonl`` files (one object per line with ``id`` and ``article``, and
-optionally ``reference``) and ``*.txt`` files (one document each). A document is held out for
+optionally ``reference``), ``*.txt`` files (one document each) and JATS ``*.xml`` articles
+(:mod:`quantize.distill.jats`; only CC BY / CC0 ones). A document is held out for
 evaluation when the CRC32 of its id falls in the held-out fraction, so the split is the same on
 every machine and for every run, and no sentence of a held-out document is ever trained on.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError
+from quantize.distill.jats import read_article
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _SPACE = re.compile(r"\s+")
@@ -75,7 +77,7 @@ def is_held_out(doc_id: str, held_out_percent: int) -> bool:
 
 
 def read_documents(paths: list[Path]) -> list[Document]:
-    """Every document of the ``*.jsonl`` and ``*.txt`` files in ``paths`` (files or folders).
+    """Every document of the ``*.jsonl``, ``*.txt`` and ``*.xml`` files in ``paths`` (files or folders).
 
     Raises:
         BundleNotFoundError: A path does not exist.
@@ -85,15 +87,18 @@ def read_documents(paths: list[Path]) -> list[Document]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix in (".jsonl", ".txt") and f.is_file())
+            files += sorted(f for f in p.rglob("*") if f.suffix in (".jsonl", ".txt", ".xml") and f.is_file())
         elif p.is_file():
             files.append(p)
         else:
-            raise BundleNotFoundError(f"text data {p} does not exist; give folders of .jsonl/.txt files with --data")
+            raise BundleNotFoundError(f"text data {p} does not exist; give folders of .jsonl/.txt/.xml files with --data")
     docs = []
     for f in files:
         if f.suffix == ".txt":
             docs.append(Document(id=f.stem, text=f.read_text(errors="replace"), reference="", source=str(f)))
+            continue
+        if f.suffix == ".xml":
+            docs += [d for d in [read_article(f)] if d is not None]
             continue
         for n, line in enumerate(f.read_text().splitlines(), 1):
             if not line.strip():
@@ -115,24 +120,35 @@ class SentenceSplit:
     train_doc_ids: tuple[str, ...]
 
 
-def sentence_split(docs: list[Document], held_out_percent: int = 20, include_references: bool = True) -> SentenceSplit:
+def sentence_split(docs: list[Document], held_out_percent: int = 20, include_references: bool = True,
+                   train_only: list[Document] = ()) -> SentenceSplit:
     """Split documents by id, then cut each side into de-duplicated sentences.
 
     Args:
         docs: The documents.
         held_out_percent: Share of documents held out (0-90).
         include_references: Also train on the reference summaries of training documents.
+        train_only: More documents, never held out; one whose id is also in ``docs`` is skipped
+            (the copy in ``docs`` decides its side).
     """
     if not 0 <= held_out_percent <= 90:
         raise InvalidInputError(f"held_out_percent must be in [0, 90], got {held_out_percent}")
     train, held, held_docs, train_ids = [], [], [], []
+
+    def train_on(d: Document) -> None:
+        train_ids.append(d.id)
+        train.extend(split_sentences(d.text) + (split_sentences(d.reference) if include_references else []))
+
     for d in docs:
         if is_held_out(d.id, held_out_percent):
             held_docs.append(d)
-            held += split_sentences(d.text)
+            held.extend(split_sentences(d.text))
         else:
-            train_ids.append(d.id)
-            train += split_sentences(d.text) + (split_sentences(d.reference) if include_references else [])
+            train_on(d)
+    known = {d.id for d in docs}
+    for d in train_only:
+        if d.id not in known:
+            train_on(d)
     held_set = set(held)
     train = [s for s in dict.fromkeys(train) if s not in held_set]
     return SentenceSplit(tuple(train), tuple(dict.fromkeys(held)), tuple(held_docs), tuple(train_ids))

@@ -3,7 +3,7 @@
 distil-whisper style: the student's decoder keeps teacher layers ``keep_layers`` (first and last),
 the encoder and the token embeddings stay frozen, and the decoder is trained on the teacher's
 pseudo-labels (cross-entropy) and the teacher's logits on them (KL), on real clips that are not
-held out plus espeak-ng speech with car/kitchen acoustics. Pseudo-labels come from the runtime's
+held out plus espeak-ng and flite speech with car/kitchen acoustics. Pseudo-labels come from the runtime's
 own fp32 transcriber (so they are what users get from the teacher); synthetic clips whose
 pseudo-label is far from the spoken text are dropped (a WER filter, as distil-whisper does).
 
@@ -26,7 +26,7 @@ from torch import nn
 
 from edge_sdk.errors import InvalidInputError
 from quantize.bundle_writer import add_variant, recipe_hash, scratch_copy
-from quantize.distill.audio_corpus import Clip, load_clip, split_manifest, synthetic_clips, write_manifest
+from quantize.distill.audio_corpus import TTS_ENGINES, Clip, augment, load_clip, split_manifest, synthetic_clips, write_manifest
 from quantize.distill.loop import Schedule, epoch_order, resume_key, seed_everything, train
 from quantize.distill.refusal import record_refusal
 
@@ -44,8 +44,10 @@ class SpeechDistillConfig:
         data: Extra ``transcripts.tsv`` manifests whose clips are all used for training.
         keep_layers: Teacher decoder layers the student keeps (first and last, as distil-whisper).
         held_out_percent: Share of the shared clips held out for evaluation (by a hash of the path).
-        synthetic_clips: espeak-ng utterances to generate.
-        max_pseudo_wer: Drop a synthetic clip when the teacher's transcript is further than this from its text.
+        real_copies: Reverberated, noisy copies of each real training clip, next to the clean one.
+        synthetic_clips: Synthetic utterances to generate.
+        tts_engines: Speech synthesizers, taking turns (:data:`quantize.distill.audio_corpus.TTS_ENGINES`).
+        max_pseudo_wer: Drop a clip when the teacher's transcript is further than this from its reference.
         kl_weight: Weight of KL(teacher || student) next to the pseudo-label cross-entropy.
         temperature: Softmax temperature of the KL term.
         window_margin_s: Encoder window = clip seconds + this (as the runtime's transcriber).
@@ -57,7 +59,9 @@ class SpeechDistillConfig:
     data: tuple[str, ...] = ()
     keep_layers: tuple[int, ...] = (0, 3)
     held_out_percent: int = 50
+    real_copies: int = 2
     synthetic_clips: int = 160
+    tts_engines: tuple[str, ...] = TTS_ENGINES
     max_pseudo_wer: float = 0.4
     kl_weight: float = 0.8
     temperature: float = 2.0
@@ -71,8 +75,10 @@ class SpeechDistillConfig:
             raise InvalidInputError(f"held_out_percent must be in [1, 90], got {self.held_out_percent}")
         if not 0 <= self.kl_weight <= 1:
             raise InvalidInputError(f"kl_weight must be in [0, 1], got {self.kl_weight}")
-        if self.synthetic_clips < 0:
-            raise InvalidInputError(f"synthetic_clips must be >= 0, got {self.synthetic_clips}")
+        if self.synthetic_clips < 0 or self.real_copies < 0:
+            raise InvalidInputError(f"synthetic_clips and real_copies must be >= 0, got {self.synthetic_clips}, {self.real_copies}")
+        if not self.tts_engines or not set(self.tts_engines) <= set(TTS_ENGINES):
+            raise InvalidInputError(f"tts_engines must be a non-empty subset of {TTS_ENGINES}, got {self.tts_engines}")
 
 
 def encoder_states(model: nn.Module, mel: torch.Tensor) -> torch.Tensor:
@@ -148,8 +154,7 @@ def build_examples(cfg: SpeechDistillConfig, teacher: nn.Module, clips: list[Cli
     examples, dropped = [], 0
     for clip in clips:
         text, tokens = _pseudo_label(transcriber, tokenizer, clip)
-        synthetic = clip.origin.startswith("espeak-ng")
-        if len(tokens) <= 3 or len(tokens) > 200 or (synthetic and _wer(clip.reference, text) > cfg.max_pseudo_wer):
+        if len(tokens) <= 3 or len(tokens) > 200 or (clip.reference and _wer(clip.reference, text) > cfg.max_pseudo_wer):
             dropped += 1
             continue
         frames = window_frames(len(clip.audio), cfg.window_margin_s)
@@ -193,8 +198,13 @@ def gather_clips(cfg: SpeechDistillConfig, data_root: Path, sentences: list[str]
 
         train_rows += read_manifest(Path(extra))
     clips = [load_clip(p, ref) for p, ref in train_rows]
+    rng = np.random.default_rng(cfg.schedule.seed)
+    for clip in list(clips):
+        for k in range(cfg.real_copies):
+            audio, what = augment(clip.audio, rng)
+            clips.append(Clip(audio, clip.reference, f"{clip.origin}:{what}#{k}"))
     if cfg.synthetic_clips:
-        clips += synthetic_clips(sentences, cfg.synthetic_clips, cfg.schedule.seed)
+        clips += synthetic_clips(sentences, cfg.synthetic_clips, cfg.schedule.seed, engines=cfg.tts_engines)
     return clips, held
 
 
@@ -220,12 +230,12 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
     recipe = {"kind": "distillation", "student": f"Whisper tiny.en, frozen encoder, decoder layers {list(cfg.keep_layers)} of 4",
               "teacher": {"bundle": bundle.name, "pseudo_labels": "runtime Transcriber, variant fp32"}, "config": asdict(cfg),
               "data": {"real": str(data_root / "speech" / "transcripts.tsv"), "extra": list(cfg.data),
-                       "held_out": sorted(p.name for p, _ in held), "synthetic": f"espeak-ng {cfg.synthetic_clips} utterances "
+                       "held_out": sorted(p.name for p, _ in held), "synthetic": f"{cfg.synthetic_clips} utterances by {'/'.join(cfg.tts_engines)} "
                        "of training-split sentences, 80% reverberated + car/kitchen noise, seeded"},
               "objective": f"(1-{cfg.kl_weight}) CE(pseudo-labels) + {cfg.kl_weight} T^2 KL(teacher||student), T={cfg.temperature}"}
     rhash = resume_key(recipe, ("gate",))
-    data_key = recipe_hash({k: getattr(cfg, k) for k in ("teacher", "data", "held_out_percent", "synthetic_clips",
-                                                           "max_pseudo_wer", "window_margin_s")} | {"seed": cfg.schedule.seed})
+    data_key = recipe_hash({k: getattr(cfg, k) for k in ("teacher", "data", "held_out_percent", "real_copies", "synthetic_clips",
+                                                           "max_pseudo_wer", "window_margin_s", "tts_engines")} | {"seed": cfg.schedule.seed})
     cache = workdir / f"examples-{data_key}.pt"
     if cache.is_file():
         saved = torch.load(cache, weights_only=True)  # plain tensors, lists and strings: nothing is unpickled
@@ -238,8 +248,11 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
         workdir.mkdir(parents=True, exist_ok=True)
         torch.save({"states": [e.states for e in examples], "tokens": [e.tokens for e in examples],
                     "origins": [e.origin for e in examples], "stats": data_stats}, cache)
-    n_val = max(1, len(examples) // 10)
-    val, train_ex = examples[:n_val], examples[n_val:]  # synthetic come last; the val slice is real clips
+    # validation loss on every 20th synthetic utterance (at most 64); every real clip is trained on
+    synthetic = [i for i, e in enumerate(examples) if e.origin.split(":")[0] in TTS_ENGINES]
+    val_idx = set(synthetic[::20][:64]) or {len(examples) - 1}
+    val = [examples[i] for i in sorted(val_idx)]
+    train_ex = [e for i, e in enumerate(examples) if i not in val_idx]
     student = make_student(teacher, cfg.keep_layers)
     params = [p for p in student.parameters() if p.requires_grad]
 

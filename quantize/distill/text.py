@@ -55,7 +55,10 @@ class TextDistillConfig:
 
     Attributes:
         teacher: Bundle (store name or folder) whose encoder is the teacher; the variants go into it.
-        data: Folders or files of ``.jsonl`` / ``.txt`` documents; empty means the shared ``text/`` folder.
+        data: Folders or files of ``.jsonl`` / ``.txt`` / ``.xml`` documents, split by id into training and
+            held-out documents; empty means the shared ``text/`` folder.
+        train_data: More documents, trained on only (never evaluated); one whose id is also in ``data``
+            is skipped. ``python -m quantize.distill.jats DIR`` fetches 122 CC BY / CC0 PLOS articles.
         keep_layers: Teacher layers the student keeps. (0, 3, 5) starts closest to the teacher
             (held-out cosine 0.66 before training, against 0.39 for (0, 2, 4)).
         max_tokens: Truncation while training, for student and teacher alike (the median sentence has
@@ -79,6 +82,7 @@ class TextDistillConfig:
 
     teacher: str = "minilm-l6-extractive"
     data: tuple[str, ...] = ()
+    train_data: tuple[str, ...] = ()
     keep_layers: tuple[int, ...] = (0, 3, 5)
     max_tokens: int = TEACHER_MAX_TOKENS
     held_out_percent: int = 20
@@ -167,7 +171,8 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     seed_everything(cfg.schedule.seed)
     tdir = _teacher_dir(cfg.teacher)
     data = [Path(p) for p in cfg.data] or [Path(data_root or ".") / "text"]
-    split = sentence_split(read_documents(data), cfg.held_out_percent)
+    extra = [Path(p) for p in cfg.train_data]
+    split = sentence_split(read_documents(data), cfg.held_out_percent, train_only=read_documents(extra) if extra else [])
     rng = random.Random(cfg.schedule.seed)
     eval_sents = sorted(rng.sample(list(split.held_out), min(cfg.eval_sentences, len(split.held_out))))
     log.info("text: %d training sentences, %d held-out documents, %d eval sentences",
@@ -179,7 +184,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     recipe = {
         "kind": "distillation", "student": f"MiniLM, teacher layers {list(cfg.keep_layers)} of {len(teacher.encoder.layer)}",
         "teacher": {"bundle": cfg.teacher, "weights": str(tdir)}, "config": asdict(cfg),
-        "data": {"sources": [str(p) for p in data], "train_sentences": len(split.train),
+        "data": {"sources": [str(p) for p in data], "train_only_sources": [str(p) for p in extra], "train_sentences": len(split.train),
                  "train_documents": len(split.train_doc_ids), "held_out_documents": [d.id for d in split.held_out_docs],
                  "split": f"document held out when crc32(id) % 100 < {cfg.held_out_percent}"},
         "objective": (f"{cfg.loss.split('+')[0]} between student and teacher mean-pooled, L2-normalised sentence embeddings"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from quantize.distill.audio_corpus import augment, espeak, noise
+from quantize.distill.audio_corpus import FLITE_VOICES, augment, espeak, noise, synthetic_clips
 from quantize.distill.speech import (
     EOT,
     NO_TIMESTAMPS,
@@ -37,6 +37,22 @@ def test_augmentation_keeps_the_length_and_adds_noise_at_the_drawn_snr():
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="kl_weight"):
         SpeechDistillConfig(kl_weight=2.0)
+    with pytest.raises(ValueError, match="tts_engines"):
+        SpeechDistillConfig(tts_engines=("festival",))
+
+
+@pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("flite")), reason="needs espeak-ng and flite")
+def test_synthetic_clips_take_turns_between_engines_and_are_seeded():
+    sentences = ["The council was formed to advise the president.", "Growth depends on three factors."]
+    clips = synthetic_clips(sentences, 4, seed=3, augment_share=0.0, engines=("espeak-ng", "flite"))
+    assert [c.origin.split(":")[0] for c in clips] == ["espeak-ng", "flite", "espeak-ng", "flite"]
+    assert all(c.synthetic and c.reference in sentences for c in clips)
+    assert {c.origin.split(":")[1] for c in clips[1::2]} <= set(FLITE_VOICES)
+    for c in clips:  # a 5-8 word sentence takes 1-5 s to say, at 16 kHz
+        assert c.audio.dtype == np.float32 and 16000 <= len(c.audio) <= 5 * 16000 and np.abs(c.audio).max() > 0.05
+    again = synthetic_clips(sentences, 4, seed=3, augment_share=0.0, engines=("espeak-ng", "flite"))
+    assert [c.origin for c in again] == [c.origin for c in clips]
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(again, clips, strict=True))
 
 
 @pytest.fixture(scope="module")

@@ -36,17 +36,12 @@ TTS_ENGINES = ("espeak-ng", "flite")
 
 @dataclass(frozen=True)
 class Clip:
-    """One utterance: 16 kHz float32 samples, its reference text ("" when unknown) and its origin.
-
-    ``clean`` is the same utterance before reverberation and noise (``None`` when ``audio`` is clean):
-    the teacher labels that, the student learns from ``audio``.
-    """
+    """One utterance: 16 kHz float32 samples, its reference text ("" when unknown) and its origin."""
 
     audio: np.ndarray
     reference: str
     origin: str
     synthetic: bool = False
-    clean: np.ndarray | None = None
 
 
 def split_manifest(manifest: Path, held_out_percent: int) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
@@ -177,10 +172,9 @@ def synthetic_clips(sentences: list[str], count: int, seed: int, augment_share: 
     clips = []
     for k in range(count):
         text = sentences[int(rng.integers(0, len(sentences)))]
-        clean, spoken_by = speak(text, engines[k % len(engines)], rng)
+        audio, spoken_by = speak(text, engines[k % len(engines)], rng)
+        what = {}
         if rng.uniform() < augment_share:
-            audio, what = augment(clean, rng)
-            clips.append(Clip(audio, text, f"{spoken_by}:{what}#{k}", synthetic=True, clean=clean))
-        else:
-            clips.append(Clip(clean, text, f"{spoken_by}:clean#{k}", synthetic=True))
+            audio, what = augment(audio, rng)
+        clips.append(Clip(audio, text, f"{spoken_by}:{what or 'clean'}#{k}", synthetic=True))
     return clips

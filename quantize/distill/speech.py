@@ -4,10 +4,10 @@ distil-whisper style: the student's decoder keeps teacher layers ``keep_layers``
 the encoder and the token embeddings stay frozen, and the decoder is trained on the teacher's
 pseudo-labels (cross-entropy) and the teacher's logits on them (KL), on real clips that are not
 held out plus espeak-ng and flite speech with car/kitchen acoustics. Pseudo-labels come from the runtime's
-own fp32 transcriber (so they are what users get from the teacher) run on the clean rendering of each
-utterance, while the student hears the reverberated, noisy one: labelled noisy, the tiny teacher
-mis-heard 856 of 1,584 clips. Clips whose pseudo-label is far from the known text are dropped (a WER
-filter, as distil-whisper does).
+own fp32 transcriber (so they are what users get from the teacher) on the audio the student hears;
+clips whose pseudo-label is far from the known text are dropped (a WER filter, as distil-whisper
+does). Labelling the clean rendering of a noisy utterance instead, with twice the synthetic clips
+and steps, was measured worse on held-out real speech (WER 12.98 against 8.78 %).
 
 Export and int8 use the speech engineer's :mod:`quantize.speech`; WER and speed are measured
 with the runtime's transcriber on held-out shared clips, teacher and student side by side.
@@ -62,14 +62,14 @@ class SpeechDistillConfig:
     keep_layers: tuple[int, ...] = (0, 3)
     held_out_percent: int = 50
     real_copies: int = 2
-    synthetic_clips: int = 160
+    synthetic_clips: int = 1500
     tts_engines: tuple[str, ...] = TTS_ENGINES
     max_pseudo_wer: float = 0.4
     kl_weight: float = 0.8
     temperature: float = 2.0
     window_margin_s: float = 1.0
     gate: bool = True
-    schedule: Schedule = field(default_factory=lambda: Schedule(steps=300, batch_size=8, lr=1e-4, warmup_steps=20,
+    schedule: Schedule = field(default_factory=lambda: Schedule(steps=1500, batch_size=8, lr=1e-4, warmup_steps=20,
                                                                  eval_every=100, checkpoint_every=50))
 
     def __post_init__(self) -> None:
@@ -132,7 +132,7 @@ class Example:
 
 
 def _pseudo_label(transcriber, tokenizer, clip: Clip) -> tuple[str, list[int]]:
-    segments, _ = transcriber.transcribe(clip.audio if clip.clean is None else clip.clean, sample_rate=16000)
+    segments, _ = transcriber.transcribe(clip.audio, sample_rate=16000)
     text = " ".join(s.text.strip() for s in segments).strip()
     ids = tokenizer.encode(" " + text, add_special_tokens=False).ids if text else []
     return text, [SOT, NO_TIMESTAMPS, *ids, EOT]
@@ -205,7 +205,7 @@ def gather_clips(cfg: SpeechDistillConfig, data_root: Path, sentences: list[str]
     for clip in list(clips):
         for k in range(cfg.real_copies):
             audio, what = augment(clip.audio, rng)
-            clips.append(Clip(audio, clip.reference, f"{clip.origin}:{what}#{k}", clean=clip.audio))
+            clips.append(Clip(audio, clip.reference, f"{clip.origin}:{what}#{k}"))
     if cfg.synthetic_clips:
         clips += synthetic_clips(sentences, cfg.synthetic_clips, cfg.schedule.seed, engines=cfg.tts_engines)
     return clips, held
@@ -234,14 +234,12 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
               "teacher": {"bundle": bundle.name, "pseudo_labels": "runtime Transcriber, variant fp32"}, "config": asdict(cfg),
               "data": {"real": str(data_root / "speech" / "transcripts.tsv"), "extra": list(cfg.data),
                        "held_out": sorted(p.name for p, _ in held),
-                       "pseudo_labels_from": "the clean rendering of each utterance (the student hears the noisy one)",
                        "synthetic": f"{cfg.synthetic_clips} utterances by {'/'.join(cfg.tts_engines)} "
                        "of training-split sentences, 80% reverberated + car/kitchen noise, seeded"},
               "objective": f"(1-{cfg.kl_weight}) CE(pseudo-labels) + {cfg.kl_weight} T^2 KL(teacher||student), T={cfg.temperature}"}
     rhash = resume_key(recipe, ("gate",))
     data_key = recipe_hash({k: getattr(cfg, k) for k in ("teacher", "data", "held_out_percent", "real_copies", "synthetic_clips",
-                                                           "max_pseudo_wer", "window_margin_s", "tts_engines")}
-                           | {"seed": cfg.schedule.seed, "labels_from": "clean rendering"})
+                                                           "max_pseudo_wer", "window_margin_s", "tts_engines")} | {"seed": cfg.schedule.seed})
     cache = workdir / f"examples-{data_key}.pt"
     if cache.is_file():
         saved = torch.load(cache, weights_only=True)  # plain tensors, lists and strings: nothing is unpickled

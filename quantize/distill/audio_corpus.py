@@ -41,7 +41,6 @@ class Clip:
     audio: np.ndarray
     reference: str
     origin: str
-    synthetic: bool = False
 
 
 def split_manifest(manifest: Path, held_out_percent: int) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
@@ -176,5 +175,5 @@ def synthetic_clips(sentences: list[str], count: int, seed: int, augment_share: 
         what = {}
         if rng.uniform() < augment_share:
             audio, what = augment(audio, rng)
-        clips.append(Clip(audio, text, f"{spoken_by}:{what or 'clean'}#{k}", synthetic=True))
+        clips.append(Clip(audio, text, f"{spoken_by}:{what or 'clean'}#{k}"))
     return clips

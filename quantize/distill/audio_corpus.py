@@ -108,6 +108,11 @@ def flite(text: str, voice: str, stretch: float) -> np.ndarray:
         return _wav_to_16k(out.read_bytes())
 
 
+def is_synthetic(origin: str) -> bool:
+    """Whether a clip's ``origin`` (as :func:`synthetic_clips` writes it) names a speech synthesizer."""
+    return origin.split(":", 1)[0] in TTS_ENGINES
+
+
 def speak(text: str, engine: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """``text`` spoken by ``engine`` in a voice, rate and pitch drawn from ``rng``; the audio and a description."""
     if engine == "flite":

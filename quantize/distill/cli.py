@@ -30,7 +30,7 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--bundle", help="vision only: bundle that receives the variants (default efficientnet-lite0)")
     p.add_argument("--data", nargs="+", metavar="DIR", help="training data folders/files (default: the shared data)")
     p.add_argument("--train-data", nargs="+", metavar="DIR", help="text only: more documents (.jsonl/.txt/JATS .xml), "
-                   "trained on, never evaluated; 'python -m quantize.distill.jats DIR' fetches 122 CC BY/CC0 PLOS articles")
+                   "trained on, never evaluated; 'python -m quantize.distill.jats DIR' fetches PLOS's starter corpus (121 CC BY/CC0 articles kept)")
     p.add_argument("--synthetic-clips", type=int, help="speech only: synthetic utterances to generate (espeak-ng and flite)")
     p.add_argument("--data-root", type=Path, help="shared data folder with speech/, images/, text/ (default ../shared/data)")
     p.add_argument("--steps", type=int, help="optimizer steps")

@@ -98,7 +98,9 @@ def read_documents(paths: list[Path]) -> list[Document]:
             docs.append(Document(id=f.stem, text=f.read_text(errors="replace"), reference="", source=str(f)))
             continue
         if f.suffix == ".xml":
-            docs += [d for d in [read_article(f)] if d is not None]
+            article = read_article(f)  # None when its licence is not CC BY / CC0
+            if article is not None:
+                docs.append(article)
             continue
         for n, line in enumerate(f.read_text().splitlines(), 1):
             if not line.strip():

@@ -29,7 +29,16 @@ from torch import nn
 
 from edge_sdk.errors import InvalidInputError
 from quantize.bundle_writer import add_variant, recipe_hash, scratch_copy
-from quantize.distill.audio_corpus import TTS_ENGINES, Clip, augment, load_clip, split_manifest, synthetic_clips, write_manifest
+from quantize.distill.audio_corpus import (
+    TTS_ENGINES,
+    Clip,
+    augment,
+    is_synthetic,
+    load_clip,
+    split_manifest,
+    synthetic_clips,
+    write_manifest,
+)
 from quantize.distill.loop import Schedule, epoch_order, resume_key, seed_everything, train
 from quantize.distill.refusal import record_refusal
 
@@ -254,7 +263,7 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
         torch.save({"states": [e.states for e in examples], "tokens": [e.tokens for e in examples],
                     "origins": [e.origin for e in examples], "stats": data_stats}, cache)
     # validation loss on every 20th synthetic utterance (at most 64); every real clip is trained on
-    synthetic = [i for i, e in enumerate(examples) if e.origin.split(":")[0] in TTS_ENGINES]
+    synthetic = [i for i, e in enumerate(examples) if is_synthetic(e.origin)]
     val_idx = set(synthetic[::20][:64]) or {len(examples) - 1}
     val = [examples[i] for i in sorted(val_idx)]
     train_ex = [e for i, e in enumerate(examples) if i not in val_idx]

@@ -58,7 +58,7 @@ class TextDistillConfig:
         data: Folders or files of ``.jsonl`` / ``.txt`` / ``.xml`` documents, split by id into training and
             held-out documents; empty means the shared ``text/`` folder.
         train_data: More documents, trained on only (never evaluated); one whose id is also in ``data``
-            is skipped. ``python -m quantize.distill.jats DIR`` fetches 122 CC BY / CC0 PLOS articles.
+            is skipped. ``python -m quantize.distill.jats DIR`` fetches PLOS's starter corpus (121 CC BY / CC0 articles kept).
         keep_layers: Teacher layers the student keeps. (0, 3, 5) starts closest to the teacher
             (held-out cosine 0.66 before training, against 0.39 for (0, 2, 4)).
         max_tokens: Truncation while training, for student and teacher alike (the median sentence has
@@ -172,7 +172,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     tdir = _teacher_dir(cfg.teacher)
     data = [Path(p) for p in cfg.data] or [Path(data_root or ".") / "text"]
     extra = [Path(p) for p in cfg.train_data]
-    split = sentence_split(read_documents(data), cfg.held_out_percent, train_only=read_documents(extra) if extra else [])
+    split = sentence_split(read_documents(data), cfg.held_out_percent, train_only=read_documents(extra))
     rng = random.Random(cfg.schedule.seed)
     eval_sents = sorted(rng.sample(list(split.held_out), min(cfg.eval_sentences, len(split.held_out))))
     log.info("text: %d training sentences, %d held-out documents, %d eval sentences",

@@ -169,6 +169,13 @@ def augment(audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, di
     return (out / peak * 0.7 if peak > 0.99 else out).astype(np.float32), {"rt60_s": round(rt60, 2), "noise": kind, "snr_db": round(snr_db, 1)}
 
 
+def speed_perturb(audio: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``audio`` ``factor`` times faster (tempo and pitch together, as Kaldi's speed perturbation)."""
+    from edge_sdk.audio import resample
+
+    return resample(audio, int(round(SAMPLE_RATE * factor)), SAMPLE_RATE)
+
+
 def synthetic_clips(sentences: list[str], count: int, seed: int, augment_share: float = 0.8,
                     engines: tuple[str, ...] = ("espeak-ng",)) -> list[Clip]:
     """``count`` utterances of sentences drawn from ``sentences``, engines taking turns, most of them augmented."""

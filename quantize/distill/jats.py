@@ -15,7 +15,6 @@ article that is also a shared document is recognised and never trained on when h
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -23,10 +22,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from edge_sdk.errors import InvalidInputError
+from quantize.distill.pypi import fetch_sdist
 
 log = logging.getLogger(__name__)
 
-PLOS_PACKAGE = "allofplos==0.11.1"  # the last source release that ships starter_corpus/*.xml
+PLOS_PACKAGE = ("allofplos", "0.11.1")  # the last source release that ships starter_corpus/*.xml
 _SKIP = {"table-wrap", "fig", "ref-list", "supplementary-material", "ack", "fn-group", "title", "label", "caption"}
 _FORMULA = {"inline-formula", "disp-formula"}
 _OPEN_LICENCES = ("creativecommons.org/licenses/by/", "creativecommons.org/publicdomain/zero/",
@@ -95,10 +95,7 @@ def fetch_plos_starter_corpus(dest: Path) -> list[Path]:
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", PLOS_PACKAGE, "--no-deps", "--no-binary", ":all:",
-                        "-d", tmp, "-q"], check=True)
-        (sdist,) = Path(tmp).glob("allofplos-*.tar.gz")
-        with tarfile.open(sdist) as tar:
+        with tarfile.open(fetch_sdist(*PLOS_PACKAGE, Path(tmp))) as tar:
             for member in tar.getmembers():
                 if member.isfile() and "/starter_corpus/" in member.name and member.name.endswith(".xml"):
                     (dest / Path(member.name).name).write_bytes(tar.extractfile(member).read())

@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from quantize.speech.vocab_trim import input_remap, output_index
+
 log = logging.getLogger(__name__)
 OPSET = 17
 
@@ -65,14 +67,21 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tenso
 
 
 class DecoderGraph(nn.Module):
-    """One or more Whisper decoder steps with an explicit self-attention KV cache."""
+    """One or more Whisper decoder steps with an explicit self-attention KV cache.
 
-    def __init__(self, model) -> None:
+    With ``kept`` (token ids, see :mod:`quantize.speech.vocab_trim`) the projection covers only those
+    tokens and the logits of the others are ``-inf``.
+    """
+
+    def __init__(self, model, kept: torch.Tensor | None = None) -> None:
         super().__init__()
         dec = model.model.decoder
+        weight = dec.embed_tokens.weight.detach()
         # One (d_model, vocab) initializer serves both the token lookup and the output projection,
         # so the exported file does not hold the tied embedding twice.
-        self.embed_t = nn.Parameter(dec.embed_tokens.weight.detach().t().contiguous())
+        self.embed_t = nn.Parameter((weight if kept is None else weight[kept]).t().contiguous())
+        self.register_buffer("remap", None if kept is None else input_remap(weight, kept))
+        self.register_buffer("out_index", None if kept is None else output_index(kept, weight.shape[0]))
         self.positions = dec.embed_positions.weight
         self.layers, self.norm = dec.layers, dec.layer_norm
         self.heads = model.config.decoder_attention_heads
@@ -88,7 +97,8 @@ class DecoderGraph(nn.Module):
         b, s = tokens.shape
         past = self_kv[0].shape[2]
         pos = torch.arange(s, device=tokens.device) + past
-        x = torch.index_select(self.embed_t, 1, tokens.reshape(-1)).t().reshape(b, s, -1) + self.positions[pos]
+        ids = tokens.reshape(-1) if self.remap is None else torch.index_select(self.remap, 0, tokens.reshape(-1))
+        x = torch.index_select(self.embed_t, 1, ids).t().reshape(b, s, -1) + self.positions[pos]
         # query i (absolute past+i) sees keys 0..past+i
         keys = torch.arange(s + past, device=tokens.device)
         mask = torch.where(keys[None, :] > pos[:, None], torch.tensor(float("-inf")), torch.tensor(0.0))
@@ -110,6 +120,8 @@ class DecoderGraph(nn.Module):
             x = x + layer.fc2(nn.functional.gelu(layer.fc1(h)))
         x = self.norm(x)
         logits = torch.matmul(x, self.embed_t)
+        if self.out_index is not None:
+            logits = torch.index_select(nn.functional.pad(logits, (0, 1), value=float("-inf")), 2, self.out_index)
         return (logits, *new_kv, torch.stack(cross_weights, dim=1))
 
 
@@ -122,8 +134,8 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
         )
 
 
-def export_onnx(model, out_dir: Path) -> dict[str, Path]:
-    """Export the encoder and decoder graphs of ``model`` into ``out_dir`` (fp32).
+def export_onnx(model, out_dir: Path, kept: torch.Tensor | None = None) -> dict[str, Path]:
+    """Export the encoder and decoder graphs of ``model`` into ``out_dir`` (fp32); ``kept``: see :class:`DecoderGraph`.
 
     Returns:
         ``{"encoder": path, "decoder": path}``.
@@ -131,7 +143,7 @@ def export_onnx(model, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = model.config
     layers, heads, dh = cfg.decoder_layers, cfg.decoder_attention_heads, cfg.d_model // cfg.decoder_attention_heads
-    enc, dec = EncoderGraph(model).eval(), DecoderGraph(model).eval()
+    enc, dec = EncoderGraph(model).eval(), DecoderGraph(model, kept).eval()
     paths = {"encoder": out_dir / "encoder.onnx", "decoder": out_dir / "decoder.onnx"}
     names = [f"{kind}_{i}" for i in range(layers) for kind in ("k", "v")]
     cross_names, self_names, new_names = (["cross_" + n for n in names], ["self_" + n for n in names], ["new_self_" + n for n in names])

@@ -29,7 +29,8 @@ def _nodes_matching(model: onnx.ModelProto, patterns: tuple[str, ...], outputs: 
     for node in model.graph.node:
         if node.op_type != "MatMul":
             continue
-        if any(p in node.name for p in patterns if p != "logits") or ("logits" in patterns and "logits" in node.output):
+        projection = "logits" in node.output or "embed_t" in node.input  # the tied embedding, whole or trimmed
+        if any(p in node.name for p in patterns if p != "logits") or ("logits" in patterns and projection):
             names.append(node.name)
     return names
 
@@ -41,7 +42,7 @@ def quantize_int8(src: Path, dst: Path, int8_format: str, exclude: tuple[str, ..
         src: fp32 ONNX file.
         dst: Output file.
         int8_format: Device profile's ``int8_format`` (``u8s8``, ``u8u8``, ``s8s8``).
-        exclude: Node-name patterns (or ``"logits"``: the node producing the logits) kept fp32.
+        exclude: Node-name patterns (or ``"logits"``: the output projection) kept fp32.
 
     Returns:
         Names of the nodes kept in fp32.

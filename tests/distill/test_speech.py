@@ -115,3 +115,46 @@ def test_a_few_steps_lower_the_loss_and_move_the_student_toward_the_teacher(teac
         losses.append(loss.item())
     assert losses[-1] < losses[0]
     assert kl_to_teacher() < 0.8 * before
+
+
+def test_kept_vocabulary_holds_the_first_tokens_the_labels_and_every_special_token():
+    from quantize.speech.vocab_trim import input_remap, kept_tokens, output_index
+
+    kept = kept_tokens(100, [5000, 50, 99999], vocab=51864)
+    assert kept[:100].tolist() == list(range(100)) and 5000 in kept and 99999 not in kept
+    assert set(range(EOT, 51864)) <= set(kept.tolist()) and len(kept) == 100 + 1 + (51864 - EOT)
+    index = output_index(kept, 51864)
+    assert index[5000] == 100 and index[4999] == len(kept)
+    embedding = torch.eye(6)
+    embedding[4] = torch.tensor([0.0, 1.0, 0.1, 0, 0, 0])  # dropped token 4 is closest to kept token 1
+    remap = input_remap(embedding, torch.tensor([0, 1, 2, 3, 5]))
+    assert remap.tolist() == [0, 1, 2, 3, 1, 4]
+
+
+def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_the_rest(teacher, tmp_path):
+    import onnxruntime as ort
+
+    from quantize.speech.export import export_onnx
+    from quantize.speech.vocab_trim import kept_tokens
+
+    kept = kept_tokens(2000, [], vocab=51864)
+    files = export_onnx(teacher, tmp_path, kept)
+    enc = ort.InferenceSession(str(files["encoder"]), providers=["CPUExecutionProvider"])
+    dec = ort.InferenceSession(str(files["decoder"]), providers=["CPUExecutionProvider"])
+    mel = np.random.default_rng(0).standard_normal((1, 80, 200)).astype(np.float32)
+    cross = enc.run(None, {"mel": mel})
+    tokens = np.array([[SOT, NO_TIMESTAMPS, 440, 3000]], dtype=np.int64)  # 3000 is dropped: read as its nearest kept token
+    empty = np.zeros((1, 6, 0, 64), np.float32)
+    feeds = {"tokens": tokens[:, :3], **{i.name: empty for i in dec.get_inputs() if i.name.startswith("self_")},
+             **{n.name: c for n, c in zip([i for i in dec.get_inputs() if i.name.startswith("cross_")], cross, strict=True)}}
+    logits = dec.run(["logits"], feeds)[0][0]
+    with torch.no_grad():
+        want = decoder_logits(teacher, torch.from_numpy(tokens[:, :3]), encoder_states(teacher, torch.from_numpy(mel)),
+                              torch.ones(1, 3, dtype=torch.long))[0].numpy()
+    assert logits.shape == want.shape == (3, 51864)
+    dropped = np.ones(51864, bool)
+    dropped[kept.numpy()] = False
+    assert np.isneginf(logits[:, dropped]).all()
+    np.testing.assert_allclose(logits[:, ~dropped], want[:, ~dropped], atol=2e-3)
+    feeds["tokens"] = tokens
+    assert np.isfinite(dec.run(["logits"], feeds)[0]).any(axis=-1).all()

@@ -113,6 +113,12 @@ def is_synthetic(origin: str) -> bool:
     return origin.split(":", 1)[0] in TTS_ENGINES
 
 
+def validation_indices(origins: list[str], at_most: int) -> set[int]:
+    """Every 20th synthetic clip (at most ``at_most``; the last clip when none is synthetic): every real clip is trained on."""
+    synthetic = [i for i, origin in enumerate(origins) if is_synthetic(origin)]
+    return set(synthetic[::20][:at_most]) or {len(origins) - 1}
+
+
 def speak(text: str, engine: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """``text`` spoken by ``engine`` in a voice, rate and pitch drawn from ``rng``; the audio and a description."""
     if engine == "flite":

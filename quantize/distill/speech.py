@@ -33,14 +33,15 @@ from quantize.distill.audio_corpus import (
     TTS_ENGINES,
     Clip,
     augment,
-    is_synthetic,
     load_clip,
     speed_perturb,
     split_manifest,
     synthetic_clips,
+    validation_indices,
     write_manifest,
 )
 from quantize.distill.loop import Schedule, epoch_order, resume_key, seed_everything, train
+from quantize.distill.pseudo_labels import pseudo_labels
 from quantize.distill.refusal import record_refusal
 from quantize.speech.vocab_trim import kept_tokens, output_index
 
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 
 SOT, NO_TIMESTAMPS, EOT = 50257, 50362, 50256
 VOCAB = 51864
+# the settings that decide which clips are gathered, and which of them the pseudo-label filter keeps
+DATA_FIELDS = ("teacher", "data", "held_out_percent", "real_copies", "real_speed", "synthetic_clips", "tts_engines", "max_pseudo_wer")
 
 
 @dataclass(frozen=True)
@@ -154,33 +157,19 @@ class Example:
     origin: str
 
 
-def _pseudo_label(transcriber, tokenizer, clip: Clip) -> tuple[str, list[int]]:
-    segments, _ = transcriber.transcribe(clip.audio, sample_rate=16000)
-    text = " ".join(s.text.strip() for s in segments).strip()
-    ids = tokenizer.encode(" " + text, add_special_tokens=False).ids if text else []
-    return text, [SOT, NO_TIMESTAMPS, *ids, EOT]
-
-
-def _wer(ref: str, hyp: str) -> float:
-    from edge_sdk.speech.evaluate import corpus_wer
-
-    return corpus_wer([ref], [hyp]) / 100.0
-
-
 def build_examples(cfg: SpeechDistillConfig, teacher: nn.Module, clips: list[Clip], bundle_root: Path) -> tuple[list[Example], dict]:
     """Pseudo-label ``clips`` with the runtime's fp32 teacher and cache the frozen encoder's states."""
     from tokenizers import Tokenizer
-    from tqdm import tqdm
 
     from edge_sdk.speech.features import log_mel
-    from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions, window_frames
+    from edge_sdk.speech.transcriber import window_frames
 
     tokenizer = Tokenizer.from_file(str(bundle_root / "tokenizer.json"))
-    transcriber = Transcriber.create(TranscriberOptions(bundle=str(bundle_root), variant="fp32"))
-    examples, dropped = [], 0
-    for clip in tqdm(clips, desc="pseudo-labels", unit="clip", dynamic_ncols=True):
-        text, tokens = _pseudo_label(transcriber, tokenizer, clip)
-        if len(tokens) <= 3 or len(tokens) > 200 or (clip.reference and _wer(clip.reference, text) > cfg.max_pseudo_wer):
+    labelled, dropped = pseudo_labels(cfg.teacher, clips, cfg.max_pseudo_wer)
+    examples = []
+    for clip, text in labelled:
+        tokens = [SOT, NO_TIMESTAMPS, *tokenizer.encode(" " + text, add_special_tokens=False).ids, EOT]
+        if len(tokens) > 200:
             dropped += 1
             continue
         frames = window_frames(len(clip.audio), cfg.window_margin_s)
@@ -235,7 +224,7 @@ def gather_clips(cfg: SpeechDistillConfig, data_root: Path, sentences: list[str]
     return clips, held
 
 
-def _sentences(data_root: Path) -> list[str]:
+def training_sentences(data_root: Path) -> list[str]:
     from quantize.distill.corpus import read_documents, sentence_split
 
     split = sentence_split(read_documents([data_root / "text"]))
@@ -263,23 +252,20 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
                        "of training-split sentences, 80% reverberated + car/kitchen noise, seeded"},
               "objective": f"(1-{cfg.kl_weight}) CE(pseudo-labels) + {cfg.kl_weight} T^2 KL(teacher||student), T={cfg.temperature}"}
     rhash = resume_key(recipe, ("gate",))
-    data_key = recipe_hash({k: getattr(cfg, k) for k in ("teacher", "data", "held_out_percent", "real_copies", "real_speed", "synthetic_clips",
-                                                           "max_pseudo_wer", "window_margin_s", "tts_engines")} | {"seed": cfg.schedule.seed})
+    data_key = recipe_hash({k: getattr(cfg, k) for k in (*DATA_FIELDS, "window_margin_s")} | {"seed": cfg.schedule.seed})
     cache = workdir / f"examples-{data_key}.pt"
     if cache.is_file():
         saved = torch.load(cache, weights_only=True)  # plain tensors, lists and strings: nothing is unpickled
         examples = [Example(st, tok, org) for st, tok, org in zip(saved["states"], saved["tokens"], saved["origins"], strict=True)]
         data_stats = saved["stats"]
     else:
-        clips, _ = gather_clips(cfg, data_root, _sentences(data_root))
+        clips, _ = gather_clips(cfg, data_root, training_sentences(data_root))
         log.info("speech: pseudo-labelling %d clips", len(clips))
         examples, data_stats = build_examples(cfg, teacher, clips, bundle.root)
         workdir.mkdir(parents=True, exist_ok=True)
         torch.save({"states": [e.states for e in examples], "tokens": [e.tokens for e in examples],
                     "origins": [e.origin for e in examples], "stats": data_stats}, cache)
-    # validation loss on every 20th synthetic utterance (at most 64); every real clip is trained on
-    synthetic = [i for i, e in enumerate(examples) if is_synthetic(e.origin)]
-    val_idx = set(synthetic[::20][:64]) or {len(examples) - 1}
+    val_idx = validation_indices([e.origin for e in examples], at_most=64)
     val = [examples[i] for i in sorted(val_idx)]
     train_ex = [e for i, e in enumerate(examples) if i not in val_idx]
     kept = kept_tokens(cfg.output_vocab_first, {t for e in examples for t in e.tokens}, VOCAB) if cfg.output_vocab_first else None

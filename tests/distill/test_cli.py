@@ -21,9 +21,10 @@ def test_edge_sdk_distill_hands_every_argument_to_the_quantize_parser():
     assert args.distill_args == ["text", "--steps", "3", "--help"]
 
 
-def test_distill_parser_knows_the_three_students_and_rejects_others():
+def test_distill_parser_knows_the_four_students_and_rejects_others():
     p = build_parser()
     assert p.parse_args(["vision", "--steps", "5", "--data", "a", "b"]).data == ["a", "b"]
+    assert p.parse_args(["ctc", "--max-clips", "8", "--synthetic-clips", "4"]).max_clips == 8
     with pytest.raises(SystemExit):
         p.parse_args(["audio"])
 
@@ -33,6 +34,16 @@ def test_steps_override_keeps_eval_and_checkpoint_within_the_run():
     got = _schedule(base, build_parser().parse_args(["text", "--steps", "4", "--lr", "0.001"]))
     assert dataclasses.astuple(got) != dataclasses.astuple(base)
     assert got.steps == 4 and got.eval_every == 4 and got.checkpoint_every == 4 and got.lr == 0.001 and got.warmup_steps <= 4
+
+
+def test_ctc_student_takes_the_speech_students_data_options():
+    from quantize.distill.cli import _speech_data
+    from quantize.distill.ctc import CTCDistillConfig
+
+    base = CTCDistillConfig().data
+    got = _speech_data(base, build_parser().parse_args(["ctc", "--synthetic-clips", "8", "--teacher", "t"]), ("extra.tsv",))
+    assert (got.synthetic_clips, got.teacher, got.data) == (8, "t", ("extra.tsv",))
+    assert got.real_copies == base.real_copies and got.max_pseudo_wer == base.max_pseudo_wer
 
 
 def test_quantize_main_prints_usage_for_an_unknown_command(capsys):

@@ -158,3 +158,25 @@ def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_
     np.testing.assert_allclose(logits[:, ~dropped], want[:, ~dropped], atol=2e-3)
     feeds["tokens"] = tokens
     assert np.isfinite(dec.run(["logits"], feeds)[0]).any(axis=-1).all()
+
+
+@needs_espeak
+def test_pseudo_labels_filter_far_transcripts_and_transcribe_each_clip_once(speech_bundle, tmp_path, monkeypatch):
+    from edge_sdk.speech.transcriber import Transcriber
+    from quantize.distill.audio_corpus import Clip
+    from quantize.distill.pseudo_labels import pseudo_labels
+
+    audio = espeak("Turn left at the next street.", "en-us+m3", 150, 50)
+    clips = [Clip(audio, "Turn left at the next street.", "a"), Clip(audio, "The council advised the president.", "b"),
+             Clip(audio[::-1].copy(), "", "c")]
+    cache = tmp_path / "labels.jsonl"
+    kept, dropped = pseudo_labels(str(speech_bundle), clips, max_wer=0.4, cache=cache)
+    assert [c.origin for c, _ in kept] == ["a", "c"] and dropped == 1  # "b": its reference is far from what is said
+    assert "left" in kept[0][1].lower() and "street" in kept[0][1].lower()
+    assert len(cache.read_text().splitlines()) == 2  # one transcript per distinct audio
+
+    def no_transcriber(*args, **kwargs):
+        raise AssertionError("a cached clip was transcribed again")
+
+    monkeypatch.setattr(Transcriber, "create", no_transcriber)
+    assert pseudo_labels(str(speech_bundle), clips, max_wer=0.4, cache=cache) == (kept, dropped)

@@ -131,7 +131,7 @@ def test_kept_vocabulary_holds_the_first_tokens_the_labels_and_every_special_tok
     assert remap.tolist() == [0, 1, 2, 3, 1, 4]
 
 
-def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_the_rest(teacher, tmp_path):
+def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_the_rest(teacher, tmp_path, speech_bundle, data_dir):
     import onnxruntime as ort
 
     from quantize.speech.export import export_onnx
@@ -158,6 +158,17 @@ def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_
     np.testing.assert_allclose(logits[:, ~dropped], want[:, ~dropped], atol=2e-3)
     feeds["tokens"] = tokens
     assert np.isfinite(dec.run(["logits"], feeds)[0]).any(axis=-1).all()
+
+    # the runtime drives the trimmed graphs as a variant, unchanged; 32,000 tokens keep the teacher's transcript
+    from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+    from quantize.bundle_writer import scratch_copy
+
+    files = export_onnx(teacher, tmp_path / "32k", kept_tokens(32000, [], vocab=51864))
+    scratch = scratch_copy(speech_bundle, tmp_path / "bundle", {"distilled": files})
+    clip = data_dir / "speech" / "librispeech" / "237-134500-0000.flac"
+    texts = {v: " ".join(s.text for s in Transcriber.create(TranscriberOptions(bundle=str(scratch), variant=v)).transcribe(clip)[0])
+             for v in ("fp32", "distilled")}
+    assert texts["distilled"] == texts["fp32"] and len(texts["fp32"].split()) > 10
 
 
 @needs_espeak

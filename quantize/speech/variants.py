@@ -14,13 +14,14 @@ log = logging.getLogger(__name__)
 # because vpmaddubsw can saturate on u8 x s8 pairs.
 WEIGHT_TYPES = {"u8s8": "QInt8", "s8s8": "QInt8", "u8u8": "QUInt8"}
 
-# Attempts in order, each excluding more of the nodes most sensitive to int8 weights. The
-# decoder's output projection (the tied embedding) picks every token; the first encoder layers
-# see raw acoustics.
+# Attempts in order, each keeping more of the MatMuls most sensitive to int8 in fp32: the decoder's
+# FFN output (fc2) reads GELU outputs whose outliers one dynamic uint8 scale per tensor flattens; the
+# output projection (the tied embedding) picks every token; the first encoder layers see raw acoustics.
 INT8_ATTEMPTS: tuple[tuple[str, dict[str, tuple[str, ...]]], ...] = (
     ("all MatMul weights", {"encoder": (), "decoder": ()}),
-    ("output projection kept fp32", {"encoder": (), "decoder": ("logits",)}),
-    ("output projection and encoder layer 0 kept fp32", {"encoder": ("layers.0",), "decoder": ("logits",)}),
+    ("decoder fc2 kept fp32", {"encoder": (), "decoder": ("/fc2",)}),
+    ("decoder fc2 and output projection kept fp32", {"encoder": (), "decoder": ("/fc2", "logits")}),
+    ("decoder fc2, output projection and encoder layer 0 kept fp32", {"encoder": ("layers.0",), "decoder": ("/fc2", "logits")}),
 )
 
 

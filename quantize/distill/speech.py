@@ -50,7 +50,7 @@ SOT, NO_TIMESTAMPS, EOT = 50257, 50362, 50256
 VOCAB = 51864
 WER_BUDGET_POINTS = 1.5  # a student may lose this many WER points to the fp32 teacher on held-out speech
 # the settings that decide which clips are gathered, and which of them the pseudo-label filter keeps
-DATA_FIELDS = ("teacher", "data", "held_out_percent", "real_copies", "real_speed", "synthetic_clips", "tts_engines", "max_pseudo_wer")
+DATA_FIELDS = ("teacher", "data", "held_out_percent", "eval_data", "real_copies", "real_speed", "synthetic_clips", "tts_engines", "max_pseudo_wer")
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ class SpeechDistillConfig:
             label uses, and every special and timestamp token (:mod:`quantize.speech.vocab_trim`); 0 keeps
             all 51,864. With 32,000 the teacher's own held-out WER does not change (16,000: +1.5 points).
         held_out_percent: Share of the shared clips held out for evaluation (by a hash of the path).
+        eval_data: More manifests (or folders holding one) held out for evaluation beside those shared clips;
+            never trained on (e.g. the packaged LibriVox, pocketsphinx and MFA recordings).
         real_copies: Reverberated, noisy copies of each real training clip, next to the clean one.
         real_speed: Range of the speed factor each copy is played at (tempo and pitch).
         synthetic_clips: Synthetic utterances to generate.
@@ -83,6 +85,7 @@ class SpeechDistillConfig:
     keep_layers: tuple[int, ...] = (0, 3)
     output_vocab_first: int = 32000
     held_out_percent: int = 50
+    eval_data: tuple[str, ...] = ()
     real_copies: int = 2
     real_speed: tuple[float, float] = (0.9, 1.1)
     synthetic_clips: int = 500
@@ -96,6 +99,8 @@ class SpeechDistillConfig:
                                                                  eval_every=100, checkpoint_every=50))
 
     def __post_init__(self) -> None:
+        if set(self.data) & set(self.eval_data):
+            raise InvalidInputError(f"a manifest is both trained on and evaluated on: {sorted(set(self.data) & set(self.eval_data))}")
         if not 1 <= self.held_out_percent <= 90:
             raise InvalidInputError(f"held_out_percent must be in [1, 90], got {self.held_out_percent}")
         if not 0 <= self.kl_weight <= 1:
@@ -205,13 +210,26 @@ def distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tar
     return (1 - kl_weight) * ce + kl_weight * kl
 
 
+def manifest_rows(path: str | Path) -> list[tuple[Path, str]]:
+    """``(audio, reference)`` rows of a manifest, or of the ``transcripts.tsv`` in a folder."""
+    from edge_sdk.speech.evaluate import read_manifest
+
+    path = Path(path)
+    return read_manifest(path / "transcripts.tsv" if path.is_dir() else path)
+
+
+def held_out_rows(cfg: SpeechDistillConfig, data_root: Path) -> list[tuple[Path, str]]:
+    """The evaluation clips: the shared held-out share, then every ``eval_data`` row."""
+    _, held = split_manifest(data_root / "speech" / "transcripts.tsv", cfg.held_out_percent)
+    return held + [row for extra in cfg.eval_data for row in manifest_rows(extra)]
+
+
 def gather_clips(cfg: SpeechDistillConfig, data_root: Path, sentences: list[str]) -> tuple[list[Clip], list[tuple[Path, str]]]:
     """Training clips (real not held out, extra manifests, synthetic) and the held-out manifest rows."""
-    train_rows, held = split_manifest(data_root / "speech" / "transcripts.tsv", cfg.held_out_percent)
-    for extra in map(Path, cfg.data):
-        from edge_sdk.speech.evaluate import read_manifest
-
-        train_rows += read_manifest(extra / "transcripts.tsv" if extra.is_dir() else extra)
+    train_rows, _ = split_manifest(data_root / "speech" / "transcripts.tsv", cfg.held_out_percent)
+    for extra in cfg.data:
+        train_rows += manifest_rows(extra)
+    held = held_out_rows(cfg, data_root)
     clips = [load_clip(p, ref) for p, ref in train_rows]
     rng = np.random.default_rng(cfg.schedule.seed)
     for clip in list(clips):
@@ -243,7 +261,7 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
     teacher = load_whisper(bundle.source.get("path") or None).model.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
-    _, held = split_manifest(data_root / "speech" / "transcripts.tsv", cfg.held_out_percent)
+    held = held_out_rows(cfg, data_root)
     recipe = {"kind": "distillation", "student": f"Whisper tiny.en, frozen encoder, decoder layers {list(cfg.keep_layers)} of 4",
               "teacher": {"bundle": bundle.name, "pseudo_labels": "runtime Transcriber, variant fp32"}, "config": asdict(cfg),
               "data": {"real": str(data_root / "speech" / "transcripts.tsv"), "extra": list(cfg.data),
@@ -358,6 +376,7 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
     # WER is measured through the runtime's transcriber on a scratch copy of the bundle holding the students
     scratch = scratch_copy(bundle.root, workdir / "eval-bundle", {"distilled": fp32})
     manifest = write_manifest(held, workdir / "held_out.tsv")
+    shared = {str(Path(p).resolve()): ref for p, ref in split_manifest(root / "speech" / "transcripts.tsv", cfg.held_out_percent)[1]}
 
     def wer_of(variant: str) -> dict:
         r = evaluate(Transcriber.create(TranscriberOptions(bundle=str(scratch), variant=variant)), manifest)
@@ -396,8 +415,11 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
             "decoder_step_flops_ratio": decode_speedup_bound(len(cfg.keep_layers), kept_vocab=report["recipe"]["output_vocabulary"]),
             "size_mb": round(sum(measure.file_mb(p) for p in files[name].values()), 3),
             "teacher_size_mb": round(sum(measure.file_mb(p) for p in (teacher_fp32 if name == "distilled" else teacher_int8).values()), 3),
-            "eval_data": f"held-out shared clips ({s['n']}), never trained on", "hypotheses": s.get("hypotheses"),
+            "eval_data": f"held-out clips ({s['n']}: shared, plus {list(cfg.eval_data)}), never trained on",
+            "hypotheses": s.get("hypotheses"),
         }
+        if cfg.eval_data:  # the shared clips alone, as earlier runs were measured
+            metrics[name]["shared_only"] = {v: _subset_wer(results[v], shared) for v in ("fp32", name)}
         if name == "distilled-int8":
             metrics[name]["int8_attempts"] = [f"{label}: WER {r['wer']:.2f}%" for label, _, _, r in tried]
         metrics[name]["goals"] = goals = {"wer<=teacher+1.5": metrics[name]["wer_delta_points"] <= WER_BUDGET_POINTS,
@@ -413,6 +435,15 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
                 add_variant(bundle.root, name, files[name], metrics[name], recipes[name])
         report["variants"] = [n for n in metrics if n not in refused]
     return report
+
+
+def _subset_wer(result: dict, refs: dict[str, str]) -> float:
+    """Corpus WER of ``result``'s hypotheses on the clips in ``refs`` (absolute path -> reference)."""
+    from edge_sdk.speech.evaluate import corpus_wer
+
+    hyps = result["hypotheses"]
+    paths = [p for p in refs if p in hyps]
+    return round(corpus_wer([refs[p] for p in paths], [hyps[p] for p in paths]), 3)
 
 
 def decode_speedup_bound(layers_kept: int, layers: int = 4, d_model: int = 384, vocab: int = VOCAB, kept_vocab: int = VOCAB) -> float:

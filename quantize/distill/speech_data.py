@@ -15,6 +15,9 @@ are held out are neighbours, not copies). Everything is converted to 16 kHz mono
 also decodes G.722; clips over 28 s (a Whisper window) are left out.
 
     python -m quantize.distill.speech_data .cache/distill/data/speech   # then: distill speech --data that folder
+
+Besides ``transcripts.tsv`` (every clip), each source gets its own manifest (``asterisk.tsv``, ...), so
+one source can be trained on and the others held out for evaluation (``--data``, ``--eval-data``).
 """
 
 from __future__ import annotations
@@ -119,7 +122,11 @@ def _convert(item: Item, out: Path) -> float:
 
 
 def fetch_speech(dest: Path) -> Path:
-    """Fetch every source into ``dest``/audio and write ``dest``/transcripts.tsv; returns the manifest."""
+    """Fetch every source into ``dest``/audio; write ``dest``/transcripts.tsv (all) and ``<source>.tsv`` (each).
+
+    Returns:
+        The manifest of all clips.
+    """
     if shutil.which("ffmpeg") is None:
         raise MissingDependencyError("converting the recordings needs ffmpeg: apt-get install ffmpeg")
     dest = Path(dest)
@@ -136,15 +143,17 @@ def fetch_speech(dest: Path) -> Path:
                 return extract(next((work / name).iterdir()))
             sources.append((name, items))
         for source, items in sources:
-            kept = 0
+            kept = []
             for item in items():
                 duration = _convert(item, audio)
                 if duration > MAX_SECONDS:
                     (audio / f"{item[1]}.wav").unlink()
                     continue
-                rows.append(f"audio/{item[1]}.wav\t{item[2]}\n")
-                kept, seconds = kept + 1, seconds + duration
-            log.info("%s: %d clips", source, kept)
+                kept.append(f"audio/{item[1]}.wav\t{item[2]}\n")
+                seconds += duration
+            (dest / f"{source}.tsv").write_text("".join(kept), encoding="utf-8")
+            rows += kept
+            log.info("%s: %d clips", source, len(kept))
     manifest = dest / "transcripts.tsv"
     manifest.write_text("".join(rows), encoding="utf-8")
     log.info("%d clips, %.0f s of speech in %s", len(rows), seconds, dest)

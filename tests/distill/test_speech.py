@@ -39,6 +39,21 @@ def test_config_rejects_bad_values():
         SpeechDistillConfig(kl_weight=2.0)
     with pytest.raises(ValueError, match="tts_engines"):
         SpeechDistillConfig(tts_engines=("festival",))
+    with pytest.raises(ValueError, match="both trained on and evaluated on"):
+        SpeechDistillConfig(data=("extra.tsv",), eval_data=("extra.tsv",))
+
+
+def test_eval_data_joins_the_held_out_clips_and_is_never_gathered_for_training(data_dir, tmp_path):
+    from quantize.distill.speech import gather_clips, held_out_rows
+
+    shared = data_dir / "speech" / "librispeech" / "237-134500-0000.flac"
+    (tmp_path / "extra.tsv").write_text(f"{shared}\tHE HOPED THERE WOULD BE STEW FOR DINNER\n")
+    cfg = SpeechDistillConfig(eval_data=(str(tmp_path / "extra.tsv"),), real_copies=0, synthetic_clips=0)
+    held = held_out_rows(cfg, data_dir)
+    assert held[-1] == (shared, "HE HOPED THERE WOULD BE STEW FOR DINNER")
+    assert len(held) == len(held_out_rows(SpeechDistillConfig(), data_dir)) + 1
+    clips, gathered_held = gather_clips(cfg, data_dir, [])
+    assert gathered_held == held and all(c.origin not in {str(p) for p, _ in held} for c in clips)
 
 
 @pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("flite")), reason="needs espeak-ng and flite")

@@ -1,0 +1,42 @@
+"""Decoder step of a distilled Whisper student against the teacher, in several interleaved rounds.
+
+One round of ``quantize.distill.speech``'s side-by-side timing moves by up to +-40 % on a shared 2-core
+machine; the median of the per-round ratios is the figure to quote.
+
+    EDGE_SDK_HOME=.cache/test-home python benchmarks/distill/decoder_steps.py .cache/distill/speech-v6 [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from edge_sdk.bundle import load_bundle
+from quantize.distill.speech import _decoder_step_ms
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("workdir", type=Path, help="a 'distill speech --out' folder (its onnx/ holds fp32 and int8-* graphs)")
+    ap.add_argument("--teacher", default="whisper-tiny.en")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--json", type=Path, help="write the rounds and ratios here")
+    args = ap.parse_args()
+    bundle = load_bundle(args.teacher)
+    onnx = args.workdir / "onnx"
+    files = {"teacher-fp32": bundle.path_of(bundle.variants["fp32"].files["decoder"]),
+             "teacher-int8": bundle.path_of(bundle.variants["int8"].files["decoder"]),
+             "student-fp32": onnx / "fp32" / "decoder.onnx",
+             **{f"student-{p.name}": p / "decoder.onnx" for p in sorted(onnx.glob("int8-*"))}}
+    rounds = [{k: v["median_ms"] for k, v in _decoder_step_ms(files).items()} for _ in range(args.rounds)]
+    ratios = {s: [round(r[f"teacher-{s.split('-')[1]}"] / r[s], 3) for r in rounds] for s in files if s.startswith("student-")}
+    out = {"rounds_ms": rounds, "speedup_per_round": ratios, "median_speedup": {s: statistics.median(v) for s, v in ratios.items()}}
+    print(json.dumps(out["median_speedup"], indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import urllib.request
 from pathlib import Path
 
@@ -22,9 +21,8 @@ def fetch_sdist(name: str, version: str, dest: Path) -> Path:
     request = urllib.request.Request(f"{INDEX}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     with urllib.request.urlopen(request, timeout=60) as r:
         files = json.load(r)["files"]
-    stem = re.sub(r"[-_.]+", "_", name).lower()
-    sdists = [f for f in files if f["filename"].endswith(".tar.gz") and not f.get("yanked")
-              and re.sub(r"[-_.]+", "_", f["filename"]).lower().startswith(f"{stem}_{version.replace('.', '_')}_tar")]
+    wanted = f"{name}-{version}.tar.gz".lower().replace("_", "-")  # archives spell the name with - or _
+    sdists = [f for f in files if f["filename"].lower().replace("_", "-") == wanted and not f.get("yanked")]
     if not sdists:
         raise InvalidInputError(f"{name} {version} has no source archive on PyPI")
     info = sdists[0]

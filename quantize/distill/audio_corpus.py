@@ -195,3 +195,51 @@ def synthetic_clips(sentences: list[str], count: int, seed: int, augment_share: 
             audio, what = augment(audio, rng)
         clips.append(Clip(audio, text, f"{spoken_by}:{what or 'clean'}#{k}"))
     return clips
+
+
+def long_form_clips(clips: list[Clip], passes: int, rng: np.random.Generator,
+                    seconds: tuple[float, float] = (10.0, 28.0), gap_s: tuple[float, float] = (0.2, 0.8)) -> list[Clip]:
+    """Consecutive ``clips`` joined into windows of ``seconds`` with short silences between them.
+
+    A 2-layer decoder trained on short prompts loops or stops early on long speech; these windows
+    teach it to carry a long transcript. Pass 0 joins the clips in their order (neighbouring lines of
+    one recording follow each other); later passes join a shuffled order. A window holds at least
+    two clips, lasts at least ``seconds[0]`` and never more than ``seconds[1]`` (the encoder's 30 s
+    window less the runtime's margin).
+    """
+    if passes < 0 or not 0 < seconds[0] <= seconds[1]:
+        raise InvalidInputError(f"long-form windows need passes >= 0 and 0 < min <= max seconds, got {passes}, {seconds}")
+    out: list[Clip] = []
+    for p in range(passes):
+        order = np.arange(len(clips)) if p == 0 else rng.permutation(len(clips))
+        members: list[int] = []
+        target = float(rng.uniform(*seconds))
+        for i in order:
+            if len(clips[i].audio) > seconds[1] * SAMPLE_RATE:
+                continue
+            if members and _joined_seconds(clips, members + [int(i)], gap_s[1]) > seconds[1]:
+                out += _join(clips, members, rng, gap_s, p)
+                members, target = [], float(rng.uniform(*seconds))
+            members.append(int(i))
+            if _joined_seconds(clips, members, gap_s[1]) >= target:
+                out += _join(clips, members, rng, gap_s, p)
+                members, target = [], float(rng.uniform(*seconds))
+        out += _join(clips, members, rng, gap_s, p)
+    return [w for w in out if len(w.audio) >= seconds[0] * SAMPLE_RATE]  # a pass's short remainder is dropped
+
+
+def _joined_seconds(clips: list[Clip], members: list[int], gap_s: float) -> float:
+    return sum(len(clips[i].audio) for i in members) / SAMPLE_RATE + gap_s * (len(members) - 1)
+
+
+def _join(clips: list[Clip], members: list[int], rng: np.random.Generator, gap_s: tuple[float, float], p: int) -> list[Clip]:
+    """One window of ``members`` (none when fewer than two)."""
+    if len(members) < 2:
+        return []
+    parts = []
+    for k, i in enumerate(members):
+        if k:
+            parts.append(np.zeros(int(rng.uniform(*gap_s) * SAMPLE_RATE), np.float32))
+        parts.append(clips[i].audio)
+    text = " ".join(clips[i].reference.strip() for i in members)
+    return [Clip(np.concatenate(parts), text, f"long-form:p{p}:{clips[members[0]].origin}+{len(members) - 1}")]

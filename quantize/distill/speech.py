@@ -33,6 +33,7 @@ from quantize.distill.audio_corpus import (
     Clip,
     augment,
     load_clip,
+    long_form_clips,
     speed_perturb,
     split_manifest,
     synthetic_clips,
@@ -50,7 +51,7 @@ SOT, NO_TIMESTAMPS, EOT = 50257, 50362, 50256
 VOCAB = 51864
 WER_BUDGET_POINTS = 1.5  # a student may lose this many WER points to the fp32 teacher on held-out speech
 # the settings that decide which clips are gathered, and which of them the pseudo-label filter keeps
-DATA_FIELDS = ("teacher", "data", "held_out_percent", "eval_data", "real_copies", "real_speed", "synthetic_clips", "tts_engines", "max_pseudo_wer")
+DATA_FIELDS = ("teacher", "data", "held_out_percent", "eval_data", "real_copies", "real_speed", "long_form_passes", "synthetic_clips", "tts_engines", "max_pseudo_wer")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ class SpeechDistillConfig:
             never trained on (e.g. the packaged LibriVox, pocketsphinx and MFA recordings).
         real_copies: Reverberated, noisy copies of each real training clip, next to the clean one.
         real_speed: Range of the speed factor each copy is played at (tempo and pitch).
+        long_form_passes: Passes over the real training clips joining neighbours into 10-28 s windows
+            (:func:`quantize.distill.audio_corpus.long_form_clips`), each labelled by the teacher; half of
+            them reverberated and noisy.
         synthetic_clips: Synthetic utterances to generate.
         tts_engines: Speech synthesizers, taking turns (:data:`quantize.distill.audio_corpus.TTS_ENGINES`).
         max_pseudo_wer: Drop a clip when the teacher's transcript is further than this from its reference.
@@ -88,6 +92,7 @@ class SpeechDistillConfig:
     eval_data: tuple[str, ...] = ()
     real_copies: int = 2
     real_speed: tuple[float, float] = (0.9, 1.1)
+    long_form_passes: int = 0
     synthetic_clips: int = 500
     tts_engines: tuple[str, ...] = TTS_ENGINES
     max_pseudo_wer: float = 0.4
@@ -105,9 +110,9 @@ class SpeechDistillConfig:
             raise InvalidInputError(f"held_out_percent must be in [1, 90], got {self.held_out_percent}")
         if not 0 <= self.kl_weight <= 1:
             raise InvalidInputError(f"kl_weight must be in [0, 1], got {self.kl_weight}")
-        if min(self.synthetic_clips, self.real_copies, self.output_vocab_first) < 0:
-            raise InvalidInputError("synthetic_clips, real_copies and output_vocab_first must be >= 0, got "
-                                    f"{self.synthetic_clips}, {self.real_copies}, {self.output_vocab_first}")
+        if min(self.synthetic_clips, self.real_copies, self.output_vocab_first, self.long_form_passes) < 0:
+            raise InvalidInputError("synthetic_clips, real_copies, output_vocab_first and long_form_passes must be >= 0, got "
+                                    f"{self.synthetic_clips}, {self.real_copies}, {self.output_vocab_first}, {self.long_form_passes}")
         if not self.tts_engines or not set(self.tts_engines) <= set(TTS_ENGINES):
             raise InvalidInputError(f"tts_engines must be a non-empty subset of {TTS_ENGINES}, got {self.tts_engines}")
 
@@ -237,6 +242,9 @@ def gather_clips(cfg: SpeechDistillConfig, data_root: Path, sentences: list[str]
             speed = float(rng.uniform(*cfg.real_speed))
             audio, what = augment(speed_perturb(clip.audio, speed), rng)
             clips.append(Clip(audio, clip.reference, f"{clip.origin}:x{speed:.2f}:{what}#{k}"))
+    for k, window in enumerate(long_form_clips(clips[: len(train_rows)], cfg.long_form_passes, rng)):
+        audio, what = augment(window.audio, rng) if k % 2 else (window.audio, "clean")
+        clips.append(Clip(audio, window.reference, f"{window.origin}:{what}"))
     if cfg.synthetic_clips:
         clips += synthetic_clips(sentences, cfg.synthetic_clips, cfg.schedule.seed, engines=cfg.tts_engines)
     return clips, held

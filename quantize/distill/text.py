@@ -31,6 +31,7 @@ from quantize.distill.text_student import (
     embed_all,
     hidden_state_loss,
     layer_targets,
+    load_student_weights,
     load_teacher,
     make_student,
     mean_pool,
@@ -77,6 +78,8 @@ class TextDistillConfig:
         speed_rounds: Timed rounds of the side-by-side speed measurement.
         gate: Refuse (do not write) a variant below the quality budget: held-out cosine to the
             teacher >= 0.95 and summary ROUGE-1 >= the teacher's fp32 - 0.5. Speed is reported.
+        init_from: A previous run's work folder (or its ``student`` folder) whose weights the student starts
+            from instead of the teacher's layers: a longer run in stages, each with its own schedule.
         schedule: Steps, batch size, learning rate, cadence, seed.
     """
 
@@ -94,6 +97,7 @@ class TextDistillConfig:
     speed_sentences: int = 96
     speed_rounds: int = 5
     gate: bool = True
+    init_from: str = ""
     schedule: Schedule = field(default_factory=lambda: Schedule(steps=1500, batch_size=64, lr=3e-4, warmup_steps=30,
                                                                  eval_every=100, checkpoint_every=100))
 
@@ -198,6 +202,8 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     teacher_eval = embed_all(teacher, teacher_tokenize, eval_sents)
 
     student = make_student(teacher, cfg.keep_layers)
+    if cfg.init_from:
+        load_student_weights(student, Path(cfg.init_from))
     train_sents = list(split.train)
     lengths = [len(s) for s in train_sents]
 

@@ -71,6 +71,24 @@ def make_student(teacher: nn.Module, keep_layers: tuple[int, ...]) -> nn.Module:
     return student
 
 
+def load_student_weights(student: nn.Module, folder: Path) -> None:
+    """Load a saved student's weights (``model.safetensors`` in ``folder`` or ``folder/student``) into ``student``.
+
+    Raises:
+        InvalidInputError: No weights there, or they do not fit the student (other layers or sizes).
+    """
+    from safetensors.torch import load_file
+
+    path = next((p for p in (folder / "model.safetensors", folder / "student" / "model.safetensors") if p.is_file()), None)
+    if path is None:
+        raise InvalidInputError(f"init_from {folder}: no model.safetensors there or in its student/ folder")
+    try:
+        student.load_state_dict(load_file(str(path)), strict=True)
+    except RuntimeError as exc:
+        raise InvalidInputError(f"init_from {path}: weights do not fit this student ({exc})") from exc
+    log.info("student initialised from %s", path)
+
+
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     """Mean of ``hidden`` over real tokens, L2-normalised when ``normalize``."""
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from quantize.distill.audio_corpus import FLITE_VOICES, augment, espeak, noise, synthetic_clips
+from quantize.distill.audio_corpus import FLITE_VOICES, Clip, augment, espeak, long_form_clips, noise, synthetic_clips
 from quantize.distill.speech import (
     EOT,
     NO_TIMESTAMPS,
@@ -32,6 +32,21 @@ def test_augmentation_keeps_the_length_and_adds_noise_at_the_drawn_snr():
     assert not np.allclose(out, clean)
     for kind in ("car", "kitchen"):
         assert np.std(noise(rng, 8000, kind)) == pytest.approx(1.0, rel=0.01)
+
+
+def test_long_form_windows_join_neighbouring_clips_with_their_words_in_order():
+    clips = [Clip(np.full(int(16000 * s), k + 1, np.float32), f"word{k}", f"c{k}") for k, s in enumerate([4, 6, 5, 9, 3, 31, 7, 2])]
+    windows = long_form_clips(clips, passes=2, rng=np.random.default_rng(0), seconds=(10, 20))
+    first = [w for w in windows if w.origin.startswith("long-form:p0:")]
+    assert [w.reference for w in first] == ["word0 word1 word2", "word3 word4"]  # 31 s never fits, 9.5 s left is too short
+    for w in windows:
+        words = [int(x.removeprefix("word")) for x in w.reference.split()]
+        assert len(words) >= 2 and 10 <= len(w.audio) / 16000 <= 20
+        assert [int(v) - 1 for v in np.unique(w.audio[w.audio > 0])] == sorted(words)  # the words' own audio
+        assert np.sum(w.audio > 0) == sum(len(clips[k].audio) for k in words)  # nothing cut, silence between
+    assert any(w.origin.startswith("long-form:p1:") for w in windows)
+    with pytest.raises(ValueError, match="long-form"):
+        long_form_clips(clips, passes=-1, rng=np.random.default_rng(0))
 
 
 def test_config_rejects_bad_values():

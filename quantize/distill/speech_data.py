@@ -35,6 +35,7 @@ from functools import partial
 from pathlib import Path
 
 from edge_sdk.errors import MissingDependencyError
+from quantize.distill import debian
 from quantize.distill.pypi import fetch_sdist
 
 log = logging.getLogger(__name__)
@@ -56,13 +57,10 @@ def asterisk_text(line: str) -> str:
 
 
 def _asterisk(work: Path) -> list[Item]:
-    for tool in ("apt-get", "dpkg-deb"):
-        if shutil.which(tool) is None:
-            raise MissingDependencyError(f"the Asterisk prompts need Debian's {tool}")
-    subprocess.run(["apt-get", "download", *ASTERISK_PACKAGES], cwd=work, check=True, capture_output=True)
+    debian.require_tools("the Asterisk prompts")
     tree = work / "asterisk"
-    for deb in work.glob("asterisk-core-sounds-en*.deb"):
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
+    for deb in debian.download(ASTERISK_PACKAGES, work).values():
+        debian.unpack(deb, tree)
     texts = {}
     with gzip.open(tree / ASTERISK_TEXT, "rt", errors="replace") as f:
         for line in f:

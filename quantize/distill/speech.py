@@ -40,7 +40,7 @@ from quantize.distill.audio_corpus import (
     validation_indices,
     write_manifest,
 )
-from quantize.distill.loop import Schedule, epoch_order, resume_key, seed_everything, train
+from quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
 from quantize.distill.pseudo_labels import pseudo_labels
 from quantize.distill.refusal import record_refusal
 from quantize.speech.vocab_trim import kept_tokens, output_index
@@ -276,7 +276,8 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
                        "held_out": sorted(p.name for p, _ in held),
                        "synthetic": f"{cfg.synthetic_clips} utterances by {'/'.join(cfg.tts_engines)} "
                        "of training-split sentences, 80% reverberated + car/kitchen noise, seeded"},
-              "objective": f"(1-{cfg.kl_weight}) CE(pseudo-labels) + {cfg.kl_weight} T^2 KL(teacher||student), T={cfg.temperature}"}
+              "objective": f"(1-{cfg.kl_weight}) CE(pseudo-labels) + {cfg.kl_weight} T^2 KL(teacher||student), T={cfg.temperature}",
+              "batching": "examples of similar encoder length batched together, batches in a seeded order per epoch"}
     rhash = resume_key(recipe, ("gate",))
     data_key = recipe_hash({k: getattr(cfg, k) for k in (*DATA_FIELDS, "window_margin_s")} | {"seed": cfg.schedule.seed})
     cache = workdir / f"examples-{data_key}.pt"
@@ -306,8 +307,11 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
         s_logits = decoder_logits(student, tokens[:, :-1], states, mask[:, :-1], kept)
         return distill_loss(s_logits, t_logits, position[tokens[:, 1:]], mask[:, 1:], cfg.kl_weight, cfg.temperature)
 
+    lengths = [e.states.shape[0] for e in train_ex]
+
     def loss_of_batch(step: int) -> torch.Tensor:
-        idx = epoch_order(len(train_ex), step, cfg.schedule.batch_size, cfg.schedule.seed)
+        # clips of one length together: a 28 s window in a batch of 3 s prompts would pad all eight to 28 s
+        idx = bucketed_batch(lengths, step, cfg.schedule.batch_size, cfg.schedule.seed)
         return loss_on([train_ex[i] for i in idx])
 
     def evaluate() -> dict:

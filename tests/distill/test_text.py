@@ -50,6 +50,22 @@ def test_student_keeps_the_chosen_teacher_layers(teacher):
         make_student(teacher, (0, 6))
 
 
+def test_a_student_starts_from_a_previous_runs_weights_and_rejects_ones_that_do_not_fit(teacher, tmp_path):
+    from quantize.distill.text_student import load_student_weights
+
+    trained = make_student(teacher, (0, 3, 5))
+    with torch.no_grad():
+        trained.encoder.layer[2].output.dense.weight.add_(0.5)
+    trained.save_pretrained(str(tmp_path / "run" / "student"), safe_serialization=True)
+    resumed = make_student(teacher, (0, 3, 5))
+    load_student_weights(resumed, tmp_path / "run")  # a work folder: its student/ is found
+    assert torch.equal(resumed.encoder.layer[2].output.dense.weight, trained.encoder.layer[2].output.dense.weight)
+    with pytest.raises(ValueError, match="do not fit this student"):
+        load_student_weights(make_student(teacher, (0, 5)), tmp_path / "run")
+    with pytest.raises(ValueError, match="no model.safetensors"):
+        load_student_weights(resumed, tmp_path / "nothing")
+
+
 def test_a_few_steps_lower_the_loss_and_move_the_student_toward_the_teacher(teacher, split, tmp_path):
     torch.set_num_threads(1)
     tokenize = Tokenize(packaged_teacher_dir(), 64)

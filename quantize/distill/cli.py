@@ -78,8 +78,8 @@ def _schedule(default, args: argparse.Namespace):
 
 def _speech_data(base, args: argparse.Namespace, data: tuple[str, ...]):
     """``base`` (a ``SpeechDistillConfig``) with the teacher, extra data and clip counts of ``args``."""
-    counts = {k: v for k, v in {"synthetic_clips": args.synthetic_clips, "real_copies": args.real_copies,
-                                     "long_form_passes": args.long_form_passes}.items() if v is not None}
+    given = {"synthetic_clips": args.synthetic_clips, "real_copies": args.real_copies, "long_form_passes": args.long_form_passes}
+    counts = {k: v for k, v in given.items() if v is not None}
     return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, eval_data=tuple(args.eval_data or ()), **counts)
 
 

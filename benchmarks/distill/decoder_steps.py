@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 from edge_sdk.bundle import load_bundle
-from quantize.distill.speech import _decoder_step_ms
+from quantize.distill.speech import decoder_step_ms
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
              "teacher-int8": bundle.path_of(bundle.variants["int8"].files["decoder"]),
              "student-fp32": onnx / "fp32" / "decoder.onnx",
              **{f"student-{p.name}": p / "decoder.onnx" for p in sorted(onnx.glob("int8-*"))}}
-    rounds = [{k: v["median_ms"] for k, v in _decoder_step_ms(files).items()} for _ in range(args.rounds)]
+    rounds = [{k: v["median_ms"] for k, v in decoder_step_ms(files).items()} for _ in range(args.rounds)]
     ratios = {s: [round(r[f"teacher-{s.split('-')[1]}"] / r[s], 3) for r in rounds] for s in files if s.startswith("student-")}
     out = {"rounds_ms": rounds, "speedup_per_round": ratios, "median_speedup": {s: statistics.median(v) for s, v in ratios.items()}}
     print(json.dumps(out["median_speedup"], indent=1))

@@ -328,7 +328,7 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
     return student.eval(), kept, report, held
 
 
-def _decoder_step_ms(variant_files: dict[str, Path]) -> dict:
+def decoder_step_ms(variant_files: dict[str, Path]) -> dict:
     """Median ms of one cached decoder step per graph, interleaved: 1 new token, 24 past tokens, 11 s of audio.
 
     Feeds are built from each graph's own input metadata, so any KV-cache layout the exporter uses works.
@@ -414,8 +414,8 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
                "distilled-int8": {**report["recipe"], "int8_format": int8_format, "attempt": what, "kept_fp32": exclude}}
     files = {"distilled": fp32, "distilled-int8": int8}
     (workdir / "wer.json").write_text(json.dumps(results, indent=1, default=str))
-    steps = _decoder_step_ms({"teacher-fp32": teacher_fp32["decoder"], "teacher-int8": teacher_int8["decoder"],
-                              "distilled": fp32["decoder"], "distilled-int8": int8["decoder"]})
+    steps = decoder_step_ms({"teacher-fp32": teacher_fp32["decoder"], "teacher-int8": teacher_int8["decoder"],
+                             "distilled": fp32["decoder"], "distilled-int8": int8["decoder"]})
     metrics, refused = {}, {}
     for name, teacher_v in (("distilled", "teacher-fp32"), ("distilled-int8", "teacher-int8")):
         s, t = results[name], results["fp32"]

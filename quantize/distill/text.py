@@ -24,6 +24,7 @@ from edge_sdk.errors import BundleNotFoundError, InvalidInputError
 from quantize.bundle_writer import add_variant, scratch_copy
 from quantize.distill import measure
 from quantize.distill.corpus import augment, read_documents, sentence_split, split_sentences
+from quantize.distill.engine import Engine
 from quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
 from quantize.distill.refusal import record_refusal
 from quantize.distill.text_student import (
@@ -157,7 +158,8 @@ def held_out_rouge(bundle_root: Path, variant: str, docs) -> dict:
     return {k: out[k] for k in ("rouge1", "rouge2", "rougeLsum", "n")}
 
 
-def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True) -> dict:
+def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True,
+                 engine: Engine | None = None) -> dict:
     """Train, export, measure and (when ``write``) ship the text student; return the report.
 
     Args:
@@ -165,6 +167,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
         workdir: Checkpoints, metrics log, the student's HF folder and its ONNX files.
         data_root: The shared data folder, used when ``cfg.data`` is empty.
         write: Add ``distilled`` and ``distilled-int8`` to the teacher bundle.
+        engine: Device and processes to train on (default: this CPU).
 
     Returns:
         ``{"recipe": ..., "metrics": {...}, "variants": [...]}``.
@@ -172,6 +175,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     from quantize.text.export import export_sentence_encoder, quantize_int8
 
     workdir = Path(workdir)
+    engine = engine or Engine.create("cpu")
     seed_everything(cfg.schedule.seed)
     tdir = _teacher_dir(cfg.teacher)
     data = [Path(p) for p in cfg.data] or [Path(data_root or ".") / "text"]
@@ -184,7 +188,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
 
     tokenize = Tokenize(tdir, cfg.max_tokens)
     teacher_tokenize = Tokenize(tdir, TEACHER_MAX_TOKENS)
-    teacher = load_teacher(tdir)
+    teacher = load_teacher(tdir).to(engine.device)
     recipe = {
         "kind": "distillation", "student": f"MiniLM, teacher layers {list(cfg.keep_layers)} of {len(teacher.encoder.layer)}",
         "teacher": {"bundle": cfg.teacher, "weights": str(tdir)}, "config": asdict(cfg),
@@ -211,7 +215,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
         idx = bucketed_batch(lengths, step, cfg.schedule.batch_size, cfg.schedule.seed)
         rng = np.random.default_rng((cfg.schedule.seed, step))  # a function of the step: resumable
         sents = [augment(train_sents[i], rng) if rng.random() < cfg.augment_share else train_sents[i] for i in idx]
-        ids, mask = tokenize(sents)
+        ids, mask = engine.put(tokenize(engine.shard(sents)))
         hidden = cfg.loss == "cosine+hidden"
         out = student(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
         with torch.no_grad():
@@ -223,12 +227,8 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
         emb = embed_all(student, teacher_tokenize, eval_sents)  # at the runtime's length, as the teacher
         return {"eval_cosine": float((emb * teacher_eval).sum(-1).mean())}
 
-    run = train(student, loss_of_batch, evaluate, cfg.schedule, workdir, rhash, desc="distill text")
-    report = {"recipe": recipe, "training": {"steps": run.step, "train_time_s": round(run.train_time_s, 1),
-                                              "resumed_from": run.resumed_from, "evals": run.evals,
-                                              "first_loss": run.losses[0] if run.losses else None,
-                                              "last_loss": float(np.mean(run.losses[-20:])) if run.losses else None,
-                                              "device": "cpu", "torch_threads": torch.get_num_threads()}}
+    run = train(student, loss_of_batch, evaluate, cfg.schedule, workdir, rhash, desc="distill text", engine=engine)
+    report = {"recipe": recipe, "training": run.summary()}
 
     sdir = _save_student(student, tdir, workdir / "student")
     try:

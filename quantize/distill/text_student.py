@@ -142,12 +142,13 @@ class Tokenize:
 
 @torch.no_grad()
 def embed_all(model: nn.Module, tokenize: Tokenize, sentences: list[str], batch_size: int = 64) -> torch.Tensor:
-    """Normalised embeddings of ``sentences`` (batched by length to keep padding small)."""
+    """Normalised embeddings of ``sentences`` on the CPU, computed on ``model``'s device (batched by length)."""
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     out = torch.empty(len(sentences), model.config.hidden_size)
+    device = next(model.parameters()).device
     model.eval()
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         ids, mask = tokenize([sentences[i] for i in idx])
-        out[idx] = sentence_embedding(model, ids, mask)
+        out[idx] = sentence_embedding(model, ids.to(device), mask.to(device)).float().cpu()
     return out

@@ -22,6 +22,7 @@ from torch import nn
 
 from edge_sdk.errors import InvalidInputError
 from quantize.bundle_writer import recipe_hash
+from quantize.distill.engine import Engine
 from quantize.distill.images import LabelledPhoto, collect_unlabelled, load_rgb, read_labels, render, views
 from quantize.distill.loop import Schedule, epoch_order, resume_key, seed_everything, train
 
@@ -125,8 +126,9 @@ def _spec(arch: str):
 
 @torch.no_grad()
 def logits_of(model, images: list[np.ndarray], boxes: list[tuple], arch: str, batch_size: int = 16,
-              progress: str | None = None) -> torch.Tensor:
-    """Outputs of ``model`` (a module or function) on views ``(image index, box, flip)`` rendered for ``arch``."""
+              progress: str | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Outputs of ``model`` (a module or function, on ``device``) on views ``(image index, box, flip)`` rendered
+    for ``arch``; returned on the CPU."""
     from tqdm import tqdm
 
     spec = _spec(arch)
@@ -136,7 +138,7 @@ def logits_of(model, images: list[np.ndarray], boxes: list[tuple], arch: str, ba
     for start in tqdm(range(0, len(boxes), batch_size), desc=progress, disable=progress is None, leave=False):
         chunk = boxes[start : start + batch_size]
         x = torch.stack([render(images[i], box, flip, spec.image_size, spec.mean, spec.std) for i, box, flip in chunk])
-        out.append(model(x))
+        out.append(model(x.to(device)).float().cpu())
     return torch.cat(out)
 
 
@@ -154,17 +156,20 @@ def held_out_scores(student_logits: torch.Tensor, teacher_logits: torch.Tensor, 
     }
 
 
-def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Path | None = None) -> tuple[nn.Module, dict]:
-    """Train the student; return it (unwrapped, eval mode) and the training report.
+def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Path | None = None,
+                         engine: Engine | None = None) -> tuple[nn.Module, dict]:
+    """Train the student; return it (unwrapped, eval mode, on the CPU) and the training report.
 
     Args:
         cfg: The run's configuration.
         workdir: Checkpoints, metrics log, cached teacher targets.
         data_root: The shared data folder (labels, and default unlabelled data when ``cfg.data`` is empty).
+        engine: Device and processes (default: this CPU). Process 0 fills the caches, the others read them.
     """
     from quantize.vision.weights import load_lite
 
     workdir = Path(workdir)
+    engine = engine or Engine.create("cpu")
     seed_everything(cfg.schedule.seed)
     root = Path(data_root or ".")
     photos = read_labels(root / "images")
@@ -189,52 +194,50 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
     student, _ = load_lite(cfg.student)
     # caches keyed by what they depend on only, so changing training settings reuses them
     views_key = recipe_hash({"names": names, "views": train_views, "held": recipe["data"]["held_out"]})
-    cache = workdir / f"teacher-logits-{recipe_hash({'teacher': cfg.teacher, 'views': views_key})}.pt"
-    if cache.is_file():
-        targets = torch.load(cache)
-    else:
-        teacher, _ = load_lite(cfg.teacher)
-        log.info("teacher %s on %d views and %d held-out photos", cfg.teacher, len(train_views), len(photos))
-        targets = {"train": logits_of(teacher, images, train_views, cfg.teacher, progress="teacher logits"),
-                   "held_out": logits_of(teacher, held_images, held_views_t, cfg.teacher)}
-        workdir.mkdir(parents=True, exist_ok=True)
-        torch.save(targets, cache)
-        del teacher
-    fcache = workdir / f"student-features-{recipe_hash({'student': cfg.student, 'views': views_key})}.pt"
-    if fcache.is_file():
-        feats = torch.load(fcache)
-    else:
-        log.info("student backbone on %d views", len(train_views))
-        student.eval()
-        feats = {"train": logits_of(lambda x: backbone(student, x), images, train_views, cfg.student,
-                                    progress="student features").half(),
-                 "held_out": logits_of(lambda x: backbone(student, x), held_images, held_views, cfg.student).half()}
-        torch.save(feats, fcache)
+    with engine.main_first():  # one process computes the caches, the others read them
+        cache = workdir / f"teacher-logits-{recipe_hash({'teacher': cfg.teacher, 'views': views_key})}.pt"
+        if cache.is_file():
+            targets = torch.load(cache)
+        else:
+            teacher = load_lite(cfg.teacher)[0].to(engine.device)
+            log.info("teacher %s on %d views and %d held-out photos", cfg.teacher, len(train_views), len(photos))
+            targets = {"train": logits_of(teacher, images, train_views, cfg.teacher, progress="teacher logits", device=engine.device),
+                       "held_out": logits_of(teacher, held_images, held_views_t, cfg.teacher, device=engine.device)}
+            workdir.mkdir(parents=True, exist_ok=True)
+            torch.save(targets, cache)
+            del teacher
+        fcache = workdir / f"student-features-{recipe_hash({'student': cfg.student, 'views': views_key})}.pt"
+        if fcache.is_file():
+            feats = torch.load(fcache)
+        else:
+            log.info("student backbone on %d views", len(train_views))
+            student.eval().to(engine.device)
+            feats = {"train": logits_of(lambda x: backbone(student, x), images, train_views, cfg.student,
+                                        progress="student features", device=engine.device).half(),
+                     "held_out": logits_of(lambda x: backbone(student, x), held_images, held_views, cfg.student, device=engine.device).half()}
+            torch.save(feats, fcache)
+            student.to("cpu")
     for p in student.parameters():
         p.requires_grad_(False)
     params = [p for name in cfg.trained for p in getattr(student, name).parameters()]
     for p in params:
         p.requires_grad_(True)
-    wrapped = FrozenBatchNorm(student)
-
+    wrapped = FrozenBatchNorm(student).to(engine.device)
     start = [p.detach().clone() for p in params]
+    train_x, train_t, held_x, held_t = engine.put((feats["train"], targets["train"], feats["held_out"], targets["held_out"]))
 
     def loss_of_batch(step: int) -> torch.Tensor:
-        idx = epoch_order(len(train_views), step, cfg.schedule.batch_size, cfg.schedule.seed)
+        idx = engine.shard(epoch_order(len(train_views), step, cfg.schedule.batch_size, cfg.schedule.seed))
         anchor = sum(((p - p0) ** 2).sum() for p, p0 in zip(params, start, strict=True))
-        return kd_loss(head(student, feats["train"][idx].float()), targets["train"][idx], cfg.temperature) + cfg.anchor_weight * anchor
+        return kd_loss(head(student, train_x[idx].float()), train_t[idx], cfg.temperature) + cfg.anchor_weight * anchor
 
     def evaluate() -> dict:
-        held = held_out_scores(head(student, feats["held_out"].float()), targets["held_out"], photos)
-        kl = kd_loss(head(student, feats["held_out"].float()), targets["held_out"], 1.0)
-        return {**held, "held_out_kl": round(float(kl), 4)}
+        logits = head(student, held_x.float())
+        held = held_out_scores(logits.cpu(), targets["held_out"], photos)
+        return {**held, "held_out_kl": round(float(kd_loss(logits, held_t, 1.0)), 4)}
 
-    run = train(wrapped, loss_of_batch, evaluate, cfg.schedule, workdir, rhash, desc="distill vision", params=params)
-    report = {"recipe": recipe, "training": {"steps": run.step, "train_time_s": round(run.train_time_s, 1),
-                                              "resumed_from": run.resumed_from, "evals": run.evals,
-                                              "first_loss": run.losses[0] if run.losses else None,
-                                              "last_loss": float(np.mean(run.losses[-20:])) if run.losses else None,
-                                              "device": "cpu", "torch_threads": torch.get_num_threads()}}
+    run = train(wrapped, loss_of_batch, evaluate, cfg.schedule, workdir, rhash, desc="distill vision", params=params, engine=engine)
+    report = {"recipe": recipe, "training": run.summary()}
     return student.eval(), report
 
 

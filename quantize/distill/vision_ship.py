@@ -15,6 +15,7 @@ import numpy as np
 from edge_sdk.bundle import load_bundle
 from quantize.bundle_writer import add_variant
 from quantize.distill import measure
+from quantize.distill.engine import Engine
 from quantize.distill.images import read_labels
 from quantize.distill.refusal import record_refusal
 from quantize.distill.vision import VisionDistillConfig, train_vision_student
@@ -29,7 +30,8 @@ def _onnx_scores(logits: np.ndarray, teacher: np.ndarray, labels: np.ndarray) ->
             "top5": round(float(np.mean([labels[i] in np.argsort(-logits[i])[:5] for i in range(len(labels))])), 4)}
 
 
-def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True) -> dict:
+def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True,
+                   engine: Engine | None = None) -> dict:
     """Train the student, then (when the bundle exists) export, int8, measure and write the variants.
 
     Returns:
@@ -43,7 +45,7 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     from quantize.vision.weights import load_lite
 
     workdir, root = Path(workdir), Path(data_root or ".")
-    student, report = train_vision_student(cfg, workdir, root)
+    student, report = train_vision_student(cfg, workdir, root, engine)
     try:
         bundle = load_bundle(cfg.bundle)
     except BundleNotFoundError:

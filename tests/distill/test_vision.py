@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -45,6 +49,7 @@ def tiny_data(data_dir, tmp_path_factory):
         shutil.copy(src / f"aquarium_jellyfish_00{i}.jpg", cal / f"aquarium_jellyfish_00{i}.jpg")
         lines.append(f"aquarium_jellyfish_00{i}.jpg\tjellyfish\t107\tjellyfish\tCC-BY-4.0")
     (cal / "labels.tsv").write_text("\n".join(lines) + "\n")
+    (root / "images" / "labels.tsv").write_text("filename\tlabel\n")  # no photos outside calibration/
     return root
 
 
@@ -69,3 +74,20 @@ def report_losses(workdir):
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         VisionDistillConfig().temperature = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.slow
+def test_two_processes_under_torchrun_train_the_student_and_process_0_alone_reports(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "EDGE_SDK_HOME": str(tmp_path / "empty-store")}  # no bundle: train only
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "quantize", "distill",
+           "vision", "--data", str(tiny_data / "images" / "calibration"), "--data-root", str(tiny_data), "--device", "cpu",
+           "--steps", "20", "--batch-size", "6", "--lr", "1e-3", "--no-write", "--out", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count('"training"') == 1  # one report, from process 0
+    training = json.loads((out / "report.json").read_text())["training"]
+    assert (training["processes"], training["device"], training["steps"]) == (2, "cpu", 20)
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in logged] == [0, 20]
+    assert logged[-1]["held_out_kl"] < logged[0]["held_out_kl"]

@@ -8,7 +8,7 @@ the same steps as one process with the whole batch.
 
     edge-sdk distill text --device cuda ...                                  # one GPU
     torchrun --nproc-per-node 4 -m quantize distill text --device cuda ...   # four GPUs, one node
-    accelerate launch --num-processes 4 -m quantize distill text ...         # the same through accelerate
+    accelerate launch --multi_gpu --num_processes 4 -m quantize distill text ...   # the same through accelerate
 
 A device that is asked for and missing is an error, never a silent fall back to the CPU.
 """

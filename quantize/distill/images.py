@@ -145,3 +145,25 @@ def views(n_images: int, shapes: list[tuple[int, int]], per_image: int, seed: in
         for _ in range(per_image - 1):
             out.append((i, random_box(h, w, rng), bool(rng.integers(0, 2))))
     return out
+
+
+def mixed_views(plain: list[tuple], count: int, seed: int) -> list[tuple]:
+    """``count`` mixup views ``(view a, view b, weight of a)``: two of ``plain``'s views of different images
+    blended with a weight drawn uniformly from [0, 1] ("function matching", Beyer et al. 2022: the teacher
+    labels inputs between the photos, which a few hundred photos alone never show the student)."""
+    rng = np.random.default_rng((seed, 1))
+    out = []
+    while len(out) < count:
+        a, b = (plain[int(k)] for k in rng.integers(0, len(plain), 2))
+        if a[0] != b[0]:
+            out.append((a, b, round(float(rng.uniform(0, 1)), 3)))
+    return out
+
+
+def render_view(images: list[np.ndarray], view: tuple, size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """One view rendered for a network: ``(image index, box, flip)`` or a mixup ``(view a, view b, weight of a)``."""
+    if len(view) == 3 and isinstance(view[0], int):
+        i, box, flip = view
+        return render(images[i], box, flip, size, mean, std)
+    a, b, weight = view  # normalisation is affine, so blending normalised crops blends the photos
+    return weight * render_view(images, a, size, mean, std) + (1 - weight) * render_view(images, b, size, mean, std)

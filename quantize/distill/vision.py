@@ -23,7 +23,7 @@ from torch import nn
 from edge_sdk.errors import InvalidInputError
 from quantize.bundle_writer import recipe_hash
 from quantize.distill.engine import Engine
-from quantize.distill.images import LabelledPhoto, collect_unlabelled, load_rgb, read_labels, render, views
+from quantize.distill.images import LabelledPhoto, collect_unlabelled, load_rgb, mixed_views, read_labels, render_view, views
 from quantize.distill.loop import Schedule, epoch_order, resume_key, seed_everything, train
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class VisionDistillConfig:
         bundle: Bundle that receives the variants (the student's own bundle).
         data: Folders/files of photos and videos; empty means the shared ``images/calibration`` and ``video``.
         views_per_image: Crops per image (the first is the centre crop), teacher targets cached per view.
+        mixup_views: Extra views, each two crops of different images blended (:func:`mixed_views`).
         video_every_n: Keep every n-th video frame (neighbouring frames are near-duplicates).
         temperature: Softmax temperature of the KL loss (loss scaled by T^2, as Hinton et al.).
         anchor_weight: L2-SP penalty (sum of squared change of the trained weights from Lite0's), which
@@ -63,6 +64,7 @@ class VisionDistillConfig:
     bundle: str = "efficientnet-lite0"
     data: tuple[str, ...] = ()
     views_per_image: int = 4
+    mixup_views: int = 0
     video_every_n: int = 5
     temperature: float = 2.0
     anchor_weight: float = 1e-2
@@ -75,6 +77,8 @@ class VisionDistillConfig:
     def __post_init__(self) -> None:
         if self.views_per_image < 1:
             raise InvalidInputError(f"views_per_image must be >= 1, got {self.views_per_image}")
+        if self.mixup_views < 0:
+            raise InvalidInputError(f"mixup_views must be >= 0, got {self.mixup_views}")
         if self.video_every_n < 1:
             raise InvalidInputError(f"video_every_n must be >= 1, got {self.video_every_n}")
         if not self.temperature > 0:
@@ -127,7 +131,7 @@ def _spec(arch: str):
 @torch.no_grad()
 def logits_of(model, images: list[np.ndarray], boxes: list[tuple], arch: str, batch_size: int = 16,
               progress: str | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Outputs of ``model`` (a module or function, on ``device``) on views ``(image index, box, flip)`` rendered
+    """Outputs of ``model`` (a module or function, on ``device``) on views (see :func:`render_view`) rendered
     for ``arch``; returned on the CPU."""
     from tqdm import tqdm
 
@@ -137,7 +141,7 @@ def logits_of(model, images: list[np.ndarray], boxes: list[tuple], arch: str, ba
     out = []
     for start in tqdm(range(0, len(boxes), batch_size), desc=progress, disable=progress is None, leave=False):
         chunk = boxes[start : start + batch_size]
-        x = torch.stack([render(images[i], box, flip, spec.image_size, spec.mean, spec.std) for i, box, flip in chunk])
+        x = torch.stack([render_view(images, view, spec.image_size, spec.mean, spec.std) for view in chunk])
         out.append(model(x.to(device)).float().cpu())
     return torch.cat(out)
 
@@ -180,6 +184,7 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
     shapes = [im.shape[:2] for im in images]
     tspec, sspec = _spec(cfg.teacher), _spec(cfg.student)
     train_views = views(len(images), shapes, cfg.views_per_image, cfg.schedule.seed, sspec.image_size / sspec.resize_size)
+    train_views += mixed_views(train_views, cfg.mixup_views, cfg.schedule.seed) if cfg.mixup_views else []
     held_images = [load_rgb(p.path) for p in photos]
     held_views = [(i, _centre(held_images[i], sspec), False) for i in range(len(photos))]
     held_views_t = [(i, _centre(held_images[i], tspec), False) for i in range(len(photos))]

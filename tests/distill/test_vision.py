@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from quantize.distill.images import centre_box, read_labels, views
+from quantize.distill.images import centre_box, mixed_views, read_labels, render_view, views
 from quantize.distill.loop import Schedule
 from quantize.distill.vision import VisionDistillConfig, kd_loss, train_vision_student
 
@@ -30,9 +30,25 @@ def test_views_start_with_the_centre_crop_and_are_seeded():
     assert a[0] == (0, centre_box(300, 400, 0.875), False) and len(a) == 6
 
 
+def test_mixup_views_blend_two_different_photos_with_a_seeded_weight():
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (40, 50, 3), dtype=np.uint8) for _ in range(3)]
+    plain = views(3, [(40, 50)] * 3, 2, seed=1, crop_fraction=0.875)
+    mixed = mixed_views(plain, 20, seed=1)
+    assert mixed == mixed_views(plain, 20, seed=1) and len(mixed) == 20
+    assert all(a[0] != b[0] and 0 <= w <= 1 for a, b, w in mixed)
+    a, b, w = mixed[0]
+    norm = ((0.5,) * 3, (0.25,) * 3)
+    blend = render_view(images, mixed[0], 16, *norm)
+    assert torch.allclose(blend, w * render_view(images, a, 16, *norm) + (1 - w) * render_view(images, b, 16, *norm))
+    assert torch.equal(render_view(images, (a, b, 1.0), 16, *norm), render_view(images, a, 16, *norm))
+
+
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="temperature"):
         VisionDistillConfig(temperature=0)
+    with pytest.raises(ValueError, match="mixup_views"):
+        VisionDistillConfig(mixup_views=-1)
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,8 @@ class Schedule:
 
 @dataclass
 class RunResult:
-    """What a run did: the final step, loss history, evaluations and training time."""
+    """What a run did: the final step, loss history, evaluations, time spent in optimisation steps (all
+    stages of a resumed run; evaluations and checkpoints excluded) and where it ran."""
 
     step: int
     losses: list[float] = field(default_factory=list)
@@ -237,9 +238,9 @@ def train(
 
     if result.step == 0 and not result.evals:
         run_eval()  # the starting point, so every run reports "before" and "after"
-    t0 = time.perf_counter()
     bar = tqdm(total=schedule.steps, initial=result.step, desc=desc, unit="step", dynamic_ncols=True, disable=not engine.is_main)
     while result.step < schedule.steps:
+        t0 = time.perf_counter()
         model.train()
         for group in opt.param_groups:
             group["lr"] = schedule.lr_at(result.step)
@@ -252,6 +253,7 @@ def train(
         if schedule.grad_clip:
             acc.clip_grad_norm_(params, schedule.grad_clip)
         opt.step()
+        result.train_time_s += time.perf_counter() - t0  # optimisation only: evaluations and checkpoints are not counted
         result.step += 1
         result.losses.append(mean_loss)
         bar.update(1)
@@ -262,8 +264,6 @@ def train(
             if result.evals:
                 bar.set_postfix(loss=f"{mean_loss:.4f}", **{k: f"{v:.4f}" for k, v in result.evals[-1].items() if isinstance(v, float)})
         if result.step % schedule.checkpoint_every == 0 or last:
-            result.train_time_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
             checkpoint()
     bar.close()
     model.to("cpu")

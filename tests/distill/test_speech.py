@@ -103,6 +103,16 @@ def test_student_keeps_first_and_last_decoder_layers_and_trains_only_the_decoder
     assert trainable == {"layers", "layer_norm"}  # model.decoder.{layers,layer_norm}: encoder and embeddings frozen
 
 
+def test_student_dropout_acts_in_training_mode_only(teacher):
+    student = make_student(teacher, (0, 3), dropout=0.3)
+    layer = student.model.decoder.layers[0]
+    x = torch.randn(1, 5, teacher.config.d_model)
+    assert torch.equal(layer.eval()(x)[0], layer(x)[0])
+    torch.manual_seed(0)
+    assert not torch.allclose(layer.train()(x)[0], layer.eval()(x)[0])
+    assert make_student(teacher, (0, 3)).model.decoder.layers[0].dropout == 0.0
+
+
 @needs_espeak
 def test_a_few_steps_lower_the_loss_and_move_the_student_toward_the_teacher(teacher):
     from tokenizers import Tokenizer

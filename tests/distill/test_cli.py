@@ -51,3 +51,18 @@ def test_quantize_main_prints_usage_for_an_unknown_command(capsys):
 
     assert main(["nope"]) == 2
     assert "distill" in capsys.readouterr().err
+
+
+def test_device_and_precision_are_checked_before_any_work(capsys, tmp_path):
+    import torch
+
+    from quantize.distill.cli import main
+
+    p = build_parser()
+    assert (p.parse_args(["text"]).device, p.parse_args(["text"]).precision) == ("auto", "fp32")
+    with pytest.raises(SystemExit):
+        p.parse_args(["text", "--device", "tpu"])
+    if not torch.cuda.is_available():
+        assert main(["text", "--device", "cuda", "--out", str(tmp_path / "run")]) == 2
+        assert "sees no CUDA device" in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()  # nothing was started

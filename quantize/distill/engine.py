@@ -38,7 +38,6 @@ class Engine:
     """One process's view of a training run (a thin layer over :class:`accelerate.Accelerator`)."""
 
     accelerator: Any
-    precision: str = "fp32"
 
     @classmethod
     def create(cls, device: str = "auto", precision: str = "fp32") -> Engine:
@@ -61,15 +60,25 @@ class Engine:
         if device == "cuda" and not torch.cuda.is_available():
             raise InvalidInputError(f"--device cuda: torch {torch.__version__} sees no CUDA device "
                                     f"(built with CUDA {torch.version.cuda}); use --device cpu")
-        mixed = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
+        mixed = "no" if precision == "fp32" else precision
         # a student may hold parameters its loss never reaches (BERT's pooler): DDP must not wait for their gradients
         ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-        return cls(Accelerator(cpu=device == "cpu", mixed_precision=mixed, kwargs_handlers=[ddp]), precision)
+        try:
+            return cls(Accelerator(cpu=device == "cpu", mixed_precision=mixed, kwargs_handlers=[ddp]))
+        except ValueError as exc:  # Accelerate keeps one device and precision per process
+            raise InvalidInputError(f"this process already trains with another device or precision; start a new "
+                                    f"process for device={device!r}, precision={precision!r} ({exc})") from exc
 
     @property
     def device(self) -> torch.device:
         """This process's device."""
         return self.accelerator.device
+
+    @property
+    def precision(self) -> str:
+        """``fp32``, ``bf16`` or ``fp16`` (the autocast around the objective)."""
+        mixed = self.accelerator.mixed_precision
+        return "fp32" if mixed == "no" else mixed
 
     @property
     def rank(self) -> int:

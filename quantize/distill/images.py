@@ -162,7 +162,7 @@ def mixed_views(plain: list[tuple], count: int, seed: int) -> list[tuple]:
 
 def render_view(images: list[np.ndarray], view: tuple, size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """One view rendered for a network: ``(image index, box, flip)`` or a mixup ``(view a, view b, weight of a)``."""
-    if len(view) == 3 and isinstance(view[0], int):
+    if isinstance(view[0], int):
         i, box, flip = view
         return render(images[i], box, flip, size, mean, std)
     a, b, weight = view  # normalisation is affine, so blending normalised crops blends the photos

@@ -31,6 +31,16 @@ def test_asking_for_cuda_without_a_gpu_is_an_error_not_a_cpu_run():
         Engine.create("cuda")
 
 
+def test_bf16_is_reported_and_a_process_keeps_its_first_precision():
+    code = ("from quantize.distill.engine import Engine\n"
+            "from edge_sdk.errors import InvalidInputError\n"
+            "print(Engine.create('cpu', 'bf16').describe()['precision'])\n"
+            "try:\n    Engine.create('cpu')\nexcept InvalidInputError as e:\n    print('refused:', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout.splitlines()
+    assert out[0] == "bf16"
+    assert out[1].startswith("refused: this process already trains with another device or precision")
+
+
 def test_one_cpu_process_reports_where_it_ran_and_puts_tensors_there():
     engine = Engine.create("cpu")
     assert engine.describe() | {"torch_threads": 0} == {"device": "cpu", "device_name": "cpu", "processes": 1,

@@ -78,9 +78,13 @@ def _data_root(given: Path | None) -> Path:
     return Path.cwd() / "data"
 
 
+def _given(args: argparse.Namespace, *names: str) -> dict:
+    """The options among ``names`` given on the command line (an option left out keeps the config's default)."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
 def _schedule(default, args: argparse.Namespace):
-    overrides = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed}.items()
-                 if v is not None}
+    overrides = _given(args, "steps", "batch_size", "lr", "seed")
     if args.steps is not None:
         overrides.setdefault("warmup_steps", min(default.warmup_steps, args.steps))
         overrides["eval_every"] = min(default.eval_every, args.steps)
@@ -90,8 +94,7 @@ def _schedule(default, args: argparse.Namespace):
 
 def _speech_data(base, args: argparse.Namespace, data: tuple[str, ...]):
     """``base`` (a ``SpeechDistillConfig``) with the teacher, extra data and clip counts of ``args``."""
-    given = {"synthetic_clips": args.synthetic_clips, "real_copies": args.real_copies, "long_form_passes": args.long_form_passes}
-    counts = {k: v for k, v in given.items() if v is not None}
+    counts = _given(args, "synthetic_clips", "real_copies", "long_form_passes")
     return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, eval_data=tuple(args.eval_data or ()), **counts)
 
 
@@ -122,15 +125,13 @@ def run(args: argparse.Namespace) -> dict:
 
         base = VisionDistillConfig()
         cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, bundle=args.bundle or base.bundle, data=data,
-                                  schedule=_schedule(base.schedule, args), gate=not args.no_gate,
-                                  mixup_views=base.mixup_views if args.mixup_views is None else args.mixup_views)
+                                  schedule=_schedule(base.schedule, args), gate=not args.no_gate, **_given(args, "mixup_views"))
         report = distill_vision(cfg, out, root, write=not args.no_write, engine=engine)
     elif args.student == "speech":
         from quantize.distill.speech import SpeechDistillConfig, distill_speech
 
         base = SpeechDistillConfig()
-        cfg = dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args),
-                                  dropout=base.dropout if args.dropout is None else args.dropout)
+        cfg = dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args), **_given(args, "dropout"))
         report = distill_speech(cfg, out, root, write=not args.no_write, engine=engine)
     else:
         from quantize.distill.ctc import CTCDistillConfig

@@ -229,13 +229,16 @@ class WhisperDecoder:
                         candidates.append((score + float(logp[tok]), i, int(tok)))
             candidates.sort(key=lambda c: -c[0])
             nxt, sources = [], []
+            # best first, until beam_size live hypotheses: an end only counts when it outscores one of
+            # them (as Whisper does); ends further down would fill ``finished`` with short, weak hypotheses
             for score, i, tok in candidates:
-                if tok == eot:
-                    if len(finished) < beam_size:
-                        finished.append((beams[i][0], score))
-                elif len(nxt) < beam_size:
+                if tok != eot:
                     nxt.append((beams[i][0] + [tok], score))
                     sources.append(i)
+                    if len(nxt) == beam_size:
+                        break
+                elif len(finished) < beam_size:
+                    finished.append((beams[i][0], score))
             if len(finished) >= beam_size or not nxt:
                 break
             beams = nxt

@@ -28,7 +28,8 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p = argparse.ArgumentParser(prog=prog, description="Train a smaller student to imitate a teacher and ship it as a "
                                 "'distilled' (and 'distilled-int8') bundle variant.")
     p.add_argument("student", choices=STUDENTS, help="which model to distil")
-    p.add_argument("--teacher", help="teacher: a bundle for text/speech, a packaged architecture for vision "
+    p.add_argument("--teacher", help="teacher: a bundle for text/speech, a packaged architecture for vision (or several "
+                   "joined by '+': an ensemble of their mean logits, e.g. efficientnet-lite0+efficientnet-lite1+efficientnet-lite2) "
                    f"(defaults: {DEFAULT_TEACHERS})")
     p.add_argument("--bundle", help="vision only: bundle that receives the variants (default efficientnet-lite0)")
     p.add_argument("--mixup-views", type=int, help="vision only: extra views, each two crops of different photos blended, "

@@ -2,7 +2,8 @@
 
 Quality is measured on the held-out labelled photos with onnxruntime and the runtime's own
 preprocessing (``quantize.vision.data.batch``); speed is measured side by side against the teacher
-(EfficientNet-Lite2 exported the same way) and the bundle's own fp32 and int8 Lite0.
+(EfficientNet-Lite2 exported the same way; an ensemble runs each member in turn) and the bundle's own
+fp32 and int8 Lite0.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from quantize.distill import measure
 from quantize.distill.engine import Engine
 from quantize.distill.images import read_labels
 from quantize.distill.refusal import record_refusal
-from quantize.distill.vision import VisionDistillConfig, train_vision_student
+from quantize.distill.vision import VisionDistillConfig, teacher_members, train_vision_student
 
 log = logging.getLogger(__name__)
+
+TEACHER = "teacher-fp32"
 
 
 def _onnx_scores(logits: np.ndarray, teacher: np.ndarray, labels: np.ndarray) -> dict:
@@ -38,7 +41,6 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
         The report: recipe, training (with before/after evaluations) and per-variant metrics.
     """
     from edge_sdk.errors import BundleNotFoundError
-    from edge_sdk.vision.preprocess import PreprocessConfig
     from quantize.vision import data, int8
     from quantize.vision.export import export_onnx
     from quantize.vision.models import ARCHS
@@ -54,20 +56,20 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
         bundle = None
         log.warning("bundle %r not found: measuring against a fresh Lite0 export; build it and rerun to ship", cfg.bundle)
     onnx_dir = workdir / "onnx"
-    sspec, tspec = ARCHS[cfg.student], ARCHS[cfg.teacher]
+    sspec = ARCHS[cfg.student]
     fp32 = export_onnx(student, onnx_dir / "fp32" / "model.onnx", sspec.image_size)
     own = {v: bundle.path_of(bundle.variants[v].files["model"]) for v in ("fp32", "int8") if v in bundle.variants} if bundle else {}
     if "fp32" not in own:  # the student before distillation, exported the same way
         own["fp32"] = export_onnx(load_lite(cfg.student)[0], onnx_dir / "lite0" / "model.onnx", sspec.image_size)
-    teacher_model, _ = load_lite(cfg.teacher)
-    teacher_onnx = export_onnx(teacher_model, onnx_dir / "teacher" / "model.onnx", tspec.image_size)
-    pre = PreprocessConfig(sspec.image_size, sspec.resize_size, sspec.mean, sspec.std, sspec.interpolation)
-    tpre = PreprocessConfig(tspec.image_size, tspec.resize_size, tspec.mean, tspec.std, tspec.interpolation)
+    preprocess = {a: ARCHS[a].preprocess for a in (cfg.student, *teacher_members(cfg.teacher))}
+    pre = preprocess[cfg.student]
+    teachers = {a: export_onnx(load_lite(a)[0], onnx_dir / "teacher" / a / "model.onnx", ARCHS[a].image_size)
+                for a in teacher_members(cfg.teacher)}
     photos = data.photo_sets(root / "images")
     held = read_labels(root / "images")
     lab_x = data.batch([p.path for p in held], pre)
     lab_y = np.asarray([p.label for p in held])
-    teacher_logits = int8.predict(teacher_onnx, data.batch([p.path for p in held], tpre))
+    teacher_logits = np.mean([int8.predict(path, data.batch([p.path for p in held], preprocess[a])) for a, path in teachers.items()], axis=0)
     before = _onnx_scores(int8.predict(own["fp32"], lab_x), teacher_logits, lab_y)
     after = _onnx_scores(int8.predict(fp32, lab_x), teacher_logits, lab_y)
     int8_path, int8_recipe, gate_metrics = onnx_dir / "int8" / "model.onnx", None, None
@@ -78,27 +80,28 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
         int8_path.parent.mkdir(parents=True, exist_ok=True)
         int8_recipe, gate_metrics = int8.build_int8(fp32, int8_path, data.batch(photos.calibration, pre),
                                                     data.batch(photos.holdout, pre), (lab_x, lab_y), int8_format)
-    paths = {"teacher-lite2-fp32": teacher_onnx, "distilled": fp32,
+    paths = {"distilled": fp32,
              **({"distilled-int8": int8_path} if int8_recipe else {}),
              **{f"bundle-{v}": p for v, p in own.items()}}
-    quality = {name: _onnx_scores(int8.predict(p, lab_x), teacher_logits, lab_y) for name, p in paths.items() if name != "teacher-lite2-fp32"}
-    quality["teacher-lite2-fp32"] = _onnx_scores(teacher_logits, teacher_logits, lab_y)
-    one, one_t = lab_x[:1], data.batch([held[0].path], tpre)
+    quality = {name: _onnx_scores(int8.predict(p, lab_x), teacher_logits, lab_y) for name, p in paths.items()}
+    quality[TEACHER] = _onnx_scores(teacher_logits, teacher_logits, lab_y)
+    one = {a: data.batch([held[0].path], preprocess[a]) for a in preprocess}
     sessions = {name: measure.session(p) for name, p in paths.items()}
-    inputs = {name: one_t if name.startswith("teacher") else one for name in sessions}
-    runs = {name: (lambda s=s, x=inputs[name]: s.run(None, {s.get_inputs()[0].name: x})) for name, s in sessions.items()}
+    members = [(measure.session(path), one[a]) for a, path in teachers.items()]
+    runs = {TEACHER: lambda: [s.run(None, {s.get_inputs()[0].name: x}) for s, x in members],
+            **{name: (lambda s=s: s.run(None, {s.get_inputs()[0].name: one[cfg.student]})) for name, s in sessions.items()}}
     timings = measure.side_by_side_ms(runs, repeats=15, warmup=2)
     metrics = {}
     for name in ("distilled", "distilled-int8"):
         if name not in paths:
             continue
         metrics[name] = {
-            "held_out": quality[name], "teacher_held_out": quality["teacher-lite2-fp32"],
+            "teacher": cfg.teacher, "held_out": quality[name], "teacher_held_out": quality[TEACHER],
             "lite0_before_distillation": quality.get("bundle-fp32" if name == "distilled" else "bundle-int8"),
             "held_out_photos": len(held), "labels": "images/labels.tsv + calibration/labels.tsv (never trained on)",
-            "latency_ms_batch1": timings[name]["median_ms"], "teacher_latency_ms_batch1": timings["teacher-lite2-fp32"]["median_ms"],
-            "speedup_vs_teacher_fp32": measure.speedup(timings, "teacher-lite2-fp32", name),
-            "size_mb": measure.file_mb(paths[name]), "teacher_size_mb": measure.file_mb(teacher_onnx),
+            "latency_ms_batch1": timings[name]["median_ms"], "teacher_latency_ms_batch1": timings[TEACHER]["median_ms"],
+            "speedup_vs_teacher_fp32": measure.speedup(timings, TEACHER, name),
+            "size_mb": measure.file_mb(paths[name]), "teacher_size_mb": round(sum(measure.file_mb(t) for t in teachers.values()), 3),
             "timings": timings,
         }
     if gate_metrics:

@@ -35,6 +35,13 @@ class ArchSpec:
     std: tuple[float, float, float]
     interpolation: str = "bicubic"
 
+    @property
+    def preprocess(self):
+        """The runtime's :class:`edge_sdk.vision.preprocess.PreprocessConfig` for these weights."""
+        from edge_sdk.vision.preprocess import PreprocessConfig
+
+        return PreprocessConfig(self.image_size, self.resize_size, self.mean, self.std, self.interpolation)
+
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

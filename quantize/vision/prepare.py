@@ -22,7 +22,6 @@ from torch import nn
 
 from devices.resolve import resolve_device
 from edge_sdk.errors import QualityGateError
-from edge_sdk.vision.preprocess import PreprocessConfig
 from quantize.bundle_writer import BundleWriter, up_to_date
 from quantize.vision import data, int8
 from quantize.vision.export import INPUT_NAME, OUTPUT_NAME, export_onnx, max_abs_diff_vs_torch
@@ -79,7 +78,7 @@ def build_bundle(
     """
     t0 = time.monotonic()
     spec = ARCHS[arch]
-    pre = PreprocessConfig(spec.image_size, spec.resize_size, spec.mean, spec.std, spec.interpolation)
+    pre = spec.preprocess
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         fp32 = export_onnx(model, tmp / "model.onnx", spec.image_size)

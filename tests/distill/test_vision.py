@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from quantize.distill.images import centre_box, mixed_views, read_labels, render_view, views
+from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
+from quantize.distill.images import mixed_views, read_labels, render_view, views
 from quantize.distill.loop import Schedule
 from quantize.distill.vision import VisionDistillConfig, kd_loss, train_vision_student
 
@@ -24,24 +25,38 @@ def test_kd_loss_is_zero_for_the_teacher_itself_and_positive_otherwise():
     assert kd_loss(torch.randn(4, 10), t, 2.0).item() > 0
 
 
-def test_views_start_with_the_centre_crop_and_are_seeded():
-    a = views(2, [(300, 400), (500, 200)], 3, seed=1, crop_fraction=0.875)
-    assert a == views(2, [(300, 400), (500, 200)], 3, seed=1, crop_fraction=0.875)
-    assert a[0] == (0, centre_box(300, 400, 0.875), False) and len(a) == 6
+def test_views_start_with_the_whole_image_and_are_seeded():
+    a = views(2, [(300, 400), (500, 200)], 3, seed=1)
+    assert a == views(2, [(300, 400), (500, 200)], 3, seed=1)
+    assert a[0] == (0, None, False) and a[3] == (1, None, False) and len(a) == 6
+
+
+def test_view_0_is_exactly_what_the_runtime_feeds_the_model(data_dir):
+    """Training sees the pixels the deployed model sees: the runtime's resize and centre crop, no sub-pixel shift."""
+    from edge_sdk.vision.image_io import load_image
+    from quantize.distill.images import load_rgb
+    from quantize.vision.models import ARCHS
+
+    path = data_dir / "images" / "calibration" / "aquarium_starfish_008.jpg"
+    config = ARCHS["efficientnet-lite0"].preprocess
+    ours = render_view([load_rgb(path)], (0, None, False), config)
+    assert torch.equal(ours, torch.from_numpy(preprocess(load_image(path), config)[0]))
+    flipped = render_view([load_rgb(path)], (0, None, True), config)
+    assert torch.equal(flipped, ours.flip(-1))
 
 
 def test_mixup_views_blend_two_different_photos_with_a_seeded_weight():
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (40, 50, 3), dtype=np.uint8) for _ in range(3)]
-    plain = views(3, [(40, 50)] * 3, 2, seed=1, crop_fraction=0.875)
+    plain = views(3, [(40, 50)] * 3, 2, seed=1)
     mixed = mixed_views(plain, 20, seed=1)
     assert mixed == mixed_views(plain, 20, seed=1) and len(mixed) == 20
     assert all(a[0] != b[0] and 0 <= w <= 1 for a, b, w in mixed)
     a, b, w = mixed[0]
-    norm = ((0.5,) * 3, (0.25,) * 3)
-    blend = render_view(images, mixed[0], 16, *norm)
-    assert torch.allclose(blend, w * render_view(images, a, 16, *norm) + (1 - w) * render_view(images, b, 16, *norm))
-    assert torch.equal(render_view(images, (a, b, 1.0), 16, *norm), render_view(images, a, 16, *norm))
+    config = PreprocessConfig(16, 18, (0.5,) * 3, (0.25,) * 3)
+    blend = render_view(images, mixed[0], config)
+    assert torch.allclose(blend, w * render_view(images, a, config) + (1 - w) * render_view(images, b, config))
+    assert torch.equal(render_view(images, (a, b, 1.0), config), render_view(images, a, config))
 
 
 def test_config_rejects_bad_values():
@@ -81,6 +96,28 @@ def test_a_few_steps_lower_the_kl_and_move_the_student_toward_the_teacher(tiny_d
     assert last < 0.8 * first
     # held-out photos: the student's distribution gets closer to the teacher's
     assert evals[-1]["held_out_kl"] < evals[0]["held_out_kl"]
+
+
+def test_an_ensemble_teacher_teaches_the_mean_of_its_members_cached_per_architecture(tiny_data, tmp_path):
+    torch.set_num_threads(1)
+    base = VisionDistillConfig(data=(str(tiny_data / "images" / "calibration"),), views_per_image=1,
+                               schedule=Schedule(steps=1, batch_size=6, lr=1e-3, warmup_steps=0, eval_every=1, checkpoint_every=1))
+    lite2 = train_vision_student(base, tmp_path / "lite2", tiny_data)[1]["training"]["evals"][0]
+    lite2_cache = next((tmp_path / "lite2").glob("teacher-logits-*.pt"))
+    (tmp_path / "ensemble").mkdir()
+    reused = shutil.copy2(lite2_cache, tmp_path / "ensemble" / lite2_cache.name)
+    written = reused.stat().st_mtime_ns
+    ensemble = dataclasses.replace(base, teacher="efficientnet-lite0+efficientnet-lite2")
+    both = train_vision_student(ensemble, tmp_path / "ensemble", tiny_data)[1]["training"]["evals"][0]
+    files = sorted((tmp_path / "ensemble").glob("teacher-logits-*.pt"))
+    assert len(files) == 2 and reused.stat().st_mtime_ns == written  # Lite2's cache was reused, Lite0's added
+    # before training the student is Lite0 itself, one of the two members: closer to their mean than to Lite2 alone
+    assert both["held_out_kl"] < 0.5 * lite2["held_out_kl"]
+
+
+def test_an_unknown_teacher_architecture_is_named():
+    with pytest.raises(ValueError, match="efficientnet-lite9"):
+        VisionDistillConfig(teacher="efficientnet-lite2+efficientnet-lite9")
 
 
 def report_losses(workdir):

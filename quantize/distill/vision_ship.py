@@ -87,8 +87,9 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     quality[TEACHER] = _onnx_scores(teacher_logits, teacher_logits, lab_y)
     one = {a: data.batch([held[0].path], preprocess[a]) for a in preprocess}
     sessions = {name: measure.session(p) for name, p in paths.items()}
-    members = [(measure.session(path), one[a]) for a, path in teachers.items()]
-    runs = {TEACHER: lambda: [s.run(None, {s.get_inputs()[0].name: x}) for s, x in members],
+    members = {f"teacher-{a}": (measure.session(path), one[a]) for a, path in teachers.items()}
+    alone = {name: (lambda s=s, x=x: s.run(None, {s.get_inputs()[0].name: x})) for name, (s, x) in members.items()}
+    runs = {TEACHER: lambda: [run() for run in alone.values()], **(alone if len(alone) > 1 else {}),
             **{name: (lambda s=s: s.run(None, {s.get_inputs()[0].name: one[cfg.student]})) for name, s in sessions.items()}}
     timings = measure.side_by_side_ms(runs, repeats=15, warmup=2)
     metrics = {}
@@ -101,6 +102,7 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
             "held_out_photos": len(held), "labels": "images/labels.tsv + calibration/labels.tsv (never trained on)",
             "latency_ms_batch1": timings[name]["median_ms"], "teacher_latency_ms_batch1": timings[TEACHER]["median_ms"],
             "speedup_vs_teacher_fp32": measure.speedup(timings, TEACHER, name),
+            **({"speedup_vs_each_member_fp32": {m: measure.speedup(timings, m, name) for m in alone}} if len(alone) > 1 else {}),
             "size_mb": measure.file_mb(paths[name]), "teacher_size_mb": round(sum(measure.file_mb(t) for t in teachers.values()), 3),
             "timings": timings,
         }

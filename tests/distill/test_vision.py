@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,6 +119,31 @@ def test_an_ensemble_teacher_teaches_the_mean_of_its_members_cached_per_architec
 def test_an_unknown_teacher_architecture_is_named():
     with pytest.raises(ValueError, match="efficientnet-lite9"):
         VisionDistillConfig(teacher="efficientnet-lite2+efficientnet-lite9")
+
+
+def test_the_written_variants_load_in_the_runtime_and_are_chosen_when_asked(vision_bundle, tiny_data, tmp_path):
+    from edge_sdk.bundle import load_bundle
+    from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
+    from quantize.distill.vision_ship import distill_vision
+
+    torch.set_num_threads(1)
+    copy = Path(shutil.copytree(vision_bundle, tmp_path / "bundle"))
+    cfg = VisionDistillConfig(teacher="efficientnet-lite0+efficientnet-lite2", bundle=str(copy), views_per_image=1,
+                              data=(str(tiny_data / "images" / "calibration"),), gate=False,
+                              schedule=Schedule(steps=2, batch_size=6, lr=1e-3, warmup_steps=0, eval_every=2, checkpoint_every=2))
+    report = distill_vision(cfg, tmp_path / "work", tiny_data)
+    bundle = load_bundle(copy)
+    assert {"distilled", "distilled-int8"} <= set(bundle.variants) and bundle.verify() == []
+    metrics = bundle.variants["distilled"].metrics
+    assert metrics["teacher"] == cfg.teacher and metrics["held_out_photos"] == 3
+    # the ensemble is timed as a whole and member by member, side by side with the student
+    assert set(metrics["speedup_vs_each_member_fp32"]) == {"teacher-efficientnet-lite0", "teacher-efficientnet-lite2"}
+    assert metrics["teacher_latency_ms_batch1"] > max(metrics["timings"][m]["median_ms"] for m in metrics["speedup_vs_each_member_fp32"])
+    for name in ("distilled", "distilled-int8"):
+        with FrameClassifier.create(FrameClassifierOptions(bundle=str(copy), variant=name, top_k=5)) as clf:
+            result = clf.classify_file(tiny_data / "images" / "calibration" / "aquarium_jellyfish_001.jpg")
+        assert clf.variant == name and result.categories[0].index == 107  # jellyfish
+    assert report["variants"] == ["distilled", "distilled-int8"]
 
 
 def report_losses(workdir):

@@ -52,12 +52,17 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class Variant:
-    """One precision or size of the model (``fp32``, ``int8``, ``distilled-int8``, ...)."""
+    """One precision or size of the model (``fp32``, ``int8``, ``distilled-int8``, ...).
+
+    ``preprocessing`` overrides the bundle's keys for this variant alone, e.g. the ``alignment_heads``
+    of a distilled Whisper decoder that kept 2 of the teacher's 4 layers.
+    """
 
     name: str
     files: dict[str, FileEntry]
     metrics: dict = field(default_factory=dict)
     recipe: dict = field(default_factory=dict)
+    preprocessing: dict = field(default_factory=dict)
 
     @property
     def size_bytes(self) -> int:
@@ -106,6 +111,10 @@ class Bundle:
     assets: dict[str, FileEntry]
     variants: dict[str, Variant]
     extra: dict = field(default_factory=dict)
+
+    def preprocessing_of(self, variant: Variant) -> dict:
+        """The bundle's preprocessing with ``variant``'s own keys on top."""
+        return {**self.preprocessing, **variant.preprocessing}
 
     def choose_variant(self, requested: str | None, preference: tuple[str, ...] = ()) -> Variant:
         """The caller's variant, else the first of ``preference`` the bundle has.
@@ -200,6 +209,7 @@ def parse_bundle(root: Path, data) -> Bundle:
             files=_files(raw.get("files", {}), f"variants.{name}.files"),
             metrics=raw.get("metrics", {}) if isinstance(raw.get("metrics", {}), dict) else {},
             recipe=raw.get("recipe", {}) if isinstance(raw.get("recipe", {}), dict) else {},
+            preprocessing=raw.get("preprocessing", {}) if isinstance(raw.get("preprocessing", {}), dict) else {},
         )
     known = {"format_version", "name", "task", "family", "source", "preprocessing", "assets", "variants"}
     return Bundle(

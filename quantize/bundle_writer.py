@@ -73,15 +73,18 @@ class BundleWriter:
         rel = self._place(Path(src), rel or Path(src).name)
         self.assets[role] = file_entry(self.root, rel)
 
-    def add_variant(self, name: str, files: dict[str, Path], metrics: dict | None = None, recipe: dict | None = None) -> None:
-        """Add a variant; each file is copied to ``<name>/<filename>`` unless already inside the bundle."""
+    def add_variant(self, name: str, files: dict[str, Path], metrics: dict | None = None, recipe: dict | None = None,
+                    preprocessing: dict | None = None) -> None:
+        """Add a variant; each file is copied to ``<name>/<filename>`` unless already inside the bundle.
+        ``preprocessing``: keys that override the bundle's for this variant (see :class:`edge_sdk.bundle.Variant`)."""
         entries = {}
         for role, src in files.items():
             src = Path(src)
             inside = src.resolve().is_relative_to(self.root.resolve())
             rel = str(src.resolve().relative_to(self.root.resolve())) if inside else self._place(src, f"{name}/{src.name}")
             entries[role] = file_entry(self.root, rel)
-        self.variants[name] = {"files": entries, "metrics": metrics or {}, "recipe": recipe or {}}
+        self.variants[name] = {"files": entries, "metrics": metrics or {}, "recipe": recipe or {},
+                               **({"preprocessing": preprocessing} if preprocessing else {})}
 
     def set_metrics(self, name: str, metrics: dict) -> None:
         self.variants[name]["metrics"].update(metrics)
@@ -108,7 +111,8 @@ class BundleWriter:
         return self.root
 
 
-def add_variant(root: Path, name: str, files: dict[str, Path], metrics: dict | None = None, recipe: dict | None = None) -> Path:
+def add_variant(root: Path, name: str, files: dict[str, Path], metrics: dict | None = None, recipe: dict | None = None,
+                preprocessing: dict | None = None) -> Path:
     """Add (or replace) one variant of an existing bundle, e.g. a distilled student.
 
     Files are copied to ``<root>/<name>/``; ``bundle.json`` is rewritten atomically and keeps its
@@ -119,7 +123,7 @@ def add_variant(root: Path, name: str, files: dict[str, Path], metrics: dict | N
     w = BundleWriter(root, data["name"], data["task"], data["family"], data["source"], data.get("preprocessing", {}))
     w.assets, w.variants = data.get("assets", {}), data["variants"]
     w.extra = {k: v for k, v in data.items() if k not in w.to_json() or k == "recipe_hash"}
-    w.add_variant(name, files, metrics, recipe)
+    w.add_variant(name, files, metrics, recipe, preprocessing)
     out = w.to_json()
     out["recipe_hash"] = data.get("recipe_hash", "")
     tmp = root / "bundle.json.tmp"
@@ -128,9 +132,9 @@ def add_variant(root: Path, name: str, files: dict[str, Path], metrics: dict | N
     return root
 
 
-def scratch_copy(bundle_root: Path, root: Path, variants: dict[str, dict[str, Path]]) -> Path:
+def scratch_copy(bundle_root: Path, root: Path, variants: dict[str, dict[str, Path]], preprocessing: dict | None = None) -> Path:
     """A fresh copy of a bundle's fp32 variant and assets in ``root``, plus ``variants`` (e.g. students
-    to measure before they are allowed into the real bundle)."""
+    to measure before they are allowed into the real bundle), each with ``preprocessing`` overrides."""
     bundle_root, root = Path(bundle_root), Path(root)
     if root.exists():
         shutil.rmtree(root)
@@ -142,5 +146,5 @@ def scratch_copy(bundle_root: Path, root: Path, variants: dict[str, dict[str, Pa
         shutil.copyfile(bundle_root / entry["path"], root / entry["path"])
     (root / "bundle.json").write_text(json.dumps(data))
     for name, files in variants.items():
-        add_variant(root, name, files)
+        add_variant(root, name, files, preprocessing=preprocessing)
     return root

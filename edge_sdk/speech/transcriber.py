@@ -153,6 +153,12 @@ class Transcriber:
             pre.get("begin_suppress_tokens", [220, tok.eot]),
             int(pre.get("max_target_positions", 448)),
         )
+        heads = bundle.preprocessing_of(loaded.variant).get("alignment_heads") or []
+        beyond = sorted({layer for layer, _ in heads if layer >= decoder.layers})
+        if options.word_timestamps and beyond:
+            raise BundleError(f"bundle {bundle.name!r}, variant {loaded.variant.name!r}: its alignment heads name decoder layers "
+                              f"{beyond}, but the decoder has {decoder.layers}; word timestamps need the variant's own "
+                              "'alignment_heads' in its 'preprocessing'")
         return cls(options, bundle, loaded, decoder)
 
     # -- properties the live side uses ---------------------------------------------------------
@@ -327,7 +333,7 @@ class Transcriber:
     def _words(self, result: DecodeResult, cross: list[np.ndarray], content_s: float, offset: float) -> list[Word]:
         """Words of a decoded window with their times (empty for bundles exported without cross-attention)."""
         dec = self._decoder
-        heads = self.bundle.preprocessing.get("alignment_heads")
+        heads = self.bundle.preprocessing_of(self._loaded.variant).get("alignment_heads")
         if not dec.has_cross_attention or not heads:
             return []
         tok = dec.tok

@@ -403,7 +403,8 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
     teacher_int8 = ({r: bundle.path_of(f) for r, f in bundle.variants["int8"].files.items()} if "int8" in bundle.variants
                     else int8_of(teacher_fp32, workdir / "onnx" / "teacher-int8", INT8_ATTEMPTS[0][1]))
     # WER is measured through the runtime's transcriber on a scratch copy of the bundle holding the students
-    scratch = scratch_copy(bundle.root, workdir / "eval-bundle", {"distilled": fp32})
+    own = student_preprocessing(bundle.preprocessing, cfg.keep_layers)
+    scratch = scratch_copy(bundle.root, workdir / "eval-bundle", {"distilled": fp32}, own)
     manifest = write_manifest(held, workdir / "held_out.tsv")
     shared = {str(Path(p).resolve()): ref for p, ref in split_manifest(root / "speech" / "transcripts.tsv", cfg.held_out_percent)[1]}
 
@@ -417,7 +418,7 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
     def try_attempt(label: str, exclude: dict[str, tuple[str, ...]]) -> dict:
         name = f"int8-{len(tried)}"
         files = int8_of(fp32, workdir / "onnx" / name, exclude)
-        add_variant(scratch, name, files)
+        add_variant(scratch, name, files, preprocessing=own)
         tried.append((label, exclude, files, wer_of(name)))
         return tried[-1][3]
 
@@ -461,9 +462,16 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
             if name in refused:
                 record_refusal(bundle.root, name, metrics[name], recipes[name], f"missed the quality budget: {refused[name]}")
             else:
-                add_variant(bundle.root, name, files[name], metrics[name], recipes[name])
+                add_variant(bundle.root, name, files[name], metrics[name], recipes[name], own)
         report["variants"] = [n for n in metrics if n not in refused]
     return report
+
+
+def student_preprocessing(teacher: dict, keep_layers: tuple[int, ...]) -> dict:
+    """The student variant's own preprocessing: the teacher's alignment heads in the layers it kept,
+    renumbered (tiny.en's 8 heads, layers 1-3, become the 5 of layer 3, the student's layer 1)."""
+    heads = [[keep_layers.index(layer), head] for layer, head in teacher.get("alignment_heads", []) if layer in keep_layers]
+    return {"alignment_heads": heads}
 
 
 def _subset_wer(result: dict, refs: dict[str, str]) -> float:

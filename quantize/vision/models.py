@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edge_sdk.vision.preprocess import PreprocessConfig
+
 
 @dataclass(frozen=True)
 class ArchSpec:
@@ -36,10 +38,8 @@ class ArchSpec:
     interpolation: str = "bicubic"
 
     @property
-    def preprocess(self):
-        """The runtime's :class:`edge_sdk.vision.preprocess.PreprocessConfig` for these weights."""
-        from edge_sdk.vision.preprocess import PreprocessConfig
-
+    def preprocess(self) -> PreprocessConfig:
+        """The runtime's preprocessing for these weights."""
         return PreprocessConfig(self.image_size, self.resize_size, self.mean, self.std, self.interpolation)
 
 

@@ -231,3 +231,33 @@ def test_pseudo_labels_filter_far_transcripts_and_transcribe_each_clip_once(spee
 
     monkeypatch.setattr(Transcriber, "create", no_transcriber)
     assert pseudo_labels(str(speech_bundle), clips, max_wer=0.4, cache=cache) == (kept, dropped)
+
+
+def test_a_student_variant_carries_its_own_alignment_heads_for_word_timestamps(teacher, tmp_path, speech_bundle, data_dir):
+    """The teacher's heads name decoder layers 1-3; a student keeping layers 0, 2 and 3 renumbers them (untrained,
+    3 layers still transcribe the clip; 2 do not)."""
+    from edge_sdk.bundle import load_bundle
+    from edge_sdk.errors import BundleError
+    from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+    from quantize.bundle_writer import scratch_copy
+    from quantize.distill.speech import student_preprocessing
+    from quantize.speech.export import export_onnx
+
+    keep = (0, 2, 3)
+    heads = load_bundle(speech_bundle).preprocessing["alignment_heads"]
+    own = student_preprocessing({"alignment_heads": heads}, keep)
+    assert own["alignment_heads"] == [[keep.index(layer), h] for layer, h in heads if layer in keep] and own["alignment_heads"]
+    assert student_preprocessing({"alignment_heads": heads}, (0, 3))["alignment_heads"] == [[1, h] for layer, h in heads if layer == 3]
+    files = export_onnx(make_student(teacher, keep).eval(), tmp_path / "student")
+    clip = data_dir / "speech" / "public_domain" / "jfk.flac"
+    words_on = lambda b: Transcriber.create(TranscriberOptions(bundle=str(b), variant="distilled", word_timestamps=True))  # noqa: E731
+    without = scratch_copy(speech_bundle, tmp_path / "without", {"distilled": files})
+    with pytest.raises(BundleError, match=r"decoder layers \[3\], but the decoder has 3"):
+        words_on(without)
+    segments, info = words_on(scratch_copy(speech_bundle, tmp_path / "with", {"distilled": files}, own)).transcribe(clip)
+    segments = list(segments)
+    words = [w for s in segments for w in s.words]
+    assert "fellow americans" in " ".join(s.text for s in segments).lower()
+    assert len(words) == len(" ".join(s.text for s in segments).split()) > 10
+    assert all(0 <= w.start_s <= w.end_s <= info.duration_s + 0.5 for w in words)
+    assert all(a.start_s <= b.start_s for a, b in zip(words, words[1:], strict=False))

@@ -88,11 +88,11 @@ class VisionDistillConfig:
             raise InvalidInputError(f"temperature must be > 0, got {self.temperature}")
         if not self.trained or not set(self.trained) <= set(HEAD):
             raise InvalidInputError(f"trained must be a non-empty subset of {HEAD}, got {self.trained}")
-        from quantize.vision.models import ARCHS
+        from quantize.vision.weights import LITE_PACKAGES
 
-        unknown = [a for a in teacher_members(self.teacher) if a not in ARCHS]
+        unknown = [a for a in teacher_members(self.teacher) if a not in LITE_PACKAGES]
         if unknown:
-            raise InvalidInputError(f"teacher {self.teacher!r}: unknown architecture(s) {unknown}; packaged: {sorted(ARCHS)}")
+            raise InvalidInputError(f"teacher {self.teacher!r}: no packaged weights for {unknown}; packaged: {sorted(LITE_PACKAGES)}")
 
 
 def teacher_members(teacher: str) -> tuple[str, ...]:

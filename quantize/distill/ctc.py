@@ -25,7 +25,7 @@ from quantize.bundle_writer import recipe_hash
 from quantize.distill.audio_corpus import Clip, validation_indices
 from quantize.distill.ctc_text import encode, normalize_text
 from quantize.distill.engine import Engine
-from quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
+from quantize.distill.loop import Schedule, bucketed_batch, cached, resume_key, seed_everything, train
 from quantize.distill.pseudo_labels import pseudo_labels
 from quantize.distill.speech import DATA_FIELDS, SpeechDistillConfig, gather_clips, held_out_rows, training_sentences
 from quantize.speech.ctc import CTCConfig, DeepSpeechCTC, build_model, initial_state
@@ -112,20 +112,19 @@ def load_examples(cfg: CTCDistillConfig, workdir: Path, data_root: Path) -> tupl
     """The labelled examples, from ``workdir``'s cache when one was written for the same data settings."""
     key = recipe_hash({**{k: getattr(cfg.data, k) for k in DATA_FIELDS}, "seed": cfg.data.schedule.seed, "max_clips": cfg.max_clips,
                        "n_mels": cfg.model.n_mels, "vocab": cfg.model.vocab, "normaliser": 1})
-    cache = workdir / f"ctc-examples-{key}.pt"
-    if cache.is_file():
-        saved = torch.load(cache, weights_only=True)  # tensors, lists and strings: nothing is unpickled
-        rows = zip(saved["features"], saved["labels"], saved["texts"], saved["origins"], strict=True)
-        return [Example(*row) for row in rows], saved["stats"]
-    clips, _ = gather_clips(cfg.data, data_root, training_sentences(data_root))
-    if cfg.max_clips and len(clips) > cfg.max_clips:
-        clips = clips[:: -(-len(clips) // cfg.max_clips)]  # spread over real, noisy and synthetic clips
-    log.info("ctc: pseudo-labelling %d clips", len(clips))
-    examples, stats = label_clips(cfg, clips)
-    workdir.mkdir(parents=True, exist_ok=True)
-    torch.save({"features": [e.features for e in examples], "labels": [e.labels for e in examples],
-                "texts": [e.text for e in examples], "origins": [e.origin for e in examples], "stats": stats}, cache)
-    return examples, stats
+
+    def build() -> dict:
+        clips, _ = gather_clips(cfg.data, data_root, training_sentences(data_root))
+        if cfg.max_clips and len(clips) > cfg.max_clips:
+            clips = clips[:: -(-len(clips) // cfg.max_clips)]  # spread over real, noisy and synthetic clips
+        log.info("ctc: pseudo-labelling %d clips", len(clips))
+        examples, stats = label_clips(cfg, clips)
+        return {"features": [e.features for e in examples], "labels": [e.labels for e in examples],
+                "texts": [e.text for e in examples], "origins": [e.origin for e in examples], "stats": stats}
+
+    saved = cached(workdir / f"ctc-examples-{key}.pt", build)
+    rows = zip(saved["features"], saved["labels"], saved["texts"], saved["origins"], strict=True)
+    return [Example(*row) for row in rows], saved["stats"]
 
 
 def mask_features(feats: torch.Tensor, cfg: CTCDistillConfig, gen: torch.Generator) -> torch.Tensor:

@@ -148,6 +148,17 @@ def _save(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def cached(path: Path, compute: Callable[[], dict]) -> dict:
+    """The dict of tensors, lists and strings saved at ``path`` (loaded with ``weights_only``: nothing is
+    unpickled), or ``compute()``'s, saved there first (atomically: an interrupted run leaves no half cache)."""
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    out = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save(path, out)
+    return out
+
+
 class _Objective(torch.nn.Module):
     """The student with its loss as ``forward(step)``: what DistributedDataParallel wraps, so gradients
     are averaged across processes however the loss reaches into the student's submodules."""

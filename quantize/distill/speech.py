@@ -41,7 +41,7 @@ from quantize.distill.audio_corpus import (
     write_manifest,
 )
 from quantize.distill.engine import Engine
-from quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
+from quantize.distill.loop import Schedule, bucketed_batch, cached, resume_key, seed_everything, train
 from quantize.distill.pseudo_labels import pseudo_labels
 from quantize.distill.refusal import record_refusal
 from quantize.speech.vocab_trim import kept_tokens, output_index
@@ -267,17 +267,16 @@ def training_sentences(data_root: Path) -> list[str]:
 
 def _examples(cfg: SpeechDistillConfig, teacher: nn.Module, cache: Path, data_root: Path, bundle_root: Path) -> tuple[list[Example], dict]:
     """The pseudo-labelled training examples and their statistics, from ``cache`` when it exists."""
-    if cache.is_file():
-        saved = torch.load(cache, weights_only=True)  # plain tensors, lists and strings: nothing is unpickled
-        examples = [Example(st, tok, org) for st, tok, org in zip(saved["states"], saved["tokens"], saved["origins"], strict=True)]
-        return examples, saved["stats"]
-    clips, _ = gather_clips(cfg, data_root, training_sentences(data_root))
-    log.info("speech: pseudo-labelling %d clips", len(clips))
-    examples, data_stats = build_examples(cfg, teacher, clips, bundle_root)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"states": [e.states for e in examples], "tokens": [e.tokens for e in examples],
-                "origins": [e.origin for e in examples], "stats": data_stats}, cache)
-    return examples, data_stats
+
+    def build() -> dict:
+        clips, _ = gather_clips(cfg, data_root, training_sentences(data_root))
+        log.info("speech: pseudo-labelling %d clips", len(clips))
+        examples, stats = build_examples(cfg, teacher, clips, bundle_root)
+        return {"states": [e.states for e in examples], "tokens": [e.tokens for e in examples],
+                "origins": [e.origin for e in examples], "stats": stats}
+
+    saved = cached(cache, build)
+    return [Example(*row) for row in zip(saved["states"], saved["tokens"], saved["origins"], strict=True)], saved["stats"]
 
 
 def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Path,

@@ -25,7 +25,7 @@ from edge_sdk.errors import InvalidInputError
 from quantize.bundle_writer import recipe_hash
 from quantize.distill.engine import Engine
 from quantize.distill.images import LabelledPhoto, collect_unlabelled, load_rgb, mixed_views, read_labels, render_view, views
-from quantize.distill.loop import Schedule, epoch_order, resume_key, seed_everything, train
+from quantize.distill.loop import Schedule, cached, epoch_order, resume_key, seed_everything, train
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
             return {"train": logits_of(teacher, images, train_views, arch, progress=f"{arch} logits", device=engine.device),
                     "held_out": logits_of(teacher, held_images, held_views, arch, device=engine.device)}
         # one cache per architecture, shared by every ensemble that has it
-        members = [_cached(workdir / f"teacher-logits-{recipe_hash({'teacher': arch, 'views': views_key})}.pt", partial(teach, arch))
+        members = [cached(workdir / f"teacher-logits-{recipe_hash({'teacher': arch, 'views': views_key})}.pt", partial(teach, arch))
                    for arch in teacher_members(cfg.teacher)]
         targets = {part: torch.stack([m[part] for m in members]).mean(0) for part in ("train", "held_out")}
 
@@ -229,7 +229,7 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
                    "held_out": logits_of(lambda x: backbone(student, x), held_images, held_views, cfg.student, device=engine.device).half()}
             student.to("cpu")
             return out
-        feats = _cached(workdir / f"student-features-{recipe_hash({'student': cfg.student, 'views': views_key})}.pt", features)
+        feats = cached(workdir / f"student-features-{recipe_hash({'student': cfg.student, 'views': views_key})}.pt", features)
     for p in student.parameters():
         p.requires_grad_(False)
     params = [p for name in cfg.trained for p in getattr(student, name).parameters()]
@@ -252,13 +252,3 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
     run = train(wrapped, loss_of_batch, evaluate, cfg.schedule, workdir, rhash, desc="distill vision", params=params, engine=engine)
     report = {"recipe": recipe, "training": run.summary()}
     return student.eval(), report
-
-
-def _cached(path: Path, compute) -> dict:
-    """``torch.load(path)``, or ``compute()`` saved there first."""
-    if path.is_file():
-        return torch.load(path)
-    out = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(out, path)
-    return out

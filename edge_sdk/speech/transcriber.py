@@ -119,6 +119,12 @@ class Transcriber:
         if margin is None:
             margin = float(bundle.preprocessing.get("window_margin_s", 30.0))
         self.window_margin_s = margin
+        self._alignment_heads = (bundle.preprocessing_of(loaded.variant).get("alignment_heads") or []) if decoder else []
+        beyond = sorted({layer for layer, _ in self._alignment_heads if layer >= decoder.layers}) if decoder else []
+        if options.word_timestamps and beyond:
+            raise BundleError(f"bundle {bundle.name!r}, variant {loaded.variant.name!r}: its alignment heads name decoder layers "
+                              f"{beyond}, but the decoder has {decoder.layers}; word timestamps need the variant's own "
+                              "'alignment_heads' in its 'preprocessing'")
 
     @classmethod
     def create(cls, options: TranscriberOptions | None = None) -> Transcriber:
@@ -153,12 +159,6 @@ class Transcriber:
             pre.get("begin_suppress_tokens", [220, tok.eot]),
             int(pre.get("max_target_positions", 448)),
         )
-        heads = bundle.preprocessing_of(loaded.variant).get("alignment_heads") or []
-        beyond = sorted({layer for layer, _ in heads if layer >= decoder.layers})
-        if options.word_timestamps and beyond:
-            raise BundleError(f"bundle {bundle.name!r}, variant {loaded.variant.name!r}: its alignment heads name decoder layers "
-                              f"{beyond}, but the decoder has {decoder.layers}; word timestamps need the variant's own "
-                              "'alignment_heads' in its 'preprocessing'")
         return cls(options, bundle, loaded, decoder)
 
     # -- properties the live side uses ---------------------------------------------------------
@@ -333,7 +333,7 @@ class Transcriber:
     def _words(self, result: DecodeResult, cross: list[np.ndarray], content_s: float, offset: float) -> list[Word]:
         """Words of a decoded window with their times (empty for bundles exported without cross-attention)."""
         dec = self._decoder
-        heads = self.bundle.preprocessing_of(self._loaded.variant).get("alignment_heads")
+        heads = self._alignment_heads
         if not dec.has_cross_attention or not heads:
             return []
         tok = dec.tok

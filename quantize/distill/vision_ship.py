@@ -67,9 +67,10 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
                 for a in teacher_members(cfg.teacher)}
     photos = data.photo_sets(root / "images")
     held = read_labels(root / "images")
-    lab_x = data.batch([p.path for p in held], pre)
+    held_x = {a: data.batch([p.path for p in held], config) for a, config in preprocess.items()}  # each input size once
+    lab_x = held_x[cfg.student]
     lab_y = np.asarray([p.label for p in held])
-    teacher_logits = np.mean([int8.predict(path, data.batch([p.path for p in held], preprocess[a])) for a, path in teachers.items()], axis=0)
+    teacher_logits = np.mean([int8.predict(path, held_x[a]) for a, path in teachers.items()], axis=0)
     before = _onnx_scores(int8.predict(own["fp32"], lab_x), teacher_logits, lab_y)
     after = _onnx_scores(int8.predict(fp32, lab_x), teacher_logits, lab_y)
     int8_path, int8_recipe, gate_metrics = onnx_dir / "int8" / "model.onnx", None, None
@@ -85,7 +86,7 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
              **{f"bundle-{v}": p for v, p in own.items()}}
     quality = {name: _onnx_scores(int8.predict(p, lab_x), teacher_logits, lab_y) for name, p in paths.items()}
     quality[TEACHER] = _onnx_scores(teacher_logits, teacher_logits, lab_y)
-    one = {a: data.batch([held[0].path], preprocess[a]) for a in preprocess}
+    one = {a: x[:1] for a, x in held_x.items()}
     sessions = {name: measure.session(p) for name, p in paths.items()}
     members = {f"teacher-{a}": (measure.session(path), one[a]) for a, path in teachers.items()}
     alone = {name: (lambda s=s, x=x: s.run(None, {s.get_inputs()[0].name: x})) for name, (s, x) in members.items()}

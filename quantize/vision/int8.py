@@ -346,17 +346,6 @@ def search_int8(fp32: Path, out: Path, calib: np.ndarray, holdout: np.ndarray, l
     return Int8Outcome(False, best[1], best[2] | {"recipes_tried": len(tried)}, tuple(tried))
 
 
-def build_int8(fp32: Path, out: Path, calib: np.ndarray, holdout: np.ndarray, labelled: tuple[np.ndarray, np.ndarray],
-               int8_format: str, ladder: tuple[tuple, ...] = LADDER) -> tuple[Int8Recipe, dict]:
-    """:func:`search_int8`, then the gate's verdict: the accepted recipe and its metrics.
-
-    Raises:
-        QualityGateError: No recipe passed; the message lists every recipe and what it measured.
-    """
-    outcome = require_accepted(search_int8(fp32, out, calib, holdout, labelled, int8_format, ladder))
-    return outcome.recipe, outcome.metrics
-
-
 def require_accepted(outcome: Int8Outcome) -> Int8Outcome:
     """Raise :class:`QualityGateError` (what was tried, what each measured) unless the gate accepted."""
     if not outcome.accepted:

@@ -88,7 +88,7 @@ def tiny_data(data_dir, tmp_path_factory):
 def test_a_few_steps_lower_the_kl_and_move_the_student_toward_the_teacher(tiny_data, tmp_path):
     torch.set_num_threads(1)
     cfg = VisionDistillConfig(data=(str(tiny_data / "images" / "calibration"),), views_per_image=2,
-                              schedule=Schedule(steps=30, batch_size=6, lr=1e-3, warmup_steps=0, eval_every=30, checkpoint_every=30))
+                              schedule=Schedule(steps=30, batch_size=6, lr=3e-4, warmup_steps=0, eval_every=30, checkpoint_every=30))
     assert len(read_labels(tiny_data / "images")) == 3
     _, report = train_vision_student(cfg, tmp_path, tiny_data)
     evals = report["training"]["evals"]
@@ -97,6 +97,28 @@ def test_a_few_steps_lower_the_kl_and_move_the_student_toward_the_teacher(tiny_d
     assert last < 0.8 * first
     # held-out photos: the student's distribution gets closer to the teacher's
     assert evals[-1]["held_out_kl"] < evals[0]["held_out_kl"]
+
+
+def test_a_trained_backbone_stage_moves_and_the_stages_before_it_stay_lite0s(tiny_data, tmp_path):
+    from quantize.vision.weights import load_lite
+
+    torch.set_num_threads(1)
+    cfg = VisionDistillConfig(data=(str(tiny_data / "images" / "calibration"),), views_per_image=2, trained=("blocks.6", "conv_head"),
+                              schedule=Schedule(steps=20, batch_size=6, lr=1e-3, warmup_steps=0, eval_every=20, checkpoint_every=20))
+    student, report = train_vision_student(cfg, tmp_path, tiny_data)
+    lite0 = load_lite("efficientnet-lite0")[0].state_dict()
+    moved = {name for name, w in student.state_dict().items() if not torch.equal(w, lite0[name])}
+    assert moved and all(name.startswith(("blocks.6.", "conv_head.")) for name in moved)
+    assert any(name.startswith("blocks.6.") for name in moved)
+    first, last = np.mean(report_losses(tmp_path)[:3]), np.mean(report_losses(tmp_path)[-3:])
+    assert last < 0.8 * first
+
+
+def test_trained_layers_are_checked():
+    with pytest.raises(ValueError, match="blocks.N"):
+        VisionDistillConfig(trained=("stem",))
+    with pytest.raises(ValueError, match="blocks.0 to blocks.6"):
+        train_vision_student(VisionDistillConfig(trained=("blocks.9",)), Path("unused"), Path("unused"))
 
 
 def test_an_ensemble_teacher_teaches_the_mean_of_its_members_cached_per_architecture(tiny_data, tmp_path):
@@ -133,17 +155,20 @@ def test_the_written_variants_load_in_the_runtime_and_are_chosen_when_asked(visi
                               schedule=Schedule(steps=2, batch_size=6, lr=1e-3, warmup_steps=0, eval_every=2, checkpoint_every=2))
     report = distill_vision(cfg, tmp_path / "work", tiny_data)
     bundle = load_bundle(copy)
-    assert {"distilled", "distilled-int8"} <= set(bundle.variants) and bundle.verify() == []
+    shipped = [n for n in ("distilled", "distilled-int8") if n in bundle.variants]
+    assert shipped[0] == "distilled" and bundle.verify() == []
+    if shipped == ["distilled"]:  # the int8 gate refused every recipe (as for Lite0 itself on some CPUs): recorded, with why
+        assert bundle.extra["refused_variants"]["distilled-int8"]["reason"].startswith("int8 refused: no recipe kept")
     metrics = bundle.variants["distilled"].metrics
     assert metrics["teacher"] == cfg.teacher and metrics["held_out_photos"] == 3
     # the ensemble is timed as a whole and member by member, side by side with the student
     assert set(metrics["speedup_vs_each_member_fp32"]) == {"teacher-efficientnet-lite0", "teacher-efficientnet-lite2"}
     assert metrics["teacher_latency_ms_batch1"] > max(metrics["timings"][m]["median_ms"] for m in metrics["speedup_vs_each_member_fp32"])
-    for name in ("distilled", "distilled-int8"):
+    for name in shipped:
         with FrameClassifier.create(FrameClassifierOptions(bundle=str(copy), variant=name, top_k=5)) as clf:
             result = clf.classify_file(tiny_data / "images" / "calibration" / "aquarium_jellyfish_001.jpg")
         assert clf.variant == name and result.categories[0].index == 107  # jellyfish
-    assert report["variants"] == ["distilled", "distilled-int8"]
+    assert report["variants"] == shipped
 
 
 def report_losses(workdir):
@@ -161,7 +186,7 @@ def test_two_processes_under_torchrun_train_the_student_and_process_0_alone_repo
     env = {**os.environ, "OMP_NUM_THREADS": "1", "EDGE_SDK_HOME": str(tmp_path / "empty-store")}  # no bundle: train only
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "quantize", "distill",
            "vision", "--data", str(tiny_data / "images" / "calibration"), "--data-root", str(tiny_data), "--device", "cpu",
-           "--steps", "20", "--batch-size", "6", "--lr", "1e-3", "--no-write", "--out", str(out)]
+           "--steps", "20", "--batch-size", "6", "--lr", "1e-4", "--no-write", "--out", str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count('"training"') == 1  # one report, from process 0

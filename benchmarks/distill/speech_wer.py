@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_sdk.speech.evaluate import evaluate, read_manifest
+from edge_sdk.speech.evaluate import evaluate, normalizer, read_manifest
 from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 
 
@@ -38,6 +38,18 @@ def word_time_gaps(bundle: Path, student: str, clips: list[Path]) -> dict:
             "end_median_s": q(ends, 50), "end_p90_s": q(ends, 90)}
 
 
+def errors_by_clip(manifest: Path, hypotheses: dict[str, str]) -> dict[str, list[int]]:
+    """``[reference words, word errors]`` per clip, after Whisper's normalisation (the corpus WER's own terms)."""
+    import jiwer
+
+    norm = normalizer()
+    out = {}
+    for path, ref in read_manifest(manifest):
+        m = jiwer.process_words(norm(ref), norm(hypotheses[str(path)]))
+        out[path.name] = [len(norm(ref).split()), m.substitutions + m.deletions + m.insertions]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workdir", type=Path, help="a 'distill speech --out' folder")
@@ -51,8 +63,11 @@ def main() -> None:
     out = {"beam_size": args.beam_size, "options": args.options, "wer": {}}
     for v in args.variants:
         r = evaluate(Transcriber.create(TranscriberOptions(bundle=str(bundle), variant=v, beam_size=args.beam_size, **args.options)), manifest)
-        out["wer"][v] = {"wer": r.wer, "n": r.n, "rtf": r.rtf, "hypotheses": r.hypotheses}
-        print(f"{v}: WER {r.wer:.2f} % on {r.n} clips, RTF {r.rtf:.4f} (beam {args.beam_size})", flush=True)
+        clips = errors_by_clip(manifest, r.hypotheses)
+        words, errors = (sum(c[i] for c in clips.values()) for i in (0, 1))
+        out["wer"][v] = {"wer": r.wer, "n": r.n, "rtf": r.rtf, "word_errors": errors, "words": words, "errors_by_clip": clips,
+                         "hypotheses": r.hypotheses}
+        print(f"{v}: WER {r.wer:.2f} % ({errors} errors in {words} words) on {r.n} clips, RTF {r.rtf:.4f} (beam {args.beam_size})", flush=True)
     if args.word_timestamps:
         out["word_times_distilled_vs_teacher"] = gaps = word_time_gaps(bundle, "distilled", [p for p, _ in read_manifest(manifest)])
         print(json.dumps(gaps))

@@ -50,6 +50,17 @@ def errors_by_clip(manifest: Path, hypotheses: dict[str, str]) -> dict[str, list
     return out
 
 
+def gap_interval(teacher: dict, student: dict, budget_points: float = 1.5, draws: int = 10_000) -> dict:
+    """The student's WER gap to the teacher when the clips are resampled with replacement (``draws`` times, seeded):
+    median, 95 % interval, and the share of draws within ``budget_points``. Arguments are :func:`errors_by_clip` results."""
+    names = sorted(teacher)
+    words, t, s = (np.array([table[n][i] for n in names]) for table, i in ((teacher, 0), (teacher, 1), (student, 1)))
+    idx = np.random.default_rng(0).integers(0, len(names), (draws, len(names)))
+    gaps = 100.0 * (s[idx].sum(1) - t[idx].sum(1)) / words[idx].sum(1)
+    lo, mid, hi = (round(float(x), 2) for x in np.percentile(gaps, [2.5, 50, 97.5]))
+    return {"median_points": mid, "interval_95_points": [lo, hi], "share_within_budget": round(float((gaps <= budget_points).mean()), 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workdir", type=Path, help="a 'distill speech --out' folder")
@@ -68,6 +79,12 @@ def main() -> None:
         out["wer"][v] = {"wer": r.wer, "n": r.n, "rtf": r.rtf, "word_errors": errors, "words": words, "errors_by_clip": clips,
                          "hypotheses": r.hypotheses}
         print(f"{v}: WER {r.wer:.2f} % ({errors} errors in {words} words) on {r.n} clips, RTF {r.rtf:.4f} (beam {args.beam_size})", flush=True)
+    if "fp32" in out["wer"]:
+        for v in args.variants:
+            if v != "fp32":
+                out["wer"][v]["gap_vs_fp32_resampled"] = gap = gap_interval(out["wer"]["fp32"]["errors_by_clip"], out["wer"][v]["errors_by_clip"])
+                print(f"{v}: gap to fp32 {gap['median_points']} points, 95 % interval {gap['interval_95_points']} over resampled clips, "
+                      f"within 1.5 points in {gap['share_within_budget']:.0%} of draws")
     if args.word_timestamps:
         out["word_times_distilled_vs_teacher"] = gaps = word_time_gaps(bundle, "distilled", [p for p, _ in read_manifest(manifest)])
         print(json.dumps(gaps))

@@ -51,6 +51,15 @@ def compression_ratio(text: str) -> float:
     return len(raw) / len(zlib.compress(raw)) if raw else 0.0
 
 
+def repeated_ngram_tokens(seq: list[int], n: int, timestamp_begin: int) -> list[int]:
+    """Text tokens that would repeat an ``n``-token run of ``seq``'s text (timestamps left out); none when ``n`` < 1."""
+    text = [s for s in seq if s < timestamp_begin]
+    if n < 1 or len(text) < n - 1:
+        return []
+    tail = text[len(text) - n + 1 :]
+    return [text[i + n - 1] for i in range(len(text) - n + 1) if text[i : i + n - 1] == tail]
+
+
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     m = np.max(x, axis=-1, keepdims=True)
     shifted = x - m
@@ -112,12 +121,15 @@ class WhisperDecoder:
         return self.decoder.run(["cross_attn"], feeds)[0][0]
 
     # -- logit rules -------------------------------------------------------------------------
-    def _filter(self, logits: np.ndarray, seq: list[int], timestamps: bool, max_ts_token: int | None) -> np.ndarray:
-        """Apply suppression and timestamp rules to one hypothesis' logits (copy), as Whisper does."""
+    def _filter(self, logits: np.ndarray, seq: list[int], timestamps: bool, max_ts_token: int | None,
+                no_repeat_ngram_size: int = 0) -> np.ndarray:
+        """Apply suppression and timestamp rules to one hypothesis' logits (copy), as Whisper does, and
+        forbid a text token that would repeat an n-gram of ``no_repeat_ngram_size`` (0: no such rule)."""
         x = logits.astype(np.float32, copy=True)
         x[self.suppress_mask] = -np.inf
         t = self.tok
         tb = t.timestamp_begin
+        x[repeated_ngram_tokens(seq, no_repeat_ngram_size, tb)] = -np.inf
         if not seq:
             x[self.begin_suppress] = -np.inf
         if not timestamps:
@@ -156,6 +168,7 @@ class WhisperDecoder:
         max_new_tokens: int | None = None,
         max_timestamp_s: float | None = None,
         no_speech_stop: float | None = None,
+        no_repeat_ngram_size: int = 0,
     ) -> DecodeResult:
         """Decode one encoded window.
 
@@ -168,6 +181,7 @@ class WhisperDecoder:
             max_timestamp_s: Latest timestamp allowed (the end of the window's audio).
             no_speech_stop: Return no tokens, without searching, when the no-speech probability
                 is above this.
+            no_repeat_ngram_size: Never repeat a run of this many text tokens (0: allowed).
         """
         t = self.tok
         head = [t.sot_prev, *prompt[-(self.max_target_positions // 2 - 1) :]] if prompt else []
@@ -186,9 +200,9 @@ class WhisperDecoder:
             return DecodeResult((), "", 0.0, no_speech_prob, 0.0)
         last = logits[:, -1]
         if beam_size <= 1:
-            tokens, sum_logp, ended = self._greedy(last[0], kv, cross_kv, timestamps, max_ts, limit)
+            tokens, sum_logp, ended = self._greedy(last[0], kv, cross_kv, timestamps, max_ts, limit, no_repeat_ngram_size)
         else:
-            tokens, sum_logp, ended = self._beam(last[0], kv, cross_kv, timestamps, max_ts, limit, beam_size)
+            tokens, sum_logp, ended = self._beam(last[0], kv, cross_kv, timestamps, max_ts, limit, beam_size, no_repeat_ngram_size)
         text = t.decode(tokens)
         return DecodeResult(
             tokens=tuple(tokens),
@@ -199,11 +213,11 @@ class WhisperDecoder:
             truncated=not ended,
         )
 
-    def _greedy(self, logits, kv, cross_kv, timestamps, max_ts, limit) -> tuple[list[int], float, bool]:
+    def _greedy(self, logits, kv, cross_kv, timestamps, max_ts, limit, ngram) -> tuple[list[int], float, bool]:
         seq: list[int] = []
         total = 0.0
         for _ in range(limit):
-            x = self._filter(logits, seq, timestamps, max_ts)
+            x = self._filter(logits, seq, timestamps, max_ts, ngram)
             token = int(np.argmax(x))
             total += float(_log_softmax(x)[token])
             if token == self.tok.eot:
@@ -213,7 +227,7 @@ class WhisperDecoder:
             logits = out[0, -1]
         return seq, total, False
 
-    def _beam(self, logits, kv, cross_kv, timestamps, max_ts, limit, beam_size) -> tuple[list[int], float, bool]:
+    def _beam(self, logits, kv, cross_kv, timestamps, max_ts, limit, beam_size, ngram) -> tuple[list[int], float, bool]:
         eot = self.tok.eot
         beams: list[tuple[list[int], float]] = [([], 0.0)]
         all_logits = logits[None]
@@ -222,7 +236,7 @@ class WhisperDecoder:
         for _ in range(limit):
             candidates = []
             for i, (seq, score) in enumerate(beams):
-                logp = _log_softmax(self._filter(all_logits[i], seq, timestamps, max_ts))
+                logp = _log_softmax(self._filter(all_logits[i], seq, timestamps, max_ts, ngram))
                 top = np.argpartition(-logp, beam_size)[: beam_size + 1]
                 for tok in top:
                     if np.isfinite(logp[tok]):

@@ -61,6 +61,10 @@ class TranscriberOptions:
         logprob_threshold: Average token log-probability under which a window is unreliable.
         compression_ratio_threshold: gzip ratio over which a window is a repetition loop.
         drop_unreliable: Give no text for windows still unreliable after the beam-search retry.
+        no_repeat_ngram_size: Never generate a run of this many text tokens twice in one window (0, the
+            default: allowed, as Whisper). A guard against the short loops a distilled 2-layer decoder
+            falls into ("ask what you can do for you, ask what you can do for ..."), which stay under
+            the compression-ratio threshold; faster-whisper has the same option.
         word_timestamps: Give each segment its words with start and end times (``Segment.words``),
             aligned with the decoder's cross-attention as Whisper does; costs one more decoder pass per window.
     """
@@ -77,6 +81,7 @@ class TranscriberOptions:
     compression_ratio_threshold: float = 2.4
     drop_unreliable: bool = True
     word_timestamps: bool = False
+    no_repeat_ngram_size: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.bundle, (str, os.PathLike)) or not str(self.bundle):
@@ -93,6 +98,8 @@ class TranscriberOptions:
             raise InvalidInputError(f"logprob_threshold {self.logprob_threshold!r} must be <= 0 (a log-probability)")
         if self.compression_ratio_threshold <= 0:
             raise InvalidInputError(f"compression_ratio_threshold {self.compression_ratio_threshold!r} must be > 0")
+        if not isinstance(self.no_repeat_ngram_size, int) or isinstance(self.no_repeat_ngram_size, bool) or self.no_repeat_ngram_size < 0:
+            raise InvalidInputError(f"no_repeat_ngram_size {self.no_repeat_ngram_size!r} must be an int >= 0 (0: allowed)")
 
 
 def window_frames(n_samples: int, margin_s: float) -> int:
@@ -269,7 +276,8 @@ class Transcriber:
         def run(frames: int, beam: int) -> tuple[DecodeResult, list[np.ndarray]]:
             cross = dec.encode(log_mel(chunk, frames))
             return dec.generate(
-                cross, prompt, beam_size=beam, max_new_tokens=cap, max_timestamp_s=content_s, no_speech_stop=o.no_speech_hard_threshold
+                cross, prompt, beam_size=beam, max_new_tokens=cap, max_timestamp_s=content_s, no_speech_stop=o.no_speech_hard_threshold,
+                no_repeat_ngram_size=o.no_repeat_ngram_size,
             ), cross
 
         frames = window_frames(chunk.shape[0], self.window_margin_s)
@@ -279,7 +287,8 @@ class Transcriber:
             result, cross = run(CHUNK_FRAMES, o.beam_size)
         if self._unreliable(result) and not self._silent(result) and o.beam_size == 1:
             log.debug("window unreliable (%s): retrying with beam search", _why(result))
-            retry = dec.generate(cross, prompt, beam_size=5, max_new_tokens=cap, max_timestamp_s=content_s)
+            retry = dec.generate(cross, prompt, beam_size=5, max_new_tokens=cap, max_timestamp_s=content_s,
+                                 no_repeat_ngram_size=o.no_repeat_ngram_size)
             if not self._unreliable(retry) or retry.avg_logprob > result.avg_logprob:
                 result = retry
         return result, cross

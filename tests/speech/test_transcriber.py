@@ -13,6 +13,7 @@ import pytest
 from edge_sdk.audio import load_audio
 from edge_sdk.bundle import load_bundle
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError
+from edge_sdk.speech.decoding import repeated_ngram_tokens
 from edge_sdk.speech.evaluate import corpus_wer, evaluate, normalizer, read_manifest
 from edge_sdk.speech.results import Segment
 from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
@@ -90,6 +91,23 @@ def test_transcribe_is_lazy_and_windows_long_audio(asr, data_dir):
     assert wer < 10.0, wer
 
 
+def test_no_repeat_ngram_size_forbids_a_repeated_run_of_text_tokens(speech_bundle, data_dir):
+    # JFK says "can do for" twice ("... can do for you, ask what you can do for your country"): with runs of 3
+    # forbidden the second one cannot be written; the default transcript has both (test above)
+    opts = TranscriberOptions(bundle=str(speech_bundle), variant="fp32", no_repeat_ngram_size=3)
+    text = normalizer()(" ".join(s.text for s in Transcriber.create(opts).transcribe(data_dir / "speech" / "public_domain" / "jfk.flac")[0]))
+    assert text.startswith("and so my fellow americans ask not what your country can do for you") and text.count("can do for") == 1
+
+
+def test_repeated_ngram_tokens_are_those_completing_an_earlier_run():
+    tb = 100
+    assert repeated_ngram_tokens([1, 2, 3, 1, 2], 3, tb) == [3]
+    assert repeated_ngram_tokens([1, 2, 3, tb + 5, 1, 2], 3, tb) == [3]  # timestamps between do not hide a repeat
+    assert sorted(repeated_ngram_tokens([7, 1, 7, 2, 7], 2, tb)) == [1, 2]
+    assert repeated_ngram_tokens([1, 2, 3, 1, 2], 0, tb) == [] and repeated_ngram_tokens([1], 3, tb) == []
+    assert repeated_ngram_tokens([5, 5], 1, tb) == [5, 5]  # n=1: no text token twice
+
+
 def test_decode_short_utterance_times_are_relative(asr, data_dir):
     audio, _ = load_audio(data_dir / "speech" / "librispeech" / "237-134500-0004.flac")
     segments = asr.decode(audio)
@@ -154,7 +172,8 @@ def test_wrong_types_and_rates_are_refused(asr):
 
 @pytest.mark.parametrize(
     "kwargs, word",
-    [({"beam_size": 0}, "beam_size"), ({"window_margin_s": -1}, "window_margin_s"), ({"no_speech_threshold": 2}, "no_speech_threshold"), ({"bundle": ""}, "bundle")],
+    [({"beam_size": 0}, "beam_size"), ({"window_margin_s": -1}, "window_margin_s"), ({"no_speech_threshold": 2}, "no_speech_threshold"), ({"bundle": ""}, "bundle"),
+     ({"no_repeat_ngram_size": -1}, "no_repeat_ngram_size")],
 )
 def test_options_are_validated(kwargs, word):
     with pytest.raises(InvalidInputError, match=word):

@@ -19,6 +19,7 @@ import numpy as np
 
 from edge_sdk.speech.evaluate import evaluate, normalizer, read_manifest
 from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+from quantize.distill.speech import WER_BUDGET_POINTS
 
 
 def word_time_gaps(bundle: Path, student: str, clips: list[Path]) -> dict:
@@ -45,12 +46,13 @@ def errors_by_clip(manifest: Path, hypotheses: dict[str, str]) -> dict[str, list
     norm = normalizer()
     out = {}
     for path, ref in read_manifest(manifest):
-        m = jiwer.process_words(norm(ref), norm(hypotheses[str(path)]))
-        out[path.name] = [len(norm(ref).split()), m.substitutions + m.deletions + m.insertions]
+        ref = norm(ref)
+        m = jiwer.process_words(ref, norm(hypotheses[str(path)]))
+        out[path.name] = [len(ref.split()), m.substitutions + m.deletions + m.insertions]
     return out
 
 
-def gap_interval(teacher: dict, student: dict, budget_points: float = 1.5, draws: int = 10_000) -> dict:
+def gap_interval(teacher: dict, student: dict, budget_points: float = WER_BUDGET_POINTS, draws: int = 10_000) -> dict:
     """The student's WER gap to the teacher when the clips are resampled with replacement (``draws`` times, seeded):
     median, 95 % interval, and the share of draws within ``budget_points``. Arguments are :func:`errors_by_clip` results."""
     names = sorted(teacher)
@@ -84,7 +86,7 @@ def main() -> None:
             if v != "fp32":
                 out["wer"][v]["gap_vs_fp32_resampled"] = gap = gap_interval(out["wer"]["fp32"]["errors_by_clip"], out["wer"][v]["errors_by_clip"])
                 print(f"{v}: gap to fp32 {gap['median_points']} points, 95 % interval {gap['interval_95_points']} over resampled clips, "
-                      f"within 1.5 points in {gap['share_within_budget']:.0%} of draws")
+                      f"within {WER_BUDGET_POINTS} points in {gap['share_within_budget']:.0%} of draws")
     if args.word_timestamps:
         out["word_times_distilled_vs_teacher"] = gaps = word_time_gaps(bundle, "distilled", [p for p, _ in read_manifest(manifest)])
         print(json.dumps(gaps))

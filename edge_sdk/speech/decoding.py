@@ -53,8 +53,10 @@ def compression_ratio(text: str) -> float:
 
 def repeated_ngram_tokens(seq: list[int], n: int, timestamp_begin: int) -> list[int]:
     """Text tokens that would repeat an ``n``-token run of ``seq``'s text (timestamps left out); none when ``n`` < 1."""
+    if n < 1:  # the rule is off: nothing to scan at every step
+        return []
     text = [s for s in seq if s < timestamp_begin]
-    if n < 1 or len(text) < n - 1:
+    if len(text) < n - 1:
         return []
     tail = text[len(text) - n + 1 :]
     return [text[i + n - 1] for i in range(len(text) - n + 1) if text[i : i + n - 1] == tail]

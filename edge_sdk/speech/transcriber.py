@@ -109,6 +109,17 @@ def window_frames(n_samples: int, margin_s: float) -> int:
     return max(2, min(CHUNK_FRAMES, frames))
 
 
+def _alignment_heads(bundle: Bundle, loaded, decoder: WhisperDecoder, word_timestamps: bool) -> list:
+    """The variant's alignment heads; word timestamps are refused when they name layers the decoder lacks."""
+    heads = bundle.preprocessing_of(loaded.variant).get("alignment_heads") or []
+    beyond = sorted({layer for layer, _ in heads if layer >= decoder.layers})
+    if word_timestamps and beyond:
+        raise BundleError(f"bundle {bundle.name!r}, variant {loaded.variant.name!r}: its alignment heads name decoder layers "
+                          f"{beyond}, but the decoder has {decoder.layers}; word timestamps need the variant's own "
+                          "'alignment_heads' in its 'preprocessing'")
+    return heads
+
+
 class Transcriber:
     """Speech-to-text on a Whisper bundle (or a CTC bundle, delegated to its model).
 
@@ -126,12 +137,7 @@ class Transcriber:
         if margin is None:
             margin = float(bundle.preprocessing.get("window_margin_s", 30.0))
         self.window_margin_s = margin
-        self._alignment_heads = (bundle.preprocessing_of(loaded.variant).get("alignment_heads") or []) if decoder else []
-        beyond = sorted({layer for layer, _ in self._alignment_heads if layer >= decoder.layers}) if decoder else []
-        if options.word_timestamps and beyond:
-            raise BundleError(f"bundle {bundle.name!r}, variant {loaded.variant.name!r}: its alignment heads name decoder layers "
-                              f"{beyond}, but the decoder has {decoder.layers}; word timestamps need the variant's own "
-                              "'alignment_heads' in its 'preprocessing'")
+        self._alignment_heads = _alignment_heads(bundle, loaded, decoder, options.word_timestamps) if decoder else []
 
     @classmethod
     def create(cls, options: TranscriberOptions | None = None) -> Transcriber:

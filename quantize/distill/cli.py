@@ -56,6 +56,8 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--seed", type=int)
+    p.add_argument("--ema-decay", type=float, help="keep a moving average of the student's weights with this decay "
+                   "(e.g. 0.998) and evaluate and ship the average (default 0: off)")
     p.add_argument("--out", type=Path, help="work folder: checkpoints, metrics.jsonl, exports (default $EDGE_SDK_HOME/distill/<student>)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="where to train: auto (a GPU when torch sees one), cpu, "
@@ -87,7 +89,7 @@ def _given(args: argparse.Namespace, *names: str) -> dict:
 
 
 def _schedule(default, args: argparse.Namespace):
-    overrides = _given(args, "steps", "batch_size", "lr", "seed")
+    overrides = _given(args, "steps", "batch_size", "lr", "seed", "ema_decay")
     if args.steps is not None:
         overrides.setdefault("warmup_steps", min(default.warmup_steps, args.steps))
         overrides["eval_every"] = min(default.eval_every, args.steps)

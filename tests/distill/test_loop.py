@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from edge_sdk.errors import InvalidInputError
-from quantize.distill.loop import METRICS_LOG, Schedule, epoch_order, train
+from quantize.distill.loop import CHECKPOINT, METRICS_LOG, Schedule, epoch_order, train
 
 
 def test_schedule_rejects_bad_values_with_the_field_name():
@@ -71,3 +71,33 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     resumed, run = _fit(tmp_path / "b", 20)
     assert run.resumed_from == 10 and run.step == 20
     assert torch.allclose(straight.weight, resumed.weight, atol=1e-6)
+
+
+def test_the_weight_average_is_what_evaluations_see_and_what_is_returned(tmp_path):
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    raw, seen = [], []
+
+    def loss_of_batch(step):  # a constant pull: the weight walks away from where it started
+        raw.append(float(model.weight.detach()))  # the weights after step - 1
+        return -model.weight.sum()
+
+    def evaluate():
+        seen.append(float(model.weight))
+        return {"w": seen[-1]}
+
+    schedule = Schedule(steps=30, batch_size=1, lr=0.1, warmup_steps=0, eval_every=30, checkpoint_every=30, ema_decay=0.9)
+    train(model, loss_of_batch, evaluate, schedule, tmp_path, recipe_hash="h")
+    last = float(torch.load(tmp_path / CHECKPOINT, weights_only=True)["model"]["weight"])
+    expected = 0.0
+    for step, w in enumerate([*raw[1:], last]):
+        d = schedule.ema_decay_at(step)
+        expected = d * expected + (1 - d) * w
+    assert seen == [0.0, pytest.approx(expected, rel=1e-5)]
+    assert expected < last - 0.02  # the average lags the walk
+    assert float(model.weight) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_weight_average_outside_0_1_is_refused():
+    with pytest.raises(InvalidInputError, match="ema_decay"):
+        Schedule(ema_decay=1.0)

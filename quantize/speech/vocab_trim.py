@@ -7,6 +7,10 @@ pieces. The trimmed graph keeps those, every token a training label uses, and ev
 ``<|endoftext|>`` on (start, language, task, no-speech and timestamp tokens); it still returns logits
 over the whole vocabulary, ``-inf`` for a dropped token, so the runtime's decoding rules do not change.
 A dropped token given as input (a user's prompt) reads as the kept token whose embedding is closest.
+
+A word whose token is dropped can still be written in pieces (" restless" as " rest" + "less"): a student
+trained on labels spelled that way (:func:`spelling`) learns to do so, instead of writing a kept
+neighbour (" rest") for a word it has no token for.
 """
 
 from __future__ import annotations
@@ -41,3 +45,37 @@ def input_remap(embedding: torch.Tensor, kept: torch.Tensor, chunk: int = 4096) 
             rows = dropped[start : start + chunk]
             index[rows] = (unit[rows] @ unit[kept].T).argmax(dim=1)
     return index
+
+
+def spelling(pieces: list[str], kept: torch.Tensor) -> dict[int, tuple[int, ...]]:
+    """Each dropped token below ``<|endoftext|>`` as kept tokens whose byte strings join to its own.
+
+    Args:
+        pieces: Every token's byte-level BPE string, by id (``Tokenizer.id_to_token``).
+        kept: Sorted kept ids (:func:`kept_tokens`); every single-byte token (ids below 256) must be among them.
+
+    Greedy longest prefix: ``Ġrestless`` -> ``Ġrest`` + ``less``.
+    """
+    ids = set(kept.tolist())
+    if not ids >= set(range(256)):
+        raise ValueError("the kept tokens must include every single-byte token (ids 0-255) to spell any word")
+    by_string = {pieces[i]: i for i in ids if i < EOT}
+    longest = max(map(len, by_string))
+    out = {}
+    for token in range(min(EOT, len(pieces))):
+        if token in ids:
+            continue
+        text, parts, start = pieces[token], [], 0
+        while start < len(text):
+            end = min(len(text), start + longest)
+            while text[start:end] not in by_string:
+                end -= 1
+            parts.append(by_string[text[start:end]])
+            start = end
+        out[token] = tuple(parts)
+    return out
+
+
+def respell(tokens: list[int], spelled: dict[int, tuple[int, ...]]) -> list[int]:
+    """``tokens`` with every dropped token replaced by its pieces (see :func:`spelling`)."""
+    return [piece for t in tokens for piece in spelled.get(t, (t,))]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,6 +171,35 @@ def test_kept_vocabulary_holds_the_first_tokens_the_labels_and_every_special_tok
     embedding[4] = torch.tensor([0.0, 1.0, 0.1, 0, 0, 0])  # dropped token 4 is closest to kept token 1
     remap = input_remap(embedding, torch.tensor([0, 1, 2, 3, 5]))
     assert remap.tolist() == [0, 1, 2, 3, 1, 4]
+
+
+def test_a_word_without_a_kept_token_is_spelled_in_kept_pieces(speech_bundle):
+    from tokenizers import Tokenizer
+
+    from quantize.speech.vocab_trim import kept_tokens, respell, spelling
+
+    tok = Tokenizer.from_file(str(Path(speech_bundle) / "tokenizer.json"))
+    pieces = [tok.id_to_token(i) for i in range(tok.get_vocab_size())]
+    kept = kept_tokens(32000, [], vocab=51864)
+    spelled = spelling(pieces, kept)
+    ids = tok.encode(" so restless, she prayed", add_special_tokens=False).ids
+    assert {42537, 32168} <= set(ids)  # " restless" and " prayed" are past the first 32,000
+    out = respell(ids, spelled)
+    assert set(out) <= set(kept.tolist())
+    assert tok.decode(out) == " so restless, she prayed"
+    assert [pieces[i] for i in spelled[42537]] == ["Ġrest", "less"]
+    with pytest.raises(ValueError, match="single-byte"):
+        spelling(pieces, kept[256:])
+
+
+def test_a_student_that_spells_dropped_words_keeps_no_label_token_past_the_first():
+    from quantize.distill.speech import Example, SpeechDistillConfig, output_vocabulary
+
+    examples = [Example(torch.zeros(1, 384), [50257, 42537, 50256], "clip")]
+    cfg = SpeechDistillConfig(output_vocab_first=32000)
+    assert 42537 in output_vocabulary(cfg, examples)
+    assert 42537 not in output_vocabulary(dataclasses.replace(cfg, spell_dropped_words=True), examples)
+    assert output_vocabulary(dataclasses.replace(cfg, output_vocab_first=0), examples) is None
 
 
 def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_the_rest(teacher, tmp_path, speech_bundle, data_dir):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_sdk.speech.evaluate import evaluate, normalizer, read_manifest
+from edge_sdk.speech.evaluate import evaluate, read_manifest, word_errors
 from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 from quantize.distill.speech import WER_BUDGET_POINTS
 
@@ -40,16 +40,10 @@ def word_time_gaps(bundle: Path, student: str, clips: list[Path]) -> dict:
 
 
 def errors_by_clip(manifest: Path, hypotheses: dict[str, str]) -> dict[str, list[int]]:
-    """``[reference words, word errors]`` per clip, after Whisper's normalisation (the corpus WER's own terms)."""
-    import jiwer
-
-    norm = normalizer()
-    out = {}
-    for path, ref in read_manifest(manifest):
-        ref = norm(ref)
-        m = jiwer.process_words(ref, norm(hypotheses[str(path)]))
-        out[path.name] = [len(ref.split()), m.substitutions + m.deletions + m.insertions]
-    return out
+    """``[reference words, word errors]`` per clip, in the corpus WER's own terms (:func:`word_errors`)."""
+    rows = read_manifest(manifest)
+    counts = word_errors([ref for _, ref in rows], [hypotheses[str(path)] for path, _ in rows])
+    return {path.name: list(c) for (path, _), c in zip(rows, counts, strict=True)}
 
 
 def gap_interval(teacher: dict, student: dict, budget_points: float = WER_BUDGET_POINTS, draws: int = 10_000) -> dict:

@@ -70,14 +70,27 @@ def normalizer():
     return module.EnglishTextNormalizer()
 
 
-def corpus_wer(references: list[str], hypotheses: list[str]) -> float:
-    """Corpus WER in percent after Whisper English normalisation."""
+def word_errors(references: list[str], hypotheses: list[str]) -> list[tuple[int, int]]:
+    """``(reference words, word errors)`` of each pair after Whisper English normalisation; a reference
+    that normalises to nothing counts ``(0, 0)``."""
     jiwer = require("jiwer", "eval")
     norm = normalizer()
-    refs = [norm(r) for r in references]
-    hyps = [norm(h) for h in hypotheses]
-    pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r.strip()]
-    return 100.0 * jiwer.wer([r for r, _ in pairs], [h for _, h in pairs])
+    out = []
+    for ref, hyp in zip(references, hypotheses, strict=True):
+        ref = norm(ref)
+        if not ref.strip():
+            out.append((0, 0))
+            continue
+        m = jiwer.process_words(ref, norm(hyp))
+        out.append((m.hits + m.substitutions + m.deletions, m.substitutions + m.deletions + m.insertions))
+    return out
+
+
+def corpus_wer(references: list[str], hypotheses: list[str]) -> float:
+    """Corpus WER in percent after Whisper English normalisation: all word errors over all reference words."""
+    counts = word_errors(references, hypotheses)
+    words = sum(w for w, _ in counts)
+    return 100.0 * (sum(e for _, e in counts) / words) if words else 0.0
 
 
 def evaluate(transcriber, manifest: str | Path) -> EvalResult:

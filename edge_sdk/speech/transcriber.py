@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -279,12 +280,12 @@ class Transcriber:
         dec = self._decoder
         cap = min(dec.max_target_positions // 2, int(MAX_TOKENS_PER_S * content_s) + 16)
 
+        generate = partial(dec.generate, prompt=prompt, max_new_tokens=cap, max_timestamp_s=content_s,
+                           no_repeat_ngram_size=o.no_repeat_ngram_size)
+
         def run(frames: int, beam: int) -> tuple[DecodeResult, list[np.ndarray]]:
             cross = dec.encode(log_mel(chunk, frames))
-            return dec.generate(
-                cross, prompt, beam_size=beam, max_new_tokens=cap, max_timestamp_s=content_s, no_speech_stop=o.no_speech_hard_threshold,
-                no_repeat_ngram_size=o.no_repeat_ngram_size,
-            ), cross
+            return generate(cross, beam_size=beam, no_speech_stop=o.no_speech_hard_threshold), cross
 
         frames = window_frames(chunk.shape[0], self.window_margin_s)
         result, cross = run(frames, o.beam_size)
@@ -293,8 +294,7 @@ class Transcriber:
             result, cross = run(CHUNK_FRAMES, o.beam_size)
         if self._unreliable(result) and not self._silent(result) and o.beam_size == 1:
             log.debug("window unreliable (%s): retrying with beam search", _why(result))
-            retry = dec.generate(cross, prompt, beam_size=5, max_new_tokens=cap, max_timestamp_s=content_s,
-                                 no_repeat_ngram_size=o.no_repeat_ngram_size)
+            retry = generate(cross, beam_size=5)
             if not self._unreliable(retry) or retry.avg_logprob > result.avg_logprob:
                 result = retry
         return result, cross

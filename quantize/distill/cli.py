@@ -48,7 +48,11 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--real-copies", type=int, help="speech, ctc: reverberated, noisy, speed-perturbed copies of each real clip")
     p.add_argument("--dropout", type=float, help="speech only: dropout in the student's decoder layers while training (default 0)")
     p.add_argument("--spell-dropped-words", action="store_true", default=None, help="speech only: keep only the first "
-                   "32,000 output tokens and the special ones, and train on labels that spell dropped words in kept pieces")
+                   "--output-vocab-first output tokens and the special ones, and train on labels that spell dropped words in kept pieces")
+    p.add_argument("--output-vocab-first", type=int, help="speech only: the student's output keeps the first N tokens, the special "
+                   "ones and (without --spell-dropped-words) every token a label uses; 0 keeps all 51,864 (default 32000)")
+    p.add_argument("--keep-layers", type=int, nargs="+", metavar="I", help="speech, text: the teacher layers the student keeps "
+                   "(speech default 0 3 of 4 decoder layers; text 0 3 5 of 6)")
     p.add_argument("--long-form-passes", type=int, help="speech, ctc: passes over the real clips joining neighbours into 10-28 s windows")
     p.add_argument("--max-clips", type=int, default=0, help="ctc only: pseudo-label at most this many clips (0: all), for quick runs")
     p.add_argument("--init-from", metavar="DIR", help="text only: start the student from a previous run's work folder "
@@ -90,6 +94,10 @@ def _given(args: argparse.Namespace, *names: str) -> dict:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
+def _layers(args: argparse.Namespace) -> dict:
+    return {"keep_layers": tuple(args.keep_layers)} if args.keep_layers else {}
+
+
 def _schedule(default, args: argparse.Namespace):
     overrides = _given(args, "steps", "batch_size", "lr", "seed", "ema_decay")
     if args.steps is not None:
@@ -103,6 +111,15 @@ def _speech_data(base, args: argparse.Namespace, data: tuple[str, ...]):
     """``base`` (a ``SpeechDistillConfig``) with the teacher, extra data and clip counts of ``args``."""
     counts = _given(args, "synthetic_clips", "real_copies", "long_form_passes")
     return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, eval_data=tuple(args.eval_data or ()), **counts)
+
+
+def speech_config(args: argparse.Namespace, data: tuple[str, ...]):
+    """The ``SpeechDistillConfig`` that ``args`` describe."""
+    from quantize.distill.speech import SpeechDistillConfig
+
+    base = SpeechDistillConfig()
+    return dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args),
+                               **_given(args, "dropout", "spell_dropped_words", "output_vocab_first"), **_layers(args))
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -124,7 +141,7 @@ def run(args: argparse.Namespace) -> dict:
         base = TextDistillConfig()
         cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data,
                                   train_data=tuple(args.train_data or ()), schedule=_schedule(base.schedule, args),
-                                  gate=not args.no_gate, init_from=str(args.init_from or ""))
+                                  gate=not args.no_gate, init_from=str(args.init_from or ""), **_layers(args))
         report = distill_text(cfg, out, root, write=not args.no_write, engine=engine)
     elif args.student == "vision":
         from quantize.distill.vision import VisionDistillConfig
@@ -137,12 +154,9 @@ def run(args: argparse.Namespace) -> dict:
             cfg = dataclasses.replace(cfg, trained=tuple(args.trained))
         report = distill_vision(cfg, out, root, write=not args.no_write, engine=engine)
     elif args.student == "speech":
-        from quantize.distill.speech import SpeechDistillConfig, distill_speech
+        from quantize.distill.speech import distill_speech
 
-        base = SpeechDistillConfig()
-        cfg = dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args),
-                                  **_given(args, "dropout", "spell_dropped_words"))
-        report = distill_speech(cfg, out, root, write=not args.no_write, engine=engine)
+        report = distill_speech(speech_config(args, data), out, root, write=not args.no_write, engine=engine)
     else:
         from quantize.distill.ctc import CTCDistillConfig
         from quantize.distill.ctc_ship import distill_ctc

@@ -66,3 +66,14 @@ def test_device_and_precision_are_checked_before_any_work(capsys, tmp_path):
         assert main(["text", "--device", "cuda", "--out", str(tmp_path / "run")]) == 2
         assert "sees no CUDA device" in capsys.readouterr().err
         assert not (tmp_path / "run").exists()  # nothing was started
+
+
+def test_speech_student_layers_and_output_vocabulary_come_from_the_command_line():
+    from quantize.distill.cli import speech_config
+    from quantize.distill.speech import SpeechDistillConfig
+
+    got = speech_config(build_parser().parse_args(["speech", "--keep-layers", "0", "2", "3", "--output-vocab-first", "16000",
+                                                    "--spell-dropped-words"]), ())
+    assert (got.keep_layers, got.output_vocab_first, got.spell_dropped_words) == ((0, 2, 3), 16000, True)
+    default = speech_config(build_parser().parse_args(["speech"]), ())
+    assert (default.keep_layers, default.output_vocab_first) == (SpeechDistillConfig().keep_layers, SpeechDistillConfig().output_vocab_first)

@@ -51,6 +51,8 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
                    "--output-vocab-first output tokens and the special ones, and train on labels that spell dropped words in kept pieces")
     p.add_argument("--output-vocab-first", type=int, help="speech only: the student's output keeps the first N tokens, the special "
                    "ones and (without --spell-dropped-words) every token a label uses; 0 keeps all 51,864 (default 32000)")
+    p.add_argument("--timestamp-share", type=float, help="speech only: share of the labels that carry the teacher's segment "
+                   "timestamps, as the runtime decodes (default 0: none)")
     p.add_argument("--keep-layers", type=int, nargs="+", metavar="I", help="speech, text: the teacher layers the student keeps "
                    "(speech default 0 3 of 4 decoder layers; text 0 3 5 of 6)")
     p.add_argument("--long-form-passes", type=int, help="speech, ctc: passes over the real clips joining neighbours into 10-28 s windows")
@@ -119,7 +121,7 @@ def speech_config(args: argparse.Namespace, data: tuple[str, ...]):
 
     base = SpeechDistillConfig()
     return dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args),
-                               **_given(args, "dropout", "spell_dropped_words", "output_vocab_first"), **_layers(args))
+                               **_given(args, "dropout", "spell_dropped_words", "output_vocab_first", "timestamp_share"), **_layers(args))
 
 
 def run(args: argparse.Namespace) -> dict:

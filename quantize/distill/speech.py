@@ -70,6 +70,9 @@ class SpeechDistillConfig:
         spell_dropped_words: Keep only the first ``output_vocab_first`` tokens (and the special ones), and write
             every label word whose token is dropped in kept pieces (``Ġrest`` + ``less``), so the student learns
             to spell a word it has no token for rather than write a kept neighbour ("rest" for "restless").
+        timestamp_share: Share of the labels that carry segment timestamps, placed by the teacher
+            (:mod:`quantize.distill.speech_timestamps`); the runtime decodes with timestamps. The rest keep
+            ``<|notimestamps|>``.
         held_out_percent: Share of the shared clips held out for evaluation (by a hash of the path).
         eval_data: More manifests (or folders holding one) held out for evaluation beside those shared clips;
             never trained on (e.g. the packaged LibriVox, pocketsphinx and MFA recordings).
@@ -95,6 +98,7 @@ class SpeechDistillConfig:
     keep_layers: tuple[int, ...] = (0, 3)
     output_vocab_first: int = 32000
     spell_dropped_words: bool = False
+    timestamp_share: float = 0.0
     held_out_percent: int = 50
     eval_data: tuple[str, ...] = ()
     real_copies: int = 2
@@ -120,6 +124,8 @@ class SpeechDistillConfig:
             raise InvalidInputError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0 <= self.kl_weight <= 1:
             raise InvalidInputError(f"kl_weight must be in [0, 1], got {self.kl_weight}")
+        if not 0 <= self.timestamp_share <= 1:
+            raise InvalidInputError(f"timestamp_share must be in [0, 1], got {self.timestamp_share}")
         if min(self.synthetic_clips, self.real_copies, self.output_vocab_first, self.long_form_passes) < 0:
             raise InvalidInputError("synthetic_clips, real_copies, output_vocab_first and long_form_passes must be >= 0, got "
                                     f"{self.synthetic_clips}, {self.real_copies}, {self.output_vocab_first}, {self.long_form_passes}")
@@ -327,6 +333,11 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
     cache = workdir / f"examples-{data_key}.pt"
     with engine.main_first():
         examples, data_stats = _examples(cfg, teacher, cache, data_root, bundle.root)
+    if cfg.timestamp_share:
+        from quantize.distill.speech_timestamps import with_timestamps
+
+        tokens = with_timestamps(teacher, examples, cfg.timestamp_share, cfg.schedule.seed, cfg.window_margin_s)
+        examples = [Example(e.states, t, e.origin) for e, t in zip(examples, tokens, strict=True)]
     teacher.to(engine.device)
     kept = output_vocabulary(cfg, examples)
     if kept is not None and cfg.spell_dropped_words:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 from pathlib import Path
 
@@ -292,3 +293,40 @@ def test_a_student_variant_carries_its_own_alignment_heads_for_word_timestamps(t
     assert len(words) == len(" ".join(s.text for s in segments).split()) > 10
     assert all(0 <= w.start_s <= w.end_s <= info.duration_s + 0.5 for w in words)
     assert all(a.start_s <= b.start_s for a, b in zip(words, words[1:], strict=False))
+
+
+def test_teacher_places_segment_timestamps_in_a_text_only_label(teacher, speech_bundle, data_dir):
+    """Two sentences with a pause between them: the label gains a boundary at the pause and ends where the speech ends."""
+    from tokenizers import Tokenizer
+
+    from edge_sdk.audio import load_audio
+    from edge_sdk.speech.features import log_mel
+    from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions, window_frames
+    from quantize.distill.speech import Example
+    from quantize.distill.speech_timestamps import TIMESTAMP_BEGIN, timestamped, with_timestamps
+
+    clips = [load_audio(str(data_dir / "speech" / "librispeech" / f"237-134500-00{n}.flac"))[0] for n in ("02", "08")]
+    pause = np.zeros(16000, dtype=np.float32)
+    audio = np.concatenate([clips[0], pause, clips[1]])
+    junction_s = (len(clips[0]) + len(pause) / 2) / 16000
+    segments, _ = Transcriber.create(TranscriberOptions(bundle=str(speech_bundle), variant="fp32")).transcribe(audio, 16000)
+    segments = list(segments)
+    tok = Tokenizer.from_file(str(Path(speech_bundle) / "tokenizer.json"))
+    text = tok.encode(" " + " ".join(s.text.strip() for s in segments), add_special_tokens=False).ids
+    with torch.no_grad():
+        states = encoder_states(teacher, torch.from_numpy(log_mel(audio, window_frames(len(audio), 1.0)))[None])[0]
+    content = states.shape[0] - 50
+    got = timestamped(teacher, states, text, content)
+
+    assert got[:2] == [SOT, TIMESTAMP_BEGIN] and got[-1] == EOT
+    assert [t for t in got[2:-1] if t < EOT] == text  # the words are the label's, in order
+    times = [(t - TIMESTAMP_BEGIN) * 0.02 for t in got if t >= TIMESTAMP_BEGIN]
+    assert times == sorted(times) and times[-1] <= content * 0.02
+    # the label may end up to the window's whole second, the runtime's segment at the audio's last 20 ms
+    assert abs(times[-1] - segments[-1].end_s) <= 1.0 + 1e-6 and times[-1] <= math.ceil(len(audio) / 16000)
+    assert any(abs(t - junction_s) < 1.0 for t in times[1:-1])  # a boundary in the pause
+
+    examples = [Example(states, [SOT, NO_TIMESTAMPS, *text, EOT], str(i)) for i in range(4)]
+    mixed = with_timestamps(teacher, examples, 0.5, seed=0, margin_s=1.0)
+    assert sum(m[1] == TIMESTAMP_BEGIN for m in mixed) == 2 and mixed == with_timestamps(teacher, examples, 0.5, 0, 1.0)
+    assert all(m == [SOT, NO_TIMESTAMPS, *text, EOT] for m in mixed if m[1] == NO_TIMESTAMPS)

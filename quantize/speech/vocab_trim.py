@@ -1,7 +1,7 @@
 """A smaller output vocabulary for a Whisper decoder: the tokens English speech uses, and every special one.
 
 Whisper's decoder ends in a (d_model x 51,864) projection tied to the token embedding; once the decoder
-has 2 layers, reading that matrix is most of a decoding step. GPT-2's byte-level BPE numbers its tokens in
+has fewer layers, reading that matrix is most of a decoding step. GPT-2's byte-level BPE numbers its tokens in
 merge order, and merges were learned most-frequent first, so the first N ids are the common English
 pieces. The trimmed graph keeps those, every token a training label uses, and every id from
 ``<|endoftext|>`` on (start, language, task, no-speech and timestamp tokens); it still returns logits

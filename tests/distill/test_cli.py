@@ -77,3 +77,5 @@ def test_speech_student_layers_and_output_vocabulary_come_from_the_command_line(
     assert (got.keep_layers, got.output_vocab_first, got.spell_dropped_words) == ((0, 2, 3), 16000, True)
     default = speech_config(build_parser().parse_args(["speech"]), ())
     assert (default.keep_layers, default.output_vocab_first) == (SpeechDistillConfig().keep_layers, SpeechDistillConfig().output_vocab_first)
+    plain = speech_config(build_parser().parse_args(["speech", "--no-spell-dropped-words", "--timestamp-share", "0"]), ())
+    assert (default.spell_dropped_words, plain.spell_dropped_words, plain.timestamp_share) == (True, False, 0.0)

@@ -200,8 +200,9 @@ def test_a_student_that_spells_dropped_words_keeps_no_label_token_past_the_first
 
     examples = [Example(torch.zeros(1, 384), [50257, 42537, 50256], "clip")]
     cfg = SpeechDistillConfig(output_vocab_first=32000)
-    assert 42537 in output_vocabulary(cfg, examples)
-    assert 42537 not in output_vocabulary(dataclasses.replace(cfg, spell_dropped_words=True), examples)
+    assert cfg.spell_dropped_words  # the default
+    assert 42537 not in output_vocabulary(cfg, examples)
+    assert 42537 in output_vocabulary(dataclasses.replace(cfg, spell_dropped_words=False), examples)
     assert output_vocabulary(dataclasses.replace(cfg, output_vocab_first=0), examples) is None
 
 

@@ -64,9 +64,10 @@ def main() -> None:
     ap.add_argument("--beam-size", type=int, default=1)
     ap.add_argument("--options", type=json.loads, default={}, help='more TranscriberOptions as JSON, e.g. \'{"condition_on_previous_text": false}\'')
     ap.add_argument("--word-timestamps", action="store_true", help="also compare the 'distilled' variant's word times with the teacher's")
+    ap.add_argument("--manifest", type=Path, help="clips to evaluate on (default: the run's held_out.tsv)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
-    bundle, manifest = args.workdir / "eval-bundle", args.workdir / "held_out.tsv"
+    bundle, manifest = args.workdir / "eval-bundle", args.manifest or args.workdir / "held_out.tsv"
     out = {"beam_size": args.beam_size, "options": args.options, "wer": {}}
     for v in args.variants:
         r = evaluate(Transcriber.create(TranscriberOptions(bundle=str(bundle), variant=v, beam_size=args.beam_size, **args.options)), manifest)

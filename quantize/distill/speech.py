@@ -290,11 +290,15 @@ def gather_clips(cfg: SpeechDistillConfig, data_root: Path, sentences: list[str]
     return clips, held
 
 
+def spoken_sentences(sentences) -> list[str]:
+    """The sentences a synthesizer reads well: 6-22 words, ASCII."""
+    return [s for s in sentences if 6 <= len(s.split()) <= 22 and s.isascii()]
+
+
 def training_sentences(data_root: Path) -> list[str]:
     from quantize.distill.corpus import read_documents, sentence_split
 
-    split = sentence_split(read_documents([data_root / "text"]))
-    return [s for s in split.train if 6 <= len(s.split()) <= 22 and s.isascii()]
+    return spoken_sentences(sentence_split(read_documents([data_root / "text"])).train)
 
 
 def _examples(cfg: SpeechDistillConfig, teacher: nn.Module, cache: Path, data_root: Path, bundle_root: Path) -> tuple[list[Example], dict]:

@@ -34,10 +34,10 @@ def main() -> None:
     args = ap.parse_args()
     # words only: a synthesizer reads "[13]" or "(Figure S7A)" in ways no reference writes
     held_out = [s for s in spoken_sentences(sentence_split(read_documents([args.data_root / "text"])).held_out) if PLAIN.fullmatch(s)]
+    args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, clip in enumerate(synthetic_clips(held_out, args.clips, args.seed, engines=TTS_ENGINES)):
         path = args.out / f"held-out-{i:03d}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, clip.audio, 16000)
         rows.append((path, clip.reference))
     write_manifest(rows, args.out / "transcripts.tsv")

@@ -315,6 +315,15 @@ def _examples(cfg: SpeechDistillConfig, teacher: nn.Module, cache: Path, data_ro
     return [Example(*row) for row in zip(saved["states"], saved["tokens"], saved["origins"], strict=True)], saved["stats"]
 
 
+def _timestamped(cfg: SpeechDistillConfig, teacher: nn.Module, examples: list[Example], cache: Path) -> list[Example]:
+    """``examples`` with the teacher's timestamps in ``cfg.timestamp_share`` of their labels, from ``cache`` when it exists."""
+    from quantize.distill.speech_timestamps import with_timestamps
+
+    saved = cached(cache, lambda: {"tokens": with_timestamps(teacher, examples, cfg.timestamp_share, cfg.schedule.seed,
+                                                             cfg.window_margin_s)})
+    return [Example(e.states, t, e.origin) for e, t in zip(examples, saved["tokens"], strict=True)]
+
+
 def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Path,
                          engine: Engine) -> tuple[nn.Module, torch.Tensor | None, dict, list]:
     """Build the data (process 0 first, the others read its cache), train the student on ``engine``; return it,
@@ -342,11 +351,8 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
     cache = workdir / f"examples-{data_key}.pt"
     with engine.main_first():
         examples, data_stats = _examples(cfg, teacher, cache, data_root, bundle.root)
-    if cfg.timestamp_share:
-        from quantize.distill.speech_timestamps import with_timestamps
-
-        tokens = with_timestamps(teacher, examples, cfg.timestamp_share, cfg.schedule.seed, cfg.window_margin_s)
-        examples = [Example(e.states, t, e.origin) for e, t in zip(examples, tokens, strict=True)]
+        if cfg.timestamp_share:
+            examples = _timestamped(cfg, teacher, examples, workdir / f"timestamps-{data_key}-{cfg.timestamp_share}.pt")
     teacher.to(engine.device)
     kept = output_vocabulary(cfg, examples)
     if kept is not None and cfg.spell_dropped_words:

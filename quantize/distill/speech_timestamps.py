@@ -19,10 +19,10 @@ import random
 import torch
 from torch import nn
 
+from edge_sdk.speech.tokenizer import TIME_PER_TIMESTAMP_S
 from quantize.distill.speech import EOT, NO_TIMESTAMPS, SOT, decoder_logits
 
 TIMESTAMP_BEGIN = NO_TIMESTAMPS + 1  # <|0.00|>
-SECONDS_PER_STEP = 0.02
 MAX_SEGMENTS = 16  # forced passes per label; a 28 s window holds a handful of segments
 
 
@@ -62,17 +62,18 @@ def timestamped(teacher: nn.Module, states: torch.Tensor, text: list[int], conte
 
 
 def with_timestamps(teacher: nn.Module, examples: list, share: float, seed: int, margin_s: float) -> list[list[int]]:
-    """Each example's tokens, with the teacher's timestamps in a seeded ``share`` of them.
+    """Each example's tokens (``[SOT, <|notimestamps|>, text, EOT]``), with the teacher's timestamps in a
+    seeded ``share`` of them.
 
     An example's window is its audio's whole seconds plus ``margin_s``; its timestamps stay within those seconds.
     """
     from tqdm import tqdm
 
     chosen = set(random.Random(seed).sample(range(len(examples)), round(share * len(examples))))
-    margin_steps = round(margin_s / SECONDS_PER_STEP)
+    margin_steps = round(margin_s / TIME_PER_TIMESTAMP_S)
     out = []
     for i, e in enumerate(tqdm(examples, desc="timestamps", unit="label", dynamic_ncols=True, disable=not chosen)):
-        if i not in chosen or e.tokens[:2] != [SOT, NO_TIMESTAMPS] or e.tokens[-1] != EOT:
+        if i not in chosen:
             out.append(list(e.tokens))
             continue
         content = max(1, e.states.shape[0] - margin_steps)

@@ -50,7 +50,7 @@ class TranscriberOptions:
         device: Device profile name, TOML path, ``"auto"``, or a resolved device.
         beam_size: 1 for greedy search; more for beam search.
         window_margin_s: Audio margin the encoder sees past the end of a short window, after
-            rounding up to whole seconds; None uses the bundle's measured choice, 30 pads every
+            rounding up to whole seconds; None uses the variant's (else the bundle's) measured choice, 30 pads every
             window to 30 s like reference Whisper.
         condition_on_previous_text: Prompt each window with the text of the previous one.
         no_speech_threshold: A window whose no-speech probability is above this and whose
@@ -135,8 +135,8 @@ class Transcriber:
         self._decoder = decoder
         self._ctc = ctc
         margin = options.window_margin_s
-        if margin is None:
-            margin = float(bundle.preprocessing.get("window_margin_s", 30.0))
+        if margin is None:  # the variant's own margin (a student may be trained for another), else the bundle's
+            margin = float(bundle.preprocessing_of(loaded.variant).get("window_margin_s", 30.0))
         self.window_margin_s = margin
         self._alignment_heads = _alignment_heads(bundle, loaded, decoder, options.word_timestamps) if decoder else []
 
@@ -164,7 +164,7 @@ class Transcriber:
             raise BundleError(f"bundle {bundle.name!r} has model family {bundle.family!r}; Transcriber runs 'whisper' and 'ctc'")
         loaded = load_model(bundle, options.variant, options.device, task="speech", roles=("encoder", "decoder"))
         tok = WhisperTokenizer.from_bytes(bundle.read_asset("tokenizer"))
-        pre = bundle.preprocessing
+        pre = bundle.preprocessing_of(loaded.variant)
         decoder = WhisperDecoder(
             loaded.sessions["encoder"],
             loaded.sessions["decoder"],

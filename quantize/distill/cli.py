@@ -19,6 +19,7 @@ from pathlib import Path
 
 from quantize.distill import STUDENTS
 from quantize.distill.engine import DEVICES, PRECISIONS, WorkerFinished
+from quantize.distill.text import LOSSES as TEXT_LOSSES
 
 DEFAULT_TEACHERS = {"text": "minilm-l6-extractive", "vision": "efficientnet-lite2", "speech": "whisper-tiny.en", "ctc": "whisper-tiny.en"}
 
@@ -58,6 +59,8 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
                    "(speech default 0 2 3 of 4 decoder layers; text 0 3 5 of 6)")
     p.add_argument("--long-form-passes", type=int, help="speech, ctc: passes over the real clips joining neighbours into 10-28 s windows")
     p.add_argument("--max-clips", type=int, default=0, help="ctc only: pseudo-label at most this many clips (0: all), for quick runs")
+    p.add_argument("--loss", choices=TEXT_LOSSES, help="text only: the objective (default cosine+hidden: cosine of the sentence "
+                   "embeddings plus each layer's token states; cosine alone for a last stage that fits the embeddings only)")
     p.add_argument("--init-from", metavar="DIR", help="text only: start the student from a previous run's work folder "
                    "(training in stages, each with its own schedule)")
     p.add_argument("--data-root", type=Path, help="shared data folder with speech/, images/, text/ (default ../shared/data)")
@@ -125,6 +128,16 @@ def speech_config(args: argparse.Namespace, data: tuple[str, ...]):
                                **_given(args, "dropout", "spell_dropped_words", "output_vocab_first", "timestamp_share"), **_layers(args))
 
 
+def text_config(args: argparse.Namespace, data: tuple[str, ...]):
+    """The ``TextDistillConfig`` that ``args`` describe."""
+    from quantize.distill.text import TextDistillConfig
+
+    base = TextDistillConfig()
+    return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, train_data=tuple(args.train_data or ()),
+                               schedule=_schedule(base.schedule, args), gate=not args.no_gate,
+                               init_from=str(args.init_from or ""), **_layers(args), **_given(args, "loss"))
+
+
 def run(args: argparse.Namespace) -> dict:
     """Run the distillation the parsed ``args`` describe and return its report."""
     import torch
@@ -139,13 +152,9 @@ def run(args: argparse.Namespace) -> dict:
     root = _data_root(args.data_root)
     data = tuple(args.data or ())
     if args.student == "text":
-        from quantize.distill.text import TextDistillConfig, distill_text
+        from quantize.distill.text import distill_text
 
-        base = TextDistillConfig()
-        cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data,
-                                  train_data=tuple(args.train_data or ()), schedule=_schedule(base.schedule, args),
-                                  gate=not args.no_gate, init_from=str(args.init_from or ""), **_layers(args))
-        report = distill_text(cfg, out, root, write=not args.no_write, engine=engine)
+        report = distill_text(text_config(args, data), out, root, write=not args.no_write, engine=engine)
     elif args.student == "vision":
         from quantize.distill.vision import VisionDistillConfig
         from quantize.distill.vision_ship import distill_vision

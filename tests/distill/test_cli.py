@@ -79,3 +79,16 @@ def test_speech_student_layers_and_output_vocabulary_come_from_the_command_line(
     assert (default.keep_layers, default.output_vocab_first) == (SpeechDistillConfig().keep_layers, SpeechDistillConfig().output_vocab_first)
     plain = speech_config(build_parser().parse_args(["speech", "--no-spell-dropped-words", "--timestamp-share", "0"]), ())
     assert (default.spell_dropped_words, plain.spell_dropped_words, plain.timestamp_share) == (True, False, 0.0)
+
+
+def test_text_student_loss_layers_and_stage_come_from_the_command_line():
+    from quantize.distill.cli import text_config
+    from quantize.distill.text import TextDistillConfig
+
+    got = text_config(build_parser().parse_args(["text", "--loss", "cosine", "--keep-layers", "0", "2", "5",
+                                                 "--init-from", "runs/a", "--train-data", "more"]), ())
+    assert (got.loss, got.keep_layers, got.init_from, got.train_data) == ("cosine", (0, 2, 5), "runs/a", ("more",))
+    default = text_config(build_parser().parse_args(["text"]), ())
+    assert (default.loss, default.keep_layers, default.init_from) == (TextDistillConfig().loss, TextDistillConfig().keep_layers, "")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["text", "--loss", "l1"])

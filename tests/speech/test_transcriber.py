@@ -124,6 +124,23 @@ def test_beam_search_option(speech_bundle, data_dir):
     assert corpus_wer([ref], [text]) <= 10.0, text
 
 
+def test_a_variant_s_own_window_margin_overrides_the_bundle_s(speech_bundle, tmp_path, data_dir):
+    """A variant trained with another margin (a distilled student) carries it; the others keep the bundle's."""
+    from quantize.bundle_writer import scratch_copy
+
+    bundle = load_bundle(speech_bundle)
+    fp32 = {role: bundle.path_of(f) for role, f in bundle.variants["fp32"].files.items()}
+    root = scratch_copy(speech_bundle, tmp_path / "bundle", {"narrow": fp32}, {"window_margin_s": 1.0})
+    narrow = Transcriber.create(TranscriberOptions(bundle=str(root), variant="narrow"))
+    assert narrow.window_margin_s == 1.0
+    wide = Transcriber.create(TranscriberOptions(bundle=str(root), variant="fp32"))
+    assert wide.window_margin_s == float(bundle.preprocessing.get("window_margin_s", 30.0)) != 1.0
+    given = Transcriber.create(TranscriberOptions(bundle=str(root), variant="narrow", window_margin_s=30))
+    assert given.window_margin_s == 30
+    audio, _ = load_audio(data_dir / "speech" / "public_domain" / "jfk.flac")
+    assert "ask not what your country can do for you" in " ".join(s.text for s in narrow.decode(audio)).lower()
+
+
 @pytest.mark.parametrize("kind", ["silence", "white_noise", "hum"])
 def test_silence_and_noise_give_no_text(asr, kind):
     rng = np.random.default_rng(7)

@@ -93,7 +93,8 @@ class SpeechDistillConfig:
         temperature: Softmax temperature of the KL term.
         dropout: Dropout on the student decoder layers' residual branches and MLP activations while training
             (Whisper's own is 0; the student otherwise fits its ~2,000 examples far closer than held-out ones).
-        window_margin_s: Encoder window = clip seconds + this (as the runtime's transcriber).
+        window_margin_s: Encoder window = clip seconds + this (as the runtime's transcriber). The variant carries it,
+            so the runtime pads its windows as the training clips were (the teacher's bundle measured 3 s for itself).
         gate: Refuse (record, do not ship) a student whose held-out WER exceeds the teacher's by > 1.5 points.
         schedule: Steps, batch size, learning rate, cadence, seed.
     """
@@ -452,7 +453,7 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
     teacher_int8 = ({r: bundle.path_of(f) for r, f in bundle.variants["int8"].files.items()} if "int8" in bundle.variants
                     else int8_of(teacher_fp32, workdir / "onnx" / "teacher-int8", INT8_ATTEMPTS[0][1]))
     # WER is measured through the runtime's transcriber on a scratch copy of the bundle holding the students
-    own = student_preprocessing(bundle.preprocessing, cfg.keep_layers)
+    own = student_preprocessing(bundle.preprocessing, cfg.keep_layers, cfg.window_margin_s)
     scratch = scratch_copy(bundle.root, workdir / "eval-bundle", {"distilled": fp32}, own)
     manifest = write_manifest(held, workdir / "held_out.tsv")
     shared = {str(Path(p).resolve()): ref for p, ref in split_manifest(root / "speech" / "transcripts.tsv", cfg.held_out_percent)[1]}
@@ -471,12 +472,15 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
         tried.append((label, exclude, files, wer_of(name)))
         return tried[-1][3]
 
-    # int8 is made as the teacher's is: the first attempt within the int8 budget of the fp32 student, else the last
+    # int8 is made as the teacher's is: the first attempt within the int8 budget of the fp32 student; when none is,
+    # the most accurate (the first, with the fewest graphs kept in fp32, among equals)
     try:
         gate_int8(INT8_ATTEMPTS, try_attempt, results["distilled"]["wer"])
+        chosen = tried[-1]
     except QualityGateError as exc:
         log.warning("%s", exc)
-    what, exclude, int8, results["distilled-int8"] = tried[-1]
+        chosen = min(tried, key=lambda attempt: attempt[3]["wer"])
+    what, exclude, int8, results["distilled-int8"] = chosen
     recipes = {"distilled": report["recipe"],
                "distilled-int8": {**report["recipe"], "int8_format": int8_format, "attempt": what, "kept_fp32": exclude}}
     files = {"distilled": fp32, "distilled-int8": int8}
@@ -516,11 +520,12 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
     return report
 
 
-def student_preprocessing(teacher: dict, keep_layers: tuple[int, ...]) -> dict:
+def student_preprocessing(teacher: dict, keep_layers: tuple[int, ...], window_margin_s: float) -> dict:
     """The student variant's own preprocessing: the teacher's alignment heads in the layers it kept,
-    renumbered (tiny.en's 8 heads, layers 1-3, become the 5 of layer 3, the student's layer 1)."""
+    renumbered (tiny.en's 8 heads, layers 1-3, become the 5 of layer 3, the student's layer 1), and the
+    window margin it was trained with (the runtime pads its windows as the training clips were)."""
     heads = [[keep_layers.index(layer), head] for layer, head in teacher.get("alignment_heads", []) if layer in keep_layers]
-    return {"alignment_heads": heads}
+    return {"alignment_heads": heads, "window_margin_s": window_margin_s}
 
 
 def _subset_wer(result: dict, refs: dict[str, str]) -> float:

@@ -280,9 +280,10 @@ def test_a_student_variant_carries_its_own_alignment_heads_for_word_timestamps(t
 
     keep = (0, 2, 3)
     heads = load_bundle(speech_bundle).preprocessing["alignment_heads"]
-    own = student_preprocessing({"alignment_heads": heads}, keep)
+    own = student_preprocessing({"alignment_heads": heads, "window_margin_s": 3.0}, keep, 1.0)
     assert own["alignment_heads"] == [[keep.index(layer), h] for layer, h in heads if layer in keep] and own["alignment_heads"]
-    assert student_preprocessing({"alignment_heads": heads}, (0, 3))["alignment_heads"] == [[1, h] for layer, h in heads if layer == 3]
+    assert own["window_margin_s"] == 1.0  # the margin the student was trained with, not the teacher's
+    assert student_preprocessing({"alignment_heads": heads}, (0, 3), 1.0)["alignment_heads"] == [[1, h] for layer, h in heads if layer == 3]
     files = export_onnx(make_student(teacher, keep).eval(), tmp_path / "student")
     clip = data_dir / "speech" / "public_domain" / "jfk.flac"
     words_on = lambda b: Transcriber.create(TranscriberOptions(bundle=str(b), variant="distilled", word_timestamps=True))  # noqa: E731

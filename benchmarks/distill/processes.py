@@ -1,11 +1,13 @@
-"""Seconds per optimisation step of one student under several process layouts, run one after another.
+"""Seconds per optimisation step of one student under several process layouts and precisions, run one after another.
 
 Each layout trains the same student for the same steps with the same global batch: one process with
-all the threads, or ``torchrun`` processes sharing them (each with its share of every batch). The
-figure is the report's ``s_per_step`` (optimisation steps only); the ratio to the first layout is the
-one to quote. Training only: the store is an empty folder, so nothing is exported or written.
+all the threads, or ``torchrun`` processes sharing them (each with its share of every batch), in each
+of ``--precisions`` (``bf16`` autocast runs on AMX / AVX-512 BF16 CPUs). The figure is the report's
+``s_per_step`` (optimisation steps only); the ratio to the first run is the one to quote. Training
+only: the store is an empty folder, so nothing is exported or written.
 
     python benchmarks/distill/processes.py text --steps 40 --layouts 1x2 2x1 --json benchmarks/results/distill-processes.json
+    python benchmarks/distill/processes.py text --steps 40 --layouts 1x2 --precisions fp32 bf16
 """
 
 from __future__ import annotations
@@ -36,16 +38,20 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--layouts", nargs="+", default=["1x2", "2x1"], help="PROCESSESxTHREADS, the first is the reference")
+    ap.add_argument("--precisions", nargs="+", default=["fp32"], help="training arithmetic of each layout (fp32, bf16, fp16)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args, extra = ap.parse_known_args()
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for layout in args.layouts:
-            processes, threads = (int(v) for v in layout.split("x"))
-            t = run_layout(args.student, processes, threads, args.steps, args.batch_size, extra, Path(tmp))
-            rows[layout] = {"s_per_step": t["s_per_step"], "processes": t["processes"], "torch_threads": t["torch_threads"],
-                            "first_loss": t["first_loss"], "last_loss": t["last_loss"]}
-    ref = rows[args.layouts[0]]["s_per_step"]
+            for precision in args.precisions:
+                processes, threads = (int(v) for v in layout.split("x"))
+                name = layout if len(args.precisions) == 1 else f"{layout} {precision}"
+                t = run_layout(args.student, processes, threads, args.steps, args.batch_size, [*extra, "--precision", precision],
+                               Path(tmp) / precision)
+                rows[name] = {"s_per_step": t["s_per_step"], "processes": t["processes"], "torch_threads": t["torch_threads"],
+                              "precision": t["precision"], "first_loss": t["first_loss"], "last_loss": t["last_loss"]}
+    ref = next(iter(rows.values()))["s_per_step"]
     for row in rows.values():
         row["speedup_vs_first"] = round(ref / row["s_per_step"], 3)
     out = {"student": args.student, "steps": args.steps, "batch_size": args.batch_size, "extra_args": extra, "layouts": rows}

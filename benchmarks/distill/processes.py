@@ -44,8 +44,8 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for layout in args.layouts:
+            processes, threads = (int(v) for v in layout.split("x"))
             for precision in args.precisions:
-                processes, threads = (int(v) for v in layout.split("x"))
                 name = layout if len(args.precisions) == 1 else f"{layout} {precision}"
                 t = run_layout(args.student, processes, threads, args.steps, args.batch_size, [*extra, "--precision", precision],
                                Path(tmp) / precision)

@@ -21,6 +21,7 @@ import soundfile as sf
 from quantize.distill.audio_corpus import TTS_ENGINES, synthetic_clips, write_manifest
 from quantize.distill.corpus import read_documents, sentence_split
 from quantize.distill.speech import spoken_sentences
+from quantize.speech.prepare import shared_data
 
 PLAIN = re.compile(r"[A-Za-z ,.;:'?!-]+")
 
@@ -30,10 +31,11 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--clips", type=int, default=80)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--data-root", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "data")
+    ap.add_argument("--data-root", type=Path, help="shared data folder with text/ (default: found as the speech bundle's build finds it)")
     args = ap.parse_args()
+    texts = (args.data_root or shared_data()) / "text"
     # words only: a synthesizer reads "[13]" or "(Figure S7A)" in ways no reference writes
-    held_out = [s for s in spoken_sentences(sentence_split(read_documents([args.data_root / "text"])).held_out) if PLAIN.fullmatch(s)]
+    held_out = [s for s in spoken_sentences(sentence_split(read_documents([texts])).held_out) if PLAIN.fullmatch(s)]
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, clip in enumerate(synthetic_clips(held_out, args.clips, args.seed, engines=TTS_ENGINES)):

@@ -23,23 +23,16 @@ def check_integrity(data: bytes, integrity: str, name: str) -> None:
 
 
 def fetch_tarball(name: str, version: str, dest: Path) -> Path:
-    """Download ``name``'s ``version`` tarball into ``dest`` (once) and check its integrity.
+    """Download ``name``'s ``version`` tarball into the folder ``dest`` and check its integrity.
 
     Raises:
         InvalidInputError: The download does not match the registry's hash.
     """
     with urllib.request.urlopen(f"{REGISTRY}/{name}/{version}", timeout=60) as r:
         dist = json.load(r)["dist"]
-    path = Path(dest) / f"{name.replace('/', '-').lstrip('@')}-{version}.tgz"
-    if path.is_file():
-        try:
-            check_integrity(path.read_bytes(), dist["integrity"], name)
-            return path
-        except InvalidInputError:
-            pass  # a partial or stale download: fetch again
     with urllib.request.urlopen(dist["tarball"], timeout=300) as r:
         data = r.read()
     check_integrity(data, dist["integrity"], name)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(dest) / f"{name.replace('/', '-').lstrip('@')}-{version}.tgz"
     path.write_bytes(data)
     return path

@@ -44,13 +44,15 @@ class Int8Recipe:
     int8_format: str = "u8s8"
     exclude: str = "none"  # one of EXCLUSIONS: nodes kept in float
     bias_correction: bool = False  # fold the mean int8 weight-rounding error of each Conv into its bias
+    percentile: float = 99.999  # the activation range kept by the ``percentile`` method
 
     def to_dict(self) -> dict:
         return asdict(self) | {"quant_format": "QDQ", "per_channel": True}
 
     def label(self) -> str:
+        method = f"percentile-{self.percentile:g}" if self.method == "percentile" and self.percentile != 99.999 else self.method
         bc = "/bias-corrected" if self.bias_correction else ""
-        return f"{self.method}/{self.int8_format}/exclude={self.exclude}{bc}"
+        return f"{method}/{self.int8_format}/exclude={self.exclude}{bc}"
 
 
 class _Reader(CalibrationDataReader):
@@ -246,7 +248,7 @@ def quantize_int8(pre: Path, out: Path, calib: np.ndarray, recipe: Int8Recipe, e
         weight_type=weight,
         calibrate_method=METHODS[recipe.method],
         nodes_to_exclude=exclude,
-        extra_options={"CalibPercentile": 99.999},
+        extra_options={"CalibPercentile": recipe.percentile},
     )
     return out
 
@@ -265,7 +267,7 @@ def gate(fp32_holdout: np.ndarray, int8_holdout: np.ndarray, fp32_lab: dict, int
     return ok, metrics
 
 
-# (method, exclude[, bias_correction]), cheapest first. A float Conv *between* QDQ nodes gets its
+# (method, exclude[, bias_correction[, percentile]]), cheapest first. A float Conv *between* QDQ nodes gets its
 # weights re-quantized per-tensor when onnxruntime loads the model (the WeightBiasQuantization
 # transformer, on at every level above ORT_DISABLE_ALL), so "depthwise"/"tail" exclusions lose
 # accuracy on EfficientNet-Lite ("depthwise+tail" 0.744); the stem conv reads the float image, so

@@ -1,0 +1,77 @@
+"""Try int8 recipes on a built vision bundle's fp32 model, through the same gate the build applies.
+
+    python -m quantize.vision.int8_sweep efficientnet-lite0 percentile,stem,bc,99.99 minmax,head,bc
+
+Each recipe is ``method,exclude[,bc][,percentile]`` (``bc``: bias correction; see
+:mod:`quantize.vision.int8`). Every recipe is measured and printed (held-out top-1 changes and
+labelled accuracy against fp32); ``--json`` saves them. Nothing is written into the bundle: the
+build's ladder (:data:`quantize.vision.int8.LADDER`) decides what ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edge_sdk.bundle import load_bundle
+from edge_sdk.errors import InvalidInputError
+from quantize.vision import data, int8
+from quantize.vision.models import ARCHS
+
+
+def parse_recipe(text: str) -> tuple:
+    """``method,exclude[,bc][,percentile]`` -> a ladder entry ``(method, exclude, bias_correction, percentile)``."""
+    parts = text.split(",")
+    if len(parts) < 2 or parts[0] not in int8.METHODS or parts[1] not in int8.EXCLUSIONS:
+        raise InvalidInputError(f"recipe {text!r}: expected method,exclude[,bc][,percentile] with method in "
+                                f"{sorted(int8.METHODS)} and exclude in {int8.EXCLUSIONS}")
+    rest = parts[2:]
+    bias_correction = "bc" in rest
+    numbers = [float(p) for p in rest if p != "bc"]
+    return (parts[0], parts[1], bias_correction, *numbers[:1])
+
+
+def sweep(bundle: str, recipes: list[tuple], arch: str, int8_format: str, variant: str = "fp32") -> list[dict]:
+    """Gate metrics of every recipe on ``bundle``'s ``variant`` model (the build's photo split)."""
+    b = load_bundle(bundle)
+    model = b.path_of(b.variants[variant].files["model"])
+    pre = ARCHS[arch].preprocess
+    photos = data.photo_sets()
+    calib, holdout = data.batch(photos.calibration, pre), data.batch(photos.holdout, pre)
+    lab_x, lab_y = data.batch([p for p, _ in photos.labelled], pre), np.asarray([c for _, c in photos.labelled])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for recipe in recipes:  # one-entry ladders: each recipe is measured even after one is accepted
+            outcome = int8.search_int8(model, Path(tmp) / "int8.onnx", calib, holdout, (lab_x, lab_y), int8_format, (recipe,))
+            r, m = outcome.tried[0]
+            rows.append({"recipe": r.to_dict(), "label": r.label(), **{k: m[k] for k in (
+                "holdout_top1_changed", "holdout_n", "holdout_top1_agreement", "gate")},
+                "labelled_top1": m["labelled"]["top1_correct"], "fp32_labelled_top1": m["fp32_labelled"]["top1_correct"],
+                "labelled_top5": m["labelled"]["top5_correct"], "fp32_labelled_top5": m["fp32_labelled"]["top5_correct"]})
+            print(f"{r.label():55s} {m['holdout_top1_changed']}/{m['holdout_n']} changed, labelled top1 "
+                  f"{rows[-1]['labelled_top1']} vs {rows[-1]['fp32_labelled_top1']}, top5 {rows[-1]['labelled_top5']} vs "
+                  f"{rows[-1]['fp32_labelled_top5']}: {m['gate']}", flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("bundle", help="a built vision bundle (store name or folder)")
+    parser.add_argument("recipes", nargs="+", type=parse_recipe, help="method,exclude[,bc][,percentile]")
+    parser.add_argument("--variant", default="fp32", help="the model to quantize (fp32, or distilled)")
+    parser.add_argument("--arch", default="efficientnet-lite0", choices=sorted(ARCHS), help="for its preprocessing")
+    parser.add_argument("--int8-format", default="u8s8", choices=sorted(int8.FORMATS))
+    parser.add_argument("--json", type=Path, help="save the rows here")
+    args = parser.parse_args(argv)
+    rows = sweep(args.bundle, args.recipes, args.arch, args.int8_format, args.variant)
+    if args.json:
+        args.json.write_text(json.dumps({"bundle": args.bundle, "variant": args.variant, "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

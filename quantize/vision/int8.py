@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ FORMATS = {
     "u8u8": (QuantType.QUInt8, QuantType.QUInt8),
     "s8s8": (QuantType.QInt8, QuantType.QInt8),
 }
+DEFAULT_PERCENTILE = 99.999
 METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile, "entropy": CalibrationMethod.Entropy}
 
 
@@ -44,13 +46,14 @@ class Int8Recipe:
     int8_format: str = "u8s8"
     exclude: str = "none"  # one of EXCLUSIONS: nodes kept in float
     bias_correction: bool = False  # fold the mean int8 weight-rounding error of each Conv into its bias
-    percentile: float = 99.999  # the activation range kept by the ``percentile`` method
+    percentile: float = DEFAULT_PERCENTILE  # the activation range kept by the ``percentile`` method
 
     def to_dict(self) -> dict:
         return asdict(self) | {"quant_format": "QDQ", "per_channel": True}
 
     def label(self) -> str:
-        method = f"percentile-{self.percentile:g}" if self.method == "percentile" and self.percentile != 99.999 else self.method
+        custom = self.method == "percentile" and self.percentile != DEFAULT_PERCENTILE
+        method = f"percentile-{self.percentile:g}" if custom else self.method
         bc = "/bias-corrected" if self.bias_correction else ""
         return f"{method}/{self.int8_format}/exclude={self.exclude}{bc}"
 
@@ -306,6 +309,37 @@ class Int8Outcome:
                 f"(WeightBiasQuantization re-quantizes their weights per-tensor; see LADDER in quantize/vision/int8.py)")
 
 
+def measure_recipes(fp32: Path, workdir: Path, calib: np.ndarray, holdout: np.ndarray, labelled: tuple[np.ndarray, np.ndarray],
+                    int8_format: str, ladder: tuple[tuple, ...]) -> Iterator[tuple[Int8Recipe, dict, Path]]:
+    """Quantize ``fp32`` with each recipe of ``ladder`` in turn and yield ``(recipe, gate metrics, candidate)``.
+
+    The fp32 predictions, the pre-processed model and the bias-corrected one are made once, in
+    ``workdir``, which also holds the candidates; stop iterating to skip the remaining recipes.
+    """
+    lab_x, lab_y = labelled
+    fp32_hold = predict(fp32, holdout)
+    fp32_lab = labelled_accuracy(predict(fp32, lab_x), lab_y)
+    pre = optimize_for_quantization(fp32, Path(workdir) / "pre.onnx")
+    pre_model = onnx.load(str(pre))
+    corrected: Path | None = None
+    for i, (method, exclude, *more) in enumerate(ladder):
+        recipe = Int8Recipe(method, int8_format, exclude, *more)
+        excluded = float_nodes(pre_model, exclude)
+        src = pre
+        if recipe.bias_correction:
+            if corrected is None:
+                corrected = Path(workdir) / "pre-bias-corrected.onnx"
+                correct_biases(pre, corrected, calib, int8_format)
+            src = corrected
+        cand = quantize_int8(src, Path(workdir) / f"int8-{i}.onnx", calib, recipe, excluded)
+        ok, metrics = gate(fp32_hold, predict(cand, holdout), fp32_lab, labelled_accuracy(predict(cand, lab_x), lab_y))
+        metrics |= {"fp32_labelled": fp32_lab, "nodes_in_float": len(excluded), "gate": "accepted" if ok else "refused",
+                    "max_top1_change": MAX_TOP1_CHANGE}
+        log.warning("int8 %s: held-out agreement %.3f, labelled top1 %d -> %d: %s", recipe.label(),
+                    metrics["holdout_top1_agreement"], fp32_lab["top1_correct"], metrics["labelled"]["top1_correct"], metrics["gate"])
+        yield recipe, metrics, cand
+
+
 def search_int8(fp32: Path, out: Path, calib: np.ndarray, holdout: np.ndarray, labelled: tuple[np.ndarray, np.ndarray],
                 int8_format: str, ladder: tuple[tuple, ...] = LADDER) -> Int8Outcome:
     """Try recipes in ``ladder`` order until one passes the gate; write it (or the best refused one) to ``out``.
@@ -313,32 +347,12 @@ def search_int8(fp32: Path, out: Path, calib: np.ndarray, holdout: np.ndarray, l
     The ladder starts with everything quantized and keeps more of the network in float at each
     step (cheapest loss of speed first). Use :func:`require_accepted` to turn a refusal into an error.
     """
-    lab_x, lab_y = labelled
-    fp32_hold = predict(fp32, holdout)
-    fp32_lab = labelled_accuracy(predict(fp32, lab_x), lab_y)
     tried: list[tuple[Int8Recipe, dict]] = []
     best: tuple[float, Int8Recipe, dict] | None = None
     with tempfile.TemporaryDirectory() as tmp:
-        pre = optimize_for_quantization(fp32, Path(tmp) / "pre.onnx")
-        pre_model = onnx.load(str(pre))
-        corrected: Path | None = None
-        for method, exclude, *more in ladder:
-            recipe = Int8Recipe(method, int8_format, exclude, *more)
-            excluded = float_nodes(pre_model, exclude)
-            src = pre
-            if recipe.bias_correction:
-                if corrected is None:
-                    corrected = Path(tmp) / "pre-bias-corrected.onnx"
-                    correct_biases(pre, corrected, calib, int8_format)
-                src = corrected
-            cand = quantize_int8(src, Path(tmp) / f"int8-{len(tried)}.onnx", calib, recipe, excluded)
-            ok, metrics = gate(fp32_hold, predict(cand, holdout), fp32_lab, labelled_accuracy(predict(cand, lab_x), lab_y))
-            metrics |= {"fp32_labelled": fp32_lab, "nodes_in_float": len(excluded), "gate": "accepted" if ok else "refused",
-                        "max_top1_change": MAX_TOP1_CHANGE}
+        for recipe, metrics, cand in measure_recipes(fp32, Path(tmp), calib, holdout, labelled, int8_format, ladder):
             tried.append((recipe, metrics))
-            log.warning("int8 %s: held-out agreement %.3f, labelled top1 %d -> %d: %s", recipe.label(),
-                        metrics["holdout_top1_agreement"], fp32_lab["top1_correct"], metrics["labelled"]["top1_correct"], metrics["gate"])
-            if ok:
+            if metrics["gate"] == "accepted":
                 shutil.copyfile(cand, out)
                 return Int8Outcome(True, recipe, metrics | {"recipes_tried": len(tried)}, tuple(tried))
             if best is None or metrics["holdout_top1_agreement"] > best[0]:

@@ -44,10 +44,8 @@ def sweep(bundle: str, recipes: list[tuple], arch: str, int8_format: str, varian
     calib, holdout = data.batch(photos.calibration, pre), data.batch(photos.holdout, pre)
     lab_x, lab_y = data.batch([p for p, _ in photos.labelled], pre), np.asarray([c for _, c in photos.labelled])
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for recipe in recipes:  # one-entry ladders: each recipe is measured even after one is accepted
-            outcome = int8.search_int8(model, Path(tmp) / "int8.onnx", calib, holdout, (lab_x, lab_y), int8_format, (recipe,))
-            r, m = outcome.tried[0]
+    with tempfile.TemporaryDirectory() as tmp:  # every recipe is measured, even after one is accepted
+        for r, m, _ in int8.measure_recipes(model, Path(tmp), calib, holdout, (lab_x, lab_y), int8_format, tuple(recipes)):
             rows.append({"recipe": r.to_dict(), "label": r.label(), **{k: m[k] for k in (
                 "holdout_top1_changed", "holdout_n", "holdout_top1_agreement", "gate")},
                 "labelled_top1": m["labelled"]["top1_correct"], "fp32_labelled_top1": m["fp32_labelled"]["top1_correct"],

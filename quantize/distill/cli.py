@@ -61,8 +61,9 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--max-clips", type=int, default=0, help="ctc only: pseudo-label at most this many clips (0: all), for quick runs")
     p.add_argument("--loss", choices=TEXT_LOSSES, help="text only: the objective (default cosine+hidden: cosine of the sentence "
                    "embeddings plus each layer's token states; cosine alone for a last stage that fits the embeddings only)")
-    p.add_argument("--init-from", metavar="DIR", help="text only: start the student from a previous run's work folder "
-                   "(training in stages, each with its own schedule)")
+    p.add_argument("--init-from", metavar="DIR", help="text, speech: start the student from a previous run's work folder "
+                   "(training in stages, each with its own schedule; speech takes the layers both runs keep, so a 2-layer "
+                   "student can start from a trained 3-layer one)")
     p.add_argument("--data-root", type=Path, help="shared data folder with speech/, images/, text/ (default ../shared/data)")
     p.add_argument("--steps", type=int, help="optimizer steps")
     p.add_argument("--batch-size", type=int)
@@ -125,7 +126,8 @@ def speech_config(args: argparse.Namespace, data: tuple[str, ...]):
 
     base = SpeechDistillConfig()
     return dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args),
-                               **_given(args, "dropout", "spell_dropped_words", "output_vocab_first", "timestamp_share"), **_layers(args))
+                               init_from=str(args.init_from or ""), **_layers(args),
+                               **_given(args, "dropout", "spell_dropped_words", "output_vocab_first", "timestamp_share"))
 
 
 def text_config(args: argparse.Namespace, data: tuple[str, ...]):

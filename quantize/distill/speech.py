@@ -42,7 +42,7 @@ from quantize.distill.audio_corpus import (
     write_manifest,
 )
 from quantize.distill.engine import Engine
-from quantize.distill.loop import Schedule, bucketed_batch, cached, resume_key, seed_everything, train
+from quantize.distill.loop import CHECKPOINT, Schedule, bucketed_batch, cached, resume_key, seed_everything, train
 from quantize.distill.pseudo_labels import pseudo_labels
 from quantize.distill.refusal import record_refusal
 from quantize.speech.vocab_trim import kept_tokens, output_index, respell, spelling
@@ -96,6 +96,8 @@ class SpeechDistillConfig:
         window_margin_s: Encoder window = clip seconds + this (as the runtime's transcriber). The variant carries it,
             so the runtime pads its windows as the training clips were (the teacher's bundle measured 3 s for itself).
         gate: Refuse (record, do not ship) a student whose held-out WER exceeds the teacher's by > 1.5 points.
+        init_from: A previous speech run's work folder: each kept layer it trained (matched by teacher layer) and
+            its final norm replace the teacher's, e.g. a 2-layer student cut from a trained 3-layer one.
         schedule: Steps, batch size, learning rate, cadence, seed.
     """
 
@@ -118,6 +120,7 @@ class SpeechDistillConfig:
     dropout: float = 0.0
     window_margin_s: float = 1.0
     gate: bool = True
+    init_from: str = ""
     schedule: Schedule = field(default_factory=lambda: Schedule(steps=1500, batch_size=8, lr=1e-4, warmup_steps=20,
                                                                  eval_every=100, checkpoint_every=50))
 
@@ -180,6 +183,37 @@ def make_student(teacher: nn.Module, keep_layers: tuple[int, ...], dropout: floa
     for p in [*student.model.decoder.layers.parameters(), *student.model.decoder.layer_norm.parameters()]:
         p.requires_grad_(True)
     return student
+
+
+def load_trained_layers(student: nn.Module, folder: Path, keep_layers: tuple[int, ...]) -> list[int]:
+    """Copy a previous run's trained decoder layers into ``student`` where they stand for the same teacher layer,
+    and its final norm; return the teacher layers taken from it (the others stay the teacher's).
+
+    ``folder`` holds that run's ``checkpoint.pt`` and ``report.json`` (whose recipe names its layers).
+
+    Raises:
+        InvalidInputError: No finished run there, or it shares no layer with ``keep_layers``.
+    """
+    import json
+
+    folder = Path(folder)
+    if not (folder / CHECKPOINT).is_file() or not (folder / "report.json").is_file():
+        raise InvalidInputError(f"init_from {folder}: expected a speech run's {CHECKPOINT} and report.json there")
+    previous = json.loads((folder / "report.json").read_text())["recipe"]["config"]["keep_layers"]
+    state = torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=True)["model"]
+    prefix = "model.decoder.layers."
+    picked = {k: v for k, v in state.items() if k.startswith("model.decoder.layer_norm.")}
+    for key, value in state.items():
+        if key.startswith(prefix):
+            index, rest = key[len(prefix):].split(".", 1)
+            if previous[int(index)] in keep_layers:
+                picked[f"{prefix}{keep_layers.index(previous[int(index)])}.{rest}"] = value
+    taken = [layer for layer in keep_layers if layer in previous]
+    if not taken:
+        raise InvalidInputError(f"init_from {folder}: its layers {previous} share none with {list(keep_layers)}")
+    student.load_state_dict(picked, strict=False)
+    log.info("student layers %s from %s", taken, folder)
+    return taken
 
 
 @dataclass
@@ -365,6 +399,8 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
     position = output_index(kept, VOCAB) if kept is not None else torch.arange(VOCAB)
     kept, position = engine.put((kept, position))
     student = make_student(teacher, cfg.keep_layers, cfg.dropout)
+    if cfg.init_from:
+        load_trained_layers(student, Path(cfg.init_from), cfg.keep_layers)
     params = [p for p in student.parameters() if p.requires_grad]
 
     def loss_on(batch: list[Example], model_train: bool = True) -> torch.Tensor:

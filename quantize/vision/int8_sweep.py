@@ -1,9 +1,9 @@
 """Try int8 recipes on a built vision bundle's fp32 model, through the same gate the build applies.
 
-    python -m quantize.vision.int8_sweep efficientnet-lite0 percentile,stem,bc,99.99 minmax,head,bc
+    python -m quantize.vision.int8_sweep efficientnet-lite0 percentile,stem,bc,99.99 percentile,stem,gptq
 
-Each recipe is ``method,exclude[,bc][,percentile]`` (``bc``: bias correction; see
-:mod:`quantize.vision.int8`). Every recipe is measured and printed (held-out top-1 changes and
+Each recipe is ``method,exclude[,bc|gptq][,percentile]`` (``bc``: bias correction, ``gptq``: weights rounded
+by :mod:`quantize.vision.gptq`; see :mod:`quantize.vision.int8`). Every recipe is measured and printed (held-out top-1 changes and
 labelled accuracy against fp32); ``--json`` saves them. Nothing is written into the bundle: the
 build's ladder (:data:`quantize.vision.int8.LADDER`) decides what ships.
 """
@@ -23,16 +23,22 @@ from quantize.vision import data, int8
 from quantize.vision.models import ARCHS
 
 
-def parse_recipe(text: str) -> tuple:
-    """``method,exclude[,bc][,percentile]`` -> a ladder entry ``(method, exclude, bias_correction, percentile)``."""
+def parse_recipe(text: str) -> dict:
+    """``method,exclude[,bc|gptq][,percentile]`` -> a ladder entry (:class:`~quantize.vision.int8.Int8Recipe` fields)."""
     parts = text.split(",")
-    if len(parts) < 2 or parts[0] not in int8.METHODS or parts[1] not in int8.EXCLUSIONS:
-        raise InvalidInputError(f"recipe {text!r}: expected method,exclude[,bc][,percentile] with method in "
+    entry: dict = {"method": parts[0], "exclude": parts[1] if len(parts) > 1 else None}
+    for p in parts[2:]:
+        if p in ("bc", "gptq"):
+            entry["bias_correction" if p == "bc" else "gptq"] = True
+        elif p.replace(".", "", 1).isdigit():
+            entry["percentile"] = float(p)
+        else:
+            entry["unknown"] = p
+    if entry["method"] not in int8.METHODS or entry["exclude"] not in int8.EXCLUSIONS or "unknown" in entry or (
+            entry.get("bias_correction") and entry.get("gptq")):
+        raise InvalidInputError(f"recipe {text!r}: expected method,exclude[,bc|gptq][,percentile] with method in "
                                 f"{sorted(int8.METHODS)} and exclude in {int8.EXCLUSIONS}")
-    rest = parts[2:]
-    bias_correction = "bc" in rest
-    numbers = [float(p) for p in rest if p != "bc"]
-    return (parts[0], parts[1], bias_correction, *numbers[:1])
+    return entry
 
 
 def sweep(bundle: str, recipes: list[tuple], arch: str, int8_format: str, variant: str = "fp32") -> list[dict]:
@@ -59,7 +65,7 @@ def sweep(bundle: str, recipes: list[tuple], arch: str, int8_format: str, varian
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("bundle", help="a built vision bundle (store name or folder)")
-    parser.add_argument("recipes", nargs="+", type=parse_recipe, help="method,exclude[,bc][,percentile]")
+    parser.add_argument("recipes", nargs="+", type=parse_recipe, help="method,exclude[,bc|gptq][,percentile]")
     parser.add_argument("--variant", default="fp32", help="the model to quantize (fp32, or distilled)")
     parser.add_argument("--arch", default="efficientnet-lite0", choices=sorted(ARCHS), help="for its preprocessing")
     parser.add_argument("--int8-format", default="u8s8", choices=sorted(int8.FORMATS))

@@ -73,10 +73,11 @@ def test_speech_student_layers_and_output_vocabulary_come_from_the_command_line(
     from quantize.distill.speech import SpeechDistillConfig
 
     got = speech_config(build_parser().parse_args(["speech", "--keep-layers", "0", "2", "3", "--output-vocab-first", "16000",
-                                                    "--spell-dropped-words"]), ())
-    assert (got.keep_layers, got.output_vocab_first, got.spell_dropped_words) == ((0, 2, 3), 16000, True)
+                                                    "--spell-dropped-words", "--init-from", "runs/3l"]), ())
+    assert (got.keep_layers, got.output_vocab_first, got.spell_dropped_words, got.init_from) == ((0, 2, 3), 16000, True, "runs/3l")
     default = speech_config(build_parser().parse_args(["speech"]), ())
-    assert (default.keep_layers, default.output_vocab_first) == (SpeechDistillConfig().keep_layers, SpeechDistillConfig().output_vocab_first)
+    assert (default.keep_layers, default.output_vocab_first, default.init_from) == (
+        SpeechDistillConfig().keep_layers, SpeechDistillConfig().output_vocab_first, "")
     plain = speech_config(build_parser().parse_args(["speech", "--no-spell-dropped-words", "--timestamp-share", "0"]), ())
     assert (default.spell_dropped_words, plain.spell_dropped_words, plain.timestamp_share) == (True, False, 0.0)
 

@@ -20,6 +20,7 @@ from quantize.distill.speech import (
     decoder_logits,
     distill_loss,
     encoder_states,
+    load_trained_layers,
     make_student,
 )
 
@@ -116,6 +117,32 @@ def test_student_dropout_acts_in_training_mode_only(teacher):
     torch.manual_seed(0)
     assert not torch.allclose(layer.train()(x)[0], layer.eval()(x)[0])
     assert make_student(teacher, (0, 3)).model.decoder.layers[0].dropout == 0.0
+
+
+def test_a_smaller_student_starts_from_the_layers_a_previous_run_trained(teacher, tmp_path):
+    import json
+
+    from edge_sdk.errors import InvalidInputError
+
+    trained = make_student(teacher, (0, 2, 3))
+    with torch.no_grad():
+        for p in trained.model.decoder.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.01)
+    torch.save({"model": trained.state_dict()}, tmp_path / "checkpoint.pt")
+    (tmp_path / "report.json").write_text(json.dumps({"recipe": {"config": {"keep_layers": [0, 2, 3]}}}))
+    student = make_student(teacher, (0, 1, 3))
+    assert load_trained_layers(student, tmp_path, (0, 1, 3)) == [0, 3]
+    got, was = student.model.decoder, trained.model.decoder
+    assert torch.equal(got.layers[0].fc1.weight, was.layers[0].fc1.weight)
+    assert torch.equal(got.layers[2].fc1.weight, was.layers[2].fc1.weight)  # teacher layer 3: the run's third
+    assert torch.equal(got.layers[1].fc1.weight, teacher.model.decoder.layers[1].fc1.weight)  # a layer it did not keep
+    assert torch.equal(got.layer_norm.weight, was.layer_norm.weight)
+    assert torch.equal(student.model.encoder.conv1.weight, teacher.model.encoder.conv1.weight)
+    with pytest.raises(InvalidInputError, match="share none"):
+        load_trained_layers(make_student(teacher, (1,)), tmp_path, (1,))
+    with pytest.raises(InvalidInputError, match="checkpoint.pt and report.json"):
+        load_trained_layers(student, tmp_path / "missing", (0, 3))
 
 
 @needs_espeak

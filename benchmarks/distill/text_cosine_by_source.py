@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from quantize.distill.corpus import read_documents, sentence_split, split_sentences
-from quantize.distill.text import TextDistillConfig
+from quantize.distill.text import TEACHER_MAX_TOKENS, TextDistillConfig, eval_sentences
 from quantize.distill.text_student import (
     Tokenize,
     embed_all,
@@ -44,8 +44,9 @@ def student(teacher, folders: str, keep_layers: tuple[int, ...]):
     return models[0]
 
 
-def cosines(model, teacher, tokenize, sentences: list[str]) -> np.ndarray:
-    return (embed_all(model, tokenize, sentences) * embed_all(teacher, tokenize, sentences)).sum(-1).numpy()
+def cosines(model, tokenize, sentences: list[str], targets: torch.Tensor) -> np.ndarray:
+    """Cosine of ``model``'s embeddings of ``sentences`` to the teacher's (``targets``)."""
+    return (embed_all(model, tokenize, sentences) * targets).sum(-1).numpy()
 
 
 def summary(values) -> dict:
@@ -64,21 +65,22 @@ def main() -> None:
     cfg = TextDistillConfig()
     torch.manual_seed(0)
     split = sentence_split(read_documents([args.data]), cfg.held_out_percent)
-    held = sorted(random.Random(cfg.schedule.seed).sample(list(split.held_out), min(cfg.eval_sentences, len(split.held_out))))
+    held = eval_sentences(split, cfg)
     source = {s: d.id.rsplit("-", 1)[0] for d in split.held_out_docs for s in split_sentences(d.text)}
     pools = {"shared training documents": list(split.train)}
     pools |= {str(p): list(sentence_split(read_documents([p]), 0).train) for p in args.train_data}
+    pools = {name: random.Random(1).sample(s, min(args.sentences, len(s))) for name, s in pools.items()}
     tdir = packaged_teacher_dir()
-    tokenize, teacher = Tokenize(tdir, 128), load_teacher(tdir)
+    tokenize, teacher = Tokenize(tdir, TEACHER_MAX_TOKENS), load_teacher(tdir)
+    targets = {name: embed_all(teacher, tokenize, s) for name, s in pools.items()} | {"held out": embed_all(teacher, tokenize, held)}
     report = {}
     for name in args.students:
         model = student(teacher, name, cfg.keep_layers)
-        c = cosines(model, teacher, tokenize, held)
+        c = cosines(model, tokenize, held, targets["held out"])
         by_source = {}
         for sentence, value in zip(held, c, strict=True):
             by_source.setdefault(source[sentence], []).append(value)
-        seen = {pool: summary(cosines(model, teacher, tokenize, random.Random(1).sample(s, min(args.sentences, len(s)))))
-                for pool, s in pools.items()}
+        seen = {pool: summary(cosines(model, tokenize, s, targets[pool])) for pool, s in pools.items()}
         report[name] = {"held_out": summary(c), "held_out_by_source": {k: summary(v) for k, v in sorted(by_source.items())},
                         "training_sentences": seen}
         print(json.dumps({name: report[name]}, indent=1), flush=True)

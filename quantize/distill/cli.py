@@ -101,8 +101,9 @@ def _given(args: argparse.Namespace, *names: str) -> dict:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
-def _layers(args: argparse.Namespace) -> dict:
-    return {"keep_layers": tuple(args.keep_layers)} if args.keep_layers else {}
+def _student(args: argparse.Namespace) -> dict:
+    """The student's kept layers (when given) and the run it starts from (text, speech)."""
+    return {"init_from": str(args.init_from or "")} | ({"keep_layers": tuple(args.keep_layers)} if args.keep_layers else {})
 
 
 def _schedule(default, args: argparse.Namespace):
@@ -126,8 +127,7 @@ def speech_config(args: argparse.Namespace, data: tuple[str, ...]):
 
     base = SpeechDistillConfig()
     return dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args),
-                               init_from=str(args.init_from or ""), **_layers(args),
-                               **_given(args, "dropout", "spell_dropped_words", "output_vocab_first", "timestamp_share"))
+                               **_student(args), **_given(args, "dropout", "spell_dropped_words", "output_vocab_first", "timestamp_share"))
 
 
 def text_config(args: argparse.Namespace, data: tuple[str, ...]):
@@ -137,7 +137,7 @@ def text_config(args: argparse.Namespace, data: tuple[str, ...]):
     base = TextDistillConfig()
     return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, train_data=tuple(args.train_data or ()),
                                schedule=_schedule(base.schedule, args), gate=not args.no_gate,
-                               init_from=str(args.init_from or ""), **_layers(args), **_given(args, "loss"))
+                               **_student(args), **_given(args, "loss"))
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -206,8 +206,9 @@ def load_trained_layers(student: nn.Module, folder: Path, keep_layers: tuple[int
     for key, value in state.items():
         if key.startswith(prefix):
             index, rest = key[len(prefix):].split(".", 1)
-            if previous[int(index)] in keep_layers:
-                picked[f"{prefix}{keep_layers.index(previous[int(index)])}.{rest}"] = value
+            layer = previous[int(index)]  # the teacher layer it stands for
+            if layer in keep_layers:
+                picked[f"{prefix}{keep_layers.index(layer)}.{rest}"] = value
     taken = [layer for layer in keep_layers if layer in previous]
     if not taken:
         raise InvalidInputError(f"init_from {folder}: its layers {previous} share none with {list(keep_layers)}")

@@ -23,7 +23,7 @@ from edge_sdk.bundle import load_bundle
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError
 from quantize.bundle_writer import add_variant, scratch_copy
 from quantize.distill import measure
-from quantize.distill.corpus import augment, read_documents, sentence_split, split_sentences
+from quantize.distill.corpus import SentenceSplit, augment, read_documents, sentence_split, split_sentences
 from quantize.distill.engine import Engine
 from quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
 from quantize.distill.refusal import record_refusal
@@ -158,6 +158,12 @@ def held_out_rouge(bundle_root: Path, variant: str, docs) -> dict:
     return {k: out[k] for k in ("rouge1", "rouge2", "rougeLsum", "n")}
 
 
+def eval_sentences(split: SentenceSplit, cfg: TextDistillConfig) -> list[str]:
+    """The held-out sentences a run scores: ``cfg.eval_sentences`` of them, drawn with the run's seed, sorted."""
+    rng = random.Random(cfg.schedule.seed)
+    return sorted(rng.sample(list(split.held_out), min(cfg.eval_sentences, len(split.held_out))))
+
+
 def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True,
                  engine: Engine | None = None) -> dict:
     """Train, export, measure and (when ``write``) ship the text student; return the report.
@@ -181,8 +187,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     data = [Path(p) for p in cfg.data] or [Path(data_root or ".") / "text"]
     extra = [Path(p) for p in cfg.train_data]
     split = sentence_split(read_documents(data), cfg.held_out_percent, train_only=read_documents(extra))
-    rng = random.Random(cfg.schedule.seed)
-    eval_sents = sorted(rng.sample(list(split.held_out), min(cfg.eval_sentences, len(split.held_out))))
+    eval_sents = eval_sentences(split, cfg)
     log.info("text: %d training sentences, %d held-out documents, %d eval sentences",
              len(split.train), len(split.held_out_docs), len(eval_sents))
 

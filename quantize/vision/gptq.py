@@ -31,8 +31,7 @@ PHOTOS = 64
 
 
 def _attr(node: onnx.NodeProto, name: str, default):
-    a = next((a for a in node.attribute if a.name == name), None)
-    return default if a is None else (list(a.ints) if a.ints else a.i)
+    return next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
 
 
 def patches(x: np.ndarray, node: onnx.NodeProto, kernel: tuple[int, int]) -> np.ndarray:
@@ -62,8 +61,8 @@ def input_hessian(x: np.ndarray, node: onnx.NodeProto, kernel: tuple[int, int], 
     return total
 
 
-def _grid(w: np.ndarray, signed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-row scale and integer bounds of onnxruntime's weight quantization: symmetric [-127, 127] for signed
+def weight_grid(w: np.ndarray, signed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row (``w`` is (rows, d)) scale and integer bounds of onnxruntime's per-channel weight quantization: symmetric [-127, 127] for signed
     weights, [0, 255] with a zero point (the range including 0) for unsigned ones; bounds are zero-point relative."""
     if signed:
         scale = np.abs(w).max(axis=1) / QMAX
@@ -87,7 +86,7 @@ def gptq_rows(w: np.ndarray, h: np.ndarray, signed: bool = True) -> np.ndarray:
     w = w.astype(np.float64).copy()
     rows, d = w.shape
     h = h.reshape(-1, d, d).astype(np.float64).copy()
-    scale, qmin, qmax = _grid(w, signed)
+    scale, qmin, qmax = weight_grid(w, signed)
     idx = np.arange(d)
     diag = h[:, idx, idx]
     diag[diag == 0] = 1.0  # an input that is always zero: its weight does not matter
@@ -110,7 +109,8 @@ def round_weights(pre: Path, out: Path, calib: np.ndarray, signed: bool = True, 
     return how many Convs changed."""
     model = onnx.load(str(pre))
     init = {t.name: t for t in model.graph.initializer}
-    convs = [n for n in weighted_convs(model) if n.name not in set(skip)]
+    skip = set(skip)
+    convs = [n for n in weighted_convs(model) if n.name not in skip]
     photos = calib[:: max(1, len(calib) // PHOTOS)][:PHOTOS]
     hess: dict[str, np.ndarray] = {}
     for batch in conv_inputs(pre, photos, {n.input[0] for n in convs}):

@@ -21,7 +21,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edge_sdk.errors import QualityGateError
 from quantize.vision.export import INPUT_NAME
-from quantize.vision.gptq import round_weights
+from quantize.vision.gptq import round_weights, weight_grid
 from quantize.vision.probe import conv_inputs, session, weighted_convs
 
 log = logging.getLogger(__name__)
@@ -120,20 +120,16 @@ def float_nodes(model: onnx.ModelProto, exclude: str) -> list[str]:
 BIAS_CORRECTION_PHOTOS = 256  # every calibration photo, up to this many
 
 
+def signed_weights(int8_format: str) -> bool:
+    """Whether ``int8_format`` quantizes weights to signed int8 (else unsigned, with a zero point)."""
+    return FORMATS[int8_format][1] == QuantType.QInt8
+
+
 def _fake_quant_weight(w: np.ndarray, signed: bool) -> np.ndarray:
-    """``w`` after onnxruntime's per-channel (axis 0) weight quantization and back: symmetric
-    [-127, 127] for signed weights, asymmetric [0, 255] (range including 0) otherwise."""
-    axes = tuple(range(1, w.ndim))
-    if signed:
-        scale = np.abs(w).max(axis=axes, keepdims=True) / 127.0
-        scale[scale == 0] = 1.0
-        return (np.clip(np.round(w / scale), -127, 127) * scale).astype(np.float32)
-    lo = np.minimum(w.min(axis=axes, keepdims=True), 0)
-    hi = np.maximum(w.max(axis=axes, keepdims=True), 0)
-    scale = (hi - lo) / 255.0
-    scale[scale == 0] = 1.0
-    zp = np.round(-lo / scale)
-    return ((np.clip(np.round(w / scale) + zp, 0, 255) - zp) * scale).astype(np.float32)
+    """``w`` after onnxruntime's per-channel (axis 0) weight quantization and back (:func:`~quantize.vision.gptq.weight_grid`)."""
+    rows = w.reshape(len(w), -1)
+    scale, qmin, qmax = weight_grid(rows, signed)
+    return (np.clip(np.round(rows / scale[:, None]), qmin[:, None], qmax[:, None]) * scale[:, None]).reshape(w.shape).astype(np.float32)
 
 
 def correct_biases(pre: Path, out: Path, calib: np.ndarray, int8_format: str) -> int:
@@ -157,7 +153,7 @@ def correct_biases(pre: Path, out: Path, calib: np.ndarray, int8_format: str) ->
     for outs in conv_inputs(pre, photos, {n.input[0] for n in convs}):
         for t, x in outs.items():
             sums[t] = sums.get(t, 0) + x.mean(axis=(2, 3)).sum(axis=0)
-    signed = FORMATS[int8_format][1] == QuantType.QInt8
+    signed = signed_weights(int8_format)
     changed = 0
     for n in convs:
         w = numpy_helper.to_array(init[n.input[1]]).astype(np.float32)
@@ -313,7 +309,7 @@ def measure_recipes(fp32: Path, workdir: Path, calib: np.ndarray, holdout: np.nd
     fp32_lab = labelled_accuracy(predict(fp32, lab_x), lab_y)
     pre = optimize_for_quantization(fp32, Path(workdir) / "pre.onnx")
     pre_model = onnx.load(str(pre))
-    signed = FORMATS[int8_format][1] == QuantType.QInt8
+    signed = signed_weights(int8_format)
     for i, entry in enumerate(ladder):
         recipe = Int8Recipe(int8_format=int8_format, **entry)
         excluded = float_nodes(pre_model, recipe.exclude)

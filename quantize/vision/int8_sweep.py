@@ -26,22 +26,18 @@ from quantize.vision.models import ARCHS
 def parse_recipe(text: str) -> dict:
     """``method,exclude[,bc|gptq][,percentile]`` -> a ladder entry (:class:`~quantize.vision.int8.Int8Recipe` fields)."""
     parts = text.split(",")
-    entry: dict = {"method": parts[0], "exclude": parts[1] if len(parts) > 1 else None}
-    for p in parts[2:]:
-        if p in ("bc", "gptq"):
-            entry["bias_correction" if p == "bc" else "gptq"] = True
-        elif p.replace(".", "", 1).isdigit():
-            entry["percentile"] = float(p)
-        else:
-            entry["unknown"] = p
-    if entry["method"] not in int8.METHODS or entry["exclude"] not in int8.EXCLUSIONS or "unknown" in entry or (
-            entry.get("bias_correction") and entry.get("gptq")):
+    flags = {"bc": "bias_correction", "gptq": "gptq"}
+    numbers = [p for p in parts[2:] if p not in flags]
+    given = [flags[p] for p in parts[2:] if p in flags]
+    if (len(parts) < 2 or parts[0] not in int8.METHODS or parts[1] not in int8.EXCLUSIONS or len(given) > 1 or len(numbers) > 1
+            or not all(n.replace(".", "", 1).isdigit() for n in numbers)):
         raise InvalidInputError(f"recipe {text!r}: expected method,exclude[,bc|gptq][,percentile] with method in "
                                 f"{sorted(int8.METHODS)} and exclude in {int8.EXCLUSIONS}")
-    return entry
+    percentile = {"percentile": float(numbers[0])} if numbers else {}
+    return {"method": parts[0], "exclude": parts[1]} | dict.fromkeys(given, True) | percentile
 
 
-def sweep(bundle: str, recipes: list[tuple], arch: str, int8_format: str, variant: str = "fp32") -> list[dict]:
+def sweep(bundle: str, recipes: list[dict], arch: str, int8_format: str, variant: str = "fp32") -> list[dict]:
     """Gate metrics of every recipe on ``bundle``'s ``variant`` model (the build's photo split)."""
     b = load_bundle(bundle)
     model = b.path_of(b.variants[variant].files["model"])

@@ -27,10 +27,10 @@ def weighted_convs(model: onnx.ModelProto) -> list[onnx.NodeProto]:
 
 
 def conv_inputs(path: Path, photos: np.ndarray, tensors: set[str], batch: int = 8) -> Iterator[dict[str, np.ndarray]]:
-    """For each batch of ``photos``, the float values of ``tensors`` (Conv inputs) in the model at ``path``."""
+    """For each batch of ``photos``, the float values of ``tensors`` (Conv inputs, or any other) in the model at ``path``."""
     probe = onnx.load(str(path))
-    graph_inputs = {i.name for i in probe.graph.input}
-    for t in sorted(tensors - graph_inputs):
+    known = {i.name for i in probe.graph.input} | {o.name for o in probe.graph.output}
+    for t in sorted(tensors - known):
         probe.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
     with tempfile.TemporaryDirectory() as tmp:
         onnx.save(probe, str(Path(tmp) / "probe.onnx"))

@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from quantize.vision import gptq, int8
 from quantize.vision.export import INPUT_NAME
-from quantize.vision.probe import session
+from quantize.vision.probe import conv_inputs
 
 
 @pytest.mark.parametrize("signed", [True, False])
@@ -57,12 +57,7 @@ def test_receptive_fields_reproduce_each_conv(small_net):
     path, photos = small_net
     model = onnx.load(str(path))
     init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    probe = onnx.load(str(path))
-    for t in ("a", "a_relu", "b", "b_relu"):
-        probe.graph.output.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, None))
-    names = ["logits", "a", "a_relu", "b", "b_relu"]
-    outs = dict(zip(names, session(_save(probe, path.with_name("probe.onnx"))).run(names, {INPUT_NAME: photos[:2]}), strict=True))
-    outs[INPUT_NAME] = photos[:2]
+    outs = next(conv_inputs(path, photos[:2], {INPUT_NAME, "a", "a_relu", "b", "b_relu", "logits"}))
     for node in model.graph.node:
         if node.op_type != "Conv":
             continue
@@ -73,11 +68,6 @@ def test_receptive_fields_reproduce_each_conv(small_net):
         else:
             got = np.einsum("nchwk,ock->nohw", p, w.reshape(w.shape[0], w.shape[1], -1))
         np.testing.assert_allclose(got, outs[node.output[0]], rtol=1e-4, atol=1e-4)
-
-
-def _save(model, path):
-    onnx.save(model, str(path))
-    return path
 
 
 def test_onnxruntime_quantizes_the_rounded_weights_exactly(small_net, tmp_path):

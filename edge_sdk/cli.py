@@ -92,7 +92,7 @@ def cmd_bundles(args) -> int:
 def cmd_prepare(args) -> int:
     from quantize.prepare import prepare
 
-    for path in prepare(args.what, force=args.force):
+    for path in prepare(args.what, force=args.force, qat=args.qat):
         print(f"bundle ready: {path}")
     return 0
 
@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="build the default bundles from the packaged weights")
     p.add_argument("what", nargs="?", default="all", choices=["all", "speech", "vision", "text"])
     p.add_argument("--force", action="store_true", help="rebuild even when the recipe is unchanged")
+    p.add_argument("--qat", action="store_true", help="vision: when post-training int8 fails the accuracy gate, fine-tune "
+                   "the weights for int8 and try again (quantization-aware; about 12 min on 2 cores)")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("demo", help="live transcription, camera loop and summary on the shared data")

@@ -16,9 +16,11 @@ BUILDERS = {
 }
 
 
-def prepare(what: str = "all", force: bool = False, store: Path | None = None) -> list[Path]:
-    """Build the default bundle of ``what`` (or all); skip ones whose recipe is unchanged."""
+def prepare(what: str = "all", force: bool = False, store: Path | None = None, qat: bool = False) -> list[Path]:
+    """Build the default bundle of ``what`` (or all); skip ones whose recipe is unchanged. ``qat``: the vision
+    build fine-tunes its weights for int8 when post-training int8 fails the accuracy gate."""
     require("torch", "quantize")
     store = Path(store) if store else bundles_dir()
     names = list(BUILDERS) if what == "all" else [what]
-    return [importlib.import_module(BUILDERS[n]).build(store, force=force) for n in names]
+    return [importlib.import_module(BUILDERS[n]).build(store, force=force, **({"qat_fallback": qat} if n == "vision" else {}))
+            for n in names]

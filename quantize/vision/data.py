@@ -15,6 +15,7 @@ import numpy as np
 
 from edge_sdk.vision.image_io import load_image
 from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
+from quantize.distill.images import VIDEO_SUFFIXES
 
 HOLDOUT_EVERY = 3
 
@@ -30,17 +31,20 @@ def shared_images_dir() -> Path:
 
 @dataclass(frozen=True)
 class PhotoSets:
-    """Calibration photos, held-out photos, and labelled photos ``(path, imagenet index)``."""
+    """Calibration photos, held-out photos, labelled photos ``(path, imagenet index)``, and videos whose
+    frames may train (quantization-aware fine-tuning), never evaluate."""
 
     calibration: tuple[Path, ...]
     holdout: tuple[Path, ...]
     labelled: tuple[tuple[Path, int], ...]
+    videos: tuple[Path, ...] = ()
 
     def describe(self) -> dict:
         return {
             "calibration_photos": len(self.calibration),
             "holdout_photos": len(self.holdout),
             "labelled_photos": len(self.labelled),
+            "videos": [p.name for p in self.videos],
             "split": f"sorted calibration/*.jpg, every {HOLDOUT_EVERY}rd held out",
         }
 
@@ -66,7 +70,9 @@ def photo_sets(images: Path | None = None) -> PhotoSets:
     holdout = tuple(p for i, p in enumerate(photos) if i % HOLDOUT_EVERY == HOLDOUT_EVERY - 1)
     calib = tuple(p for p in photos if p not in holdout)
     labelled = read_labels(images / "labels.tsv") + read_labels(cal_dir / "labels.tsv", "imagenet_index")
-    return PhotoSets(calib, holdout, tuple(labelled))
+    video_dir = images.parent / "video"
+    videos = tuple(sorted(p for p in video_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)) if video_dir.is_dir() else ()
+    return PhotoSets(calib, holdout, tuple(labelled), videos)
 
 
 def batch(paths: list[Path] | tuple[Path, ...], config: PreprocessConfig) -> np.ndarray:

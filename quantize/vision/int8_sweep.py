@@ -2,8 +2,9 @@
 
     python -m quantize.vision.int8_sweep efficientnet-lite0 percentile,stem,bc,99.99 percentile,stem,gptq
 
-Each recipe is ``method,exclude[,bc|gptq][,percentile]`` (``bc``: bias correction, ``gptq``: weights rounded
-by :mod:`quantize.vision.gptq`; see :mod:`quantize.vision.int8`). Every recipe is measured and printed (held-out top-1 changes and
+Each recipe is ``method,exclude[,bc|gptq|qat][,percentile]`` (``bc``: bias correction, ``gptq``: weights rounded
+by :mod:`quantize.vision.gptq`; ``qat``: weights fine-tuned for int8 by :mod:`quantize.vision.qat`, on the calibration
+photos and the shared videos; see :mod:`quantize.vision.int8`). Every recipe is measured and printed (held-out top-1 changes and
 labelled accuracy against fp32); ``--json`` saves them. Nothing is written into the bundle: the
 build's ladder (:data:`quantize.vision.int8.LADDER`) decides what ships.
 """
@@ -19,19 +20,20 @@ import numpy as np
 
 from edge_sdk.bundle import load_bundle
 from edge_sdk.errors import InvalidInputError
-from quantize.vision import data, int8
-from quantize.vision.models import ARCHS
+from quantize.vision import data, int8, qat
+from quantize.vision.models import ARCHS, LITE
+from quantize.vision.weights import load_lite
 
 
 def parse_recipe(text: str) -> dict:
-    """``method,exclude[,bc|gptq][,percentile]`` -> a ladder entry (:class:`~quantize.vision.int8.Int8Recipe` fields)."""
+    """``method,exclude[,bc|gptq|qat][,percentile]`` -> a ladder entry (:class:`~quantize.vision.int8.Int8Recipe` fields)."""
     parts = text.split(",")
-    flags = {"bc": "bias_correction", "gptq": "gptq"}
+    flags = {"bc": "bias_correction", "gptq": "gptq", "qat": "qat"}
     numbers = [p for p in parts[2:] if p not in flags]
     given = [flags[p] for p in parts[2:] if p in flags]
     if (len(parts) < 2 or parts[0] not in int8.METHODS or parts[1] not in int8.EXCLUSIONS or len(given) > 1 or len(numbers) > 1
             or not all(n.replace(".", "", 1).isdigit() for n in numbers)):
-        raise InvalidInputError(f"recipe {text!r}: expected method,exclude[,bc|gptq][,percentile] with method in "
+        raise InvalidInputError(f"recipe {text!r}: expected method,exclude[,bc|gptq|qat][,percentile] with method in "
                                 f"{sorted(int8.METHODS)} and exclude in {int8.EXCLUSIONS}")
     percentile = {"percentile": float(numbers[0])} if numbers else {}
     return {"method": parts[0], "exclude": parts[1]} | dict.fromkeys(given, True) | percentile
@@ -45,13 +47,20 @@ def sweep(bundle: str, recipes: list[dict], arch: str, int8_format: str, variant
     photos = data.photo_sets()
     calib, holdout = data.batch(photos.calibration, pre), data.batch(photos.holdout, pre)
     lab_x, lab_y = data.batch([p for p, _ in photos.labelled], pre), np.asarray([c for _, c in photos.labelled])
+    tune = None
+    if any(r.get("qat") for r in recipes):
+        if variant != "fp32" or arch not in LITE:
+            raise InvalidInputError(f"qat fine-tunes the packaged {sorted(LITE)} weights; not the {variant!r} variant of {arch!r}")
+        tune = qat.tuner(load_lite(arch)[0], arch, list(photos.calibration + photos.videos),
+                         qat.QatConfig(signed_weights=int8.signed_weights(int8_format)))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:  # every recipe is measured, even after one is accepted
-        for r, m, _ in int8.measure_recipes(model, Path(tmp), calib, holdout, (lab_x, lab_y), int8_format, tuple(recipes)):
+        for r, m, _ in int8.measure_recipes(model, Path(tmp), calib, holdout, (lab_x, lab_y), int8_format, tuple(recipes), tune):
             rows.append({"recipe": r.to_dict(), "label": r.label(), **{k: m[k] for k in (
                 "holdout_top1_changed", "holdout_n", "holdout_top1_agreement", "holdout_logit_rmse", "gate")},
                 "labelled_top1": m["labelled"]["top1_correct"], "fp32_labelled_top1": m["fp32_labelled"]["top1_correct"],
-                "labelled_top5": m["labelled"]["top5_correct"], "fp32_labelled_top5": m["fp32_labelled"]["top5_correct"]})
+                "labelled_top5": m["labelled"]["top5_correct"], "fp32_labelled_top5": m["fp32_labelled"]["top5_correct"]}
+                | ({"qat": m["qat"]} if "qat" in m else {}))
             print(f"{r.label():55s} {m['holdout_top1_changed']}/{m['holdout_n']} changed (logit RMSE {m['holdout_logit_rmse']}), labelled top1 "
                   f"{rows[-1]['labelled_top1']} vs {rows[-1]['fp32_labelled_top1']}, top5 {rows[-1]['labelled_top5']} vs "
                   f"{rows[-1]['fp32_labelled_top5']}: {m['gate']}", flush=True)
@@ -61,7 +70,7 @@ def sweep(bundle: str, recipes: list[dict], arch: str, int8_format: str, variant
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("bundle", help="a built vision bundle (store name or folder)")
-    parser.add_argument("recipes", nargs="+", type=parse_recipe, help="method,exclude[,bc|gptq][,percentile]")
+    parser.add_argument("recipes", nargs="+", type=parse_recipe, help="method,exclude[,bc|gptq|qat][,percentile]")
     parser.add_argument("--variant", default="fp32", help="the model to quantize (fp32, or distilled)")
     parser.add_argument("--arch", default="efficientnet-lite0", choices=sorted(ARCHS), help="for its preprocessing")
     parser.add_argument("--int8-format", default="u8s8", choices=sorted(int8.FORMATS))

@@ -67,14 +67,18 @@ ARCHS = {
 class Conv2dSame(nn.Conv2d):
     """Conv2d with TensorFlow "SAME" padding: the extra pixel of an odd total pad goes right/bottom."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` padded as TensorFlow pads it before this convolution."""
         # int(): H and W are fixed at export, so the pad is a constant in the ONNX graph
         ih, iw = int(x.shape[-2]), int(x.shape[-1])
         pads = []
         for size, k, s in ((iw, self.kernel_size[1], self.stride[1]), (ih, self.kernel_size[0], self.stride[0])):
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
             pads += [total // 2, total - total // 2]
-        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return F.pad(x, pads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(self.pad(x), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from torch import nn
 from devices.resolve import resolve_device
 from edge_sdk.errors import QualityGateError
 from quantize.bundle_writer import BundleWriter, up_to_date
-from quantize.vision import data, int8
+from quantize.vision import data, int8, qat
 from quantize.vision.export import INPUT_NAME, OUTPUT_NAME, export_onnx, max_abs_diff_vs_torch
 from quantize.vision.models import ARCHS
 
@@ -69,6 +69,7 @@ def build_bundle(
     photos: data.PhotoSets,
     fp16: bool = True,
     recipe: dict | None = None,
+    qat_fallback: bool = False,
 ) -> Path:
     """Export, quantize with the gate, measure and write a vision bundle into ``root``.
 
@@ -92,7 +93,11 @@ def build_bundle(
         fp32_lab = int8.labelled_accuracy(int8.predict(fp32, lab_x), lab_y)
         int8_path = tmp / "int8" / "model.onnx"
         int8_path.parent.mkdir()
-        outcome = int8.search_int8(fp32, int8_path, calib, holdout, (lab_x, lab_y), int8_format)
+        ladder, tune = int8.LADDER, None
+        if qat_fallback:  # last, as the dearest: ~12 min of fine-tuning on 2 cores
+            ladder, tune = ladder + (int8.QAT_RUNG,), qat.tuner(model, arch, list(photos.calibration + photos.videos),
+                                                               qat.QatConfig(signed_weights=int8.signed_weights(int8_format)))
+        outcome = int8.search_int8(fp32, int8_path, calib, holdout, (lab_x, lab_y), int8_format, ladder, tune)
         refused = {}
         try:
             int8.require_accepted(outcome)
@@ -157,11 +162,12 @@ def default_recipe(int8_format: str, photos: data.PhotoSets) -> dict:
     }
 
 
-def build(store: Path, force: bool = False) -> Path:
+def build(store: Path, force: bool = False, qat_fallback: bool = False) -> Path:
     """Build (or reuse) the default ``efficientnet-lite0`` bundle in ``store``; returns its folder.
 
     The int8 format follows this machine's device profile (``u8s8`` on VNNI/ARM, ``u8u8`` on plain
-    AVX2, ``s8s8`` for TensorRT targets).
+    AVX2, ``s8s8`` for TensorRT targets). ``qat_fallback``: when every post-training recipe fails the
+    gate, fine-tune the weights for int8 (:mod:`quantize.vision.qat`) and try once more.
     """
     from quantize.vision.weights import load_lite
 
@@ -169,7 +175,7 @@ def build(store: Path, force: bool = False) -> Path:
     fmt = resolve_device("auto").int8_format
     fmt = fmt if fmt in int8.FORMATS else "u8s8"
     photos = data.photo_sets()
-    recipe = default_recipe(fmt, photos)
+    recipe = default_recipe(fmt, photos) | ({"qat_fallback": qat.QatConfig().to_dict()} if qat_fallback else {})
     if not force and up_to_date(root, recipe):
         log.info("vision bundle %s is up to date", root)
         return root
@@ -177,4 +183,5 @@ def build(store: Path, force: bool = False) -> Path:
         shutil.rmtree(root)
     model, source = load_lite(DEFAULT_NAME)
     labels, labels_source = imagenet_labels()
-    return build_bundle(model, DEFAULT_NAME, root, DEFAULT_NAME, source, labels, labels_source, fmt, photos, recipe=recipe)
+    return build_bundle(model, DEFAULT_NAME, root, DEFAULT_NAME, source, labels, labels_source, fmt, photos, recipe=recipe,
+                        qat_fallback=qat_fallback)

@@ -15,9 +15,12 @@ def test_recipes_parse_into_ladder_entries_with_their_label():
     assert recipe.label() == "percentile-99.99/u8s8/exclude=stem/bias-corrected"
     assert Int8Recipe("percentile", "u8s8", "stem", True).label() == "percentile/u8s8/exclude=stem/bias-corrected"
     assert Int8Recipe(int8_format="u8s8", **parse_recipe("percentile,stem,gptq")).label() == "percentile/u8s8/exclude=stem/gptq"
+    assert Int8Recipe(int8_format="u8s8", **parse_recipe("minmax,stem,qat")).label() == "minmax/u8s8/exclude=stem/qat"
+    with pytest.raises(ValueError, match="one at a time"):
+        Int8Recipe(int8_format="u8s8", bias_correction=True, qat=True)
 
 
-@pytest.mark.parametrize("text", ["minmax", "kl,stem", "minmax,everything", "minmax,stem,bc,gptq", "minmax,stem,fast"])
+@pytest.mark.parametrize("text", ["minmax", "kl,stem", "minmax,everything", "minmax,stem,bc,gptq", "minmax,stem,gptq,qat", "minmax,stem,fast"])
 def test_a_wrong_recipe_is_refused_with_the_choices(text):
     with pytest.raises(InvalidInputError, match="expected method,exclude"):
         parse_recipe(text)

@@ -65,6 +65,8 @@ class VisionDistillConfig:
         max_top1_drop: Quality budget: refuse the student when its labelled top-1 falls more than this
             below Lite0's before distillation.
         gate: Apply the budget (a refused student is recorded, not shipped).
+        qat_fallback: When every post-training int8 recipe fails the int8 gate, fine-tune the student for
+            int8 (:mod:`quantize.vision.qat`) and try once more.
         schedule: Steps, batch size, learning rate, cadence, seed.
     """
 
@@ -80,6 +82,7 @@ class VisionDistillConfig:
     trained: tuple[str, ...] = ("blocks.6", "conv_head")
     max_top1_drop: float = 0.02
     gate: bool = True
+    qat_fallback: bool = False
     schedule: Schedule = field(default_factory=lambda: Schedule(steps=200, batch_size=64, lr=1e-4, warmup_steps=20,
                                                                  eval_every=50, checkpoint_every=50, weight_decay=0.0))
 
@@ -229,7 +232,7 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
         "objective": f"KL(teacher || student) of softmax at T={cfg.temperature}, x T^2, + {cfg.anchor_weight} x L2-SP; BatchNorm frozen",
         "trained": f"{', '.join(cfg.trained)} on cached features of the frozen backbone",
     }
-    rhash = resume_key(recipe, ("bundle", "max_top1_drop", "gate"))
+    rhash = resume_key(recipe, ("bundle", "max_top1_drop", "gate", "qat_fallback"))
     # caches keyed by what they depend on only, so changing training settings reuses them
     views_key = recipe_hash({"names": names, "views": train_views, "held": recipe["data"]["held_out"]})
     with engine.main_first():  # one process computes the caches, the others read them

@@ -41,7 +41,7 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
         The report: recipe, training (with before/after evaluations) and per-variant metrics.
     """
     from edge_sdk.errors import BundleNotFoundError
-    from quantize.vision import data, int8
+    from quantize.vision import data, int8, qat
     from quantize.vision.export import export_onnx
     from quantize.vision.models import ARCHS
     from quantize.vision.weights import load_lite
@@ -80,8 +80,9 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     else:
         int8_format = bundle.variants["int8"].recipe.get("int8_format", "u8s8") if bundle and "int8" in bundle.variants else "u8s8"
         int8_path.parent.mkdir(parents=True, exist_ok=True)
+        ladder, tune = qat.fallback_ladder(student, cfg.student, photos, int8_format) if cfg.qat_fallback else (int8.LADDER, None)
         outcome = int8.search_int8(fp32, int8_path, data.batch(photos.calibration, pre), data.batch(photos.holdout, pre),
-                                   (lab_x, lab_y), int8_format)
+                                   (lab_x, lab_y), int8_format, ladder, tune)
         if outcome.accepted:
             int8_recipe, gate_metrics, int8_refusal = outcome.recipe, outcome.metrics, None
         else:  # the fp32 student may still ship; the int8 one is recorded as refused

@@ -93,10 +93,7 @@ def build_bundle(
         fp32_lab = int8.labelled_accuracy(int8.predict(fp32, lab_x), lab_y)
         int8_path = tmp / "int8" / "model.onnx"
         int8_path.parent.mkdir()
-        ladder, tune = int8.LADDER, None
-        if qat_fallback:  # last, as the dearest: ~12 min of fine-tuning on 2 cores
-            ladder, tune = ladder + (int8.QAT_RUNG,), qat.tuner(model, arch, list(photos.calibration + photos.videos),
-                                                               qat.QatConfig(signed_weights=int8.signed_weights(int8_format)))
+        ladder, tune = qat.fallback_ladder(model, arch, photos, int8_format) if qat_fallback else (int8.LADDER, None)
         outcome = int8.search_int8(fp32, int8_path, calib, holdout, (lab_x, lab_y), int8_format, ladder, tune)
         refused = {}
         try:

@@ -249,3 +249,13 @@ def tuner(model: EfficientNet, arch: str, sources: list[Path], cfg: QatConfig | 
         return export_onnx(tuned, out, spec.image_size), report | {"sources": len(sources)}
 
     return tune
+
+
+def fallback_ladder(model: EfficientNet, arch: str, photos, int8_format: str) -> tuple[tuple[dict, ...], Callable[[Path], tuple[Path, dict]]]:
+    """The build's int8 ladder with fine-tuning ``model`` for int8 as its last rung (the dearest: ~12 min on 2
+    cores), and the ``tune`` function that rung needs; it trains on the calibration photos and videos of ``photos``
+    (a :class:`quantize.vision.data.PhotoSets`), never on the held-out ones."""
+    from quantize.vision import int8
+
+    cfg = QatConfig(signed_weights=int8.signed_weights(int8_format))
+    return int8.LADDER + (int8.QAT_RUNG,), tuner(model, arch, list(photos.calibration + photos.videos), cfg)

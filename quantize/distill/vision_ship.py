@@ -80,7 +80,7 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     else:
         int8_format = bundle.variants["int8"].recipe.get("int8_format", "u8s8") if bundle and "int8" in bundle.variants else "u8s8"
         int8_path.parent.mkdir(parents=True, exist_ok=True)
-        ladder, tune = qat.fallback_ladder(student, cfg.student, photos, int8_format) if cfg.qat_fallback else (int8.LADDER, None)
+        ladder, tune = qat.int8_ladder(student, cfg.student, photos, int8_format, cfg.qat_fallback)
         outcome = int8.search_int8(fp32, int8_path, data.batch(photos.calibration, pre), data.batch(photos.holdout, pre),
                                    (lab_x, lab_y), int8_format, ladder, tune)
         if outcome.accepted:

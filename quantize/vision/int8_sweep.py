@@ -51,8 +51,7 @@ def sweep(bundle: str, recipes: list[dict], arch: str, int8_format: str, variant
     if any(r.get("qat") for r in recipes):
         if variant != "fp32" or arch not in LITE:
             raise InvalidInputError(f"qat fine-tunes the packaged {sorted(LITE)} weights; not the {variant!r} variant of {arch!r}")
-        tune = qat.tuner(load_lite(arch)[0], arch, list(photos.calibration + photos.videos),
-                         qat.QatConfig(signed_weights=int8.signed_weights(int8_format)))
+        tune = qat.tuner(load_lite(arch)[0], arch, photos, int8_format)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:  # every recipe is measured, even after one is accepted
         for r, m, _ in int8.measure_recipes(model, Path(tmp), calib, holdout, (lab_x, lab_y), int8_format, tuple(recipes), tune):

@@ -93,7 +93,7 @@ def build_bundle(
         fp32_lab = int8.labelled_accuracy(int8.predict(fp32, lab_x), lab_y)
         int8_path = tmp / "int8" / "model.onnx"
         int8_path.parent.mkdir()
-        ladder, tune = qat.fallback_ladder(model, arch, photos, int8_format) if qat_fallback else (int8.LADDER, None)
+        ladder, tune = qat.int8_ladder(model, arch, photos, int8_format, qat_fallback)
         outcome = int8.search_int8(fp32, int8_path, calib, holdout, (lab_x, lab_y), int8_format, ladder, tune)
         refused = {}
         try:

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +27,13 @@ from torch import nn
 
 from edge_sdk.vision.preprocess import PreprocessConfig
 from quantize.distill.images import collect_unlabelled, render_view, views
+from quantize.vision import int8
+from quantize.vision.data import PhotoSets
 from quantize.vision.export import export_onnx
+from quantize.vision.gptq import weight_grid
 from quantize.vision.models import ARCHS, Conv2dSame, DepthwiseSeparable, EfficientNet, InvertedResidual
 
 log = logging.getLogger(__name__)
-
-QMAX = 127.0
 
 
 @dataclass(frozen=True)
@@ -85,17 +85,11 @@ class _RoundSTE(torch.autograd.Function):
 
 
 def fake_quant_weight(w: torch.Tensor, signed: bool) -> torch.Tensor:
-    """``w`` on onnxruntime's per-output-channel weight grid (the torch twin of ``gptq.weight_grid``)."""
+    """``w`` on onnxruntime's per-output-channel weight grid (:func:`~quantize.vision.gptq.weight_grid`), with
+    gradients passed straight through the rounding."""
     rows = w.reshape(len(w), -1)
-    if signed:
-        scale = (rows.abs().amax(1) / QMAX).clamp_min(1e-12).detach()
-        q = _RoundSTE.apply(rows / scale[:, None]).clamp(-QMAX, QMAX)
-        return (q * scale[:, None]).reshape(w.shape)
-    lo, hi = rows.amin(1).clamp_max(0), rows.amax(1).clamp_min(0)
-    scale = ((hi - lo) / 255.0).clamp_min(1e-12).detach()
-    zero = torch.round(-lo / scale).detach()
-    q = (_RoundSTE.apply(rows / scale[:, None]) + zero[:, None]).clamp(0, 255)
-    return ((q - zero[:, None]) * scale[:, None]).reshape(w.shape)
+    scale, qmin, qmax = (torch.from_numpy(np.asarray(a)).to(w.dtype)[:, None] for a in weight_grid(rows.detach().numpy(), signed))
+    return (_RoundSTE.apply(rows / scale).clamp(qmin, qmax) * scale).reshape(w.shape)
 
 
 def fake_quant_act(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
@@ -238,10 +232,12 @@ def fine_tune(model: EfficientNet, inputs: torch.Tensor, cfg: QatConfig, log_eve
     return tuned.eval().to(memory_format=torch.contiguous_format), report
 
 
-def tuner(model: EfficientNet, arch: str, sources: list[Path], cfg: QatConfig | None = None) -> Callable[[Path], tuple[Path, dict]]:
-    """A ``tune`` function for :func:`quantize.vision.int8.measure_recipes`: fine-tunes ``model`` on views of
-    ``sources`` (the calibration photos and videos, never the held-out ones) and exports the tuned float model."""
-    cfg = cfg or QatConfig()
+def tuner(model: EfficientNet, arch: str, photos: PhotoSets, int8_format: str, cfg: QatConfig | None = None) -> int8.Tune:
+    """A ``tune`` function for :func:`quantize.vision.int8.measure_recipes`: fine-tunes ``model`` for ``int8_format``
+    on views of the calibration photos and videos of ``photos`` (never the held-out ones) and exports the tuned
+    float model."""
+    cfg = replace(cfg or QatConfig(), signed_weights=int8.signed_weights(int8_format))
+    sources = list(photos.calibration + photos.videos)
 
     def tune(out: Path) -> tuple[Path, dict]:
         spec = ARCHS[arch]
@@ -251,11 +247,9 @@ def tuner(model: EfficientNet, arch: str, sources: list[Path], cfg: QatConfig | 
     return tune
 
 
-def fallback_ladder(model: EfficientNet, arch: str, photos, int8_format: str) -> tuple[tuple[dict, ...], Callable[[Path], tuple[Path, dict]]]:
-    """The build's int8 ladder with fine-tuning ``model`` for int8 as its last rung (the dearest: ~12 min on 2
-    cores), and the ``tune`` function that rung needs; it trains on the calibration photos and videos of ``photos``
-    (a :class:`quantize.vision.data.PhotoSets`), never on the held-out ones."""
-    from quantize.vision import int8
-
-    cfg = QatConfig(signed_weights=int8.signed_weights(int8_format))
-    return int8.LADDER + (int8.QAT_RUNG,), tuner(model, arch, list(photos.calibration + photos.videos), cfg)
+def int8_ladder(model: EfficientNet, arch: str, photos: PhotoSets, int8_format: str, fallback: bool) -> tuple[tuple[dict, ...], int8.Tune | None]:
+    """The build's int8 ladder and the ``tune`` function its rungs need: with ``fallback``, fine-tuning ``model``
+    for int8 is the last rung (the dearest: ~12 min on 2 cores)."""
+    if not fallback:
+        return int8.LADDER, None
+    return int8.LADDER + (int8.QAT_RUNG,), tuner(model, arch, photos, int8_format)

@@ -319,9 +319,9 @@ def measure_recipes(fp32: Path, workdir: Path, calib: np.ndarray, holdout: np.nd
     fp32_hold = predict(fp32, holdout)
     fp32_lab = labelled_accuracy(predict(fp32, lab_x), lab_y)
     pre = optimize_for_quantization(fp32, Path(workdir) / "pre.onnx")
-    tuning: dict = {}
     pre_model = onnx.load(str(pre))
     signed = signed_weights(int8_format)
+    tuning: dict = {}  # the fine-tuning report, once a qat recipe has made the tuned model
     for i, entry in enumerate(ladder):
         recipe = Int8Recipe(int8_format=int8_format, **entry)
         excluded = float_nodes(pre_model, recipe.exclude)

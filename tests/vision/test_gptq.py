@@ -88,3 +88,15 @@ def test_onnxruntime_quantizes_the_rounded_weights_exactly(small_net, tmp_path):
             assert not np.allclose(floats[name], original[name])
             checked += 1
     assert checked == 2
+
+
+def test_bias_correction_leaves_the_convs_kept_in_float_alone(small_net, tmp_path):
+    """A float conv makes no rounding error, so correcting its bias would add one (the stem kept in float did)."""
+    path, photos = small_net
+    biases = lambda p: {t.name: numpy_helper.to_array(t) for t in onnx.load(str(p)).graph.initializer if t.name.endswith(".bias")}  # noqa: E731
+    assert int8.correct_biases(path, tmp_path / "all.onnx", photos, "u8s8") == 3
+    assert biases(tmp_path / "all.onnx")["stem.bias"].any()
+    assert int8.correct_biases(path, tmp_path / "bc.onnx", photos, "u8s8", keep_float=["stem"]) == 2
+    got = biases(tmp_path / "bc.onnx")
+    assert not got["stem.bias"].any() and got["dw.bias"].any() and got["pw.bias"].any()
+    np.testing.assert_array_equal(got["dw.bias"], biases(tmp_path / "all.onnx")["dw.bias"])

@@ -100,3 +100,9 @@ def test_bias_correction_leaves_the_convs_kept_in_float_alone(small_net, tmp_pat
     got = biases(tmp_path / "bc.onnx")
     assert not got["stem.bias"].any() and got["dw.bias"].any() and got["pw.bias"].any()
     np.testing.assert_array_equal(got["dw.bias"], biases(tmp_path / "all.onnx")["dw.bias"])
+
+
+def test_front_keeps_the_stem_and_the_conv_reading_it_in_float_with_their_activations(small_net):
+    model = onnx.load(str(small_net[0]))
+    assert int8.float_nodes(model, "stem") == ["relu_a", "stem"]
+    assert int8.float_nodes(model, "front") == ["dw", "relu_a", "relu_b", "stem"]

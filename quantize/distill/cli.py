@@ -61,6 +61,8 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--max-clips", type=int, default=0, help="ctc only: pseudo-label at most this many clips (0: all), for quick runs")
     p.add_argument("--loss", choices=TEXT_LOSSES, help="text only: the objective (default cosine+hidden: cosine of the sentence "
                    "embeddings plus each layer's token states; cosine alone for a last stage that fits the embeddings only)")
+    p.add_argument("--augment-share", type=float, help="text only: share of training sentences cut to a span or with "
+                   "words dropped before both models embed them (default 0.5; 0 trains on whole sentences only)")
     p.add_argument("--init-from", metavar="DIR", help="text, speech: start the student from a previous run's work folder "
                    "(training in stages, each with its own schedule; speech takes the layers both runs keep, so a 2-layer "
                    "student can start from a trained 3-layer one)")
@@ -139,7 +141,7 @@ def text_config(args: argparse.Namespace, data: tuple[str, ...]):
     base = TextDistillConfig()
     return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, train_data=tuple(args.train_data or ()),
                                schedule=_schedule(base.schedule, args), gate=not args.no_gate,
-                               **_student(args), **_given(args, "loss"))
+                               **_student(args), **_given(args, "loss", "augment_share"))
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -137,11 +137,11 @@ def _fake_quant_weight(w: np.ndarray, signed: bool) -> np.ndarray:
     return (np.clip(np.round(rows / scale[:, None]), qmin[:, None], qmax[:, None]) * scale[:, None]).reshape(w.shape).astype(np.float32)
 
 
-def correct_biases(pre: Path, out: Path, calib: np.ndarray, int8_format: str, keep_float: list[str] | tuple[str, ...] = ()) -> int:
+def correct_biases(pre: Path, out: Path, calib: np.ndarray, int8_format: str, skip: list[str] = ()) -> int:
     """Empirical bias correction (Nagel et al. 2019): each Conv's bias absorbs the mean error that
     int8 rounding of its weights adds to its outputs, ``(W_q - W) . E[x]``, with ``E[x]`` the
     per-channel mean of the Conv's fp32 input over the calibration photos (at most ``BIAS_CORRECTION_PHOTOS``).
-    Convs named in ``keep_float`` stay float, so their biases are left alone: correcting them would add an
+    Convs named in ``skip`` stay float, so their biases are left alone: correcting them would add an
     error their weights never make. Writes the corrected float model to ``out``; returns how many biases changed.
 
     Why, on EfficientNet-Lite0: after BatchNorm folding, some 3x3 filters of the first depthwise
@@ -153,7 +153,8 @@ def correct_biases(pre: Path, out: Path, calib: np.ndarray, int8_format: str, ke
 
     model = onnx.load(str(pre))
     init = {t.name: t for t in model.graph.initializer}
-    convs = [n for n in weighted_convs(model) if len(n.input) > 2 and n.input[2] in init and n.name not in keep_float]
+    skip = set(skip)
+    convs = [n for n in weighted_convs(model) if len(n.input) > 2 and n.input[2] in init and n.name not in skip]
     photos = calib[:: max(1, len(calib) // BIAS_CORRECTION_PHOTOS)][:BIAS_CORRECTION_PHOTOS]
     sums: dict[str, np.ndarray] = {}
     for outs in conv_inputs(pre, photos, {n.input[0] for n in convs}):

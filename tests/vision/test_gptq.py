@@ -1,4 +1,5 @@
-"""GPTQ weight rounding: closer layer outputs than rounding to nearest, on the grid onnxruntime quantizes to exactly."""
+"""Float-side int8 preparation: GPTQ weight rounding (closer layer outputs than rounding to nearest, on the grid
+onnxruntime quantizes to exactly), bias correction, and the nodes each exclusion keeps in float."""
 
 from __future__ import annotations
 
@@ -96,7 +97,7 @@ def test_bias_correction_leaves_the_convs_kept_in_float_alone(small_net, tmp_pat
     biases = lambda p: {t.name: numpy_helper.to_array(t) for t in onnx.load(str(p)).graph.initializer if t.name.endswith(".bias")}  # noqa: E731
     assert int8.correct_biases(path, tmp_path / "all.onnx", photos, "u8s8") == 3
     assert biases(tmp_path / "all.onnx")["stem.bias"].any()
-    assert int8.correct_biases(path, tmp_path / "bc.onnx", photos, "u8s8", keep_float=["stem"]) == 2
+    assert int8.correct_biases(path, tmp_path / "bc.onnx", photos, "u8s8", skip=["stem"]) == 2
     got = biases(tmp_path / "bc.onnx")
     assert not got["stem.bias"].any() and got["dw.bias"].any() and got["pw.bias"].any()
     np.testing.assert_array_equal(got["dw.bias"], biases(tmp_path / "all.onnx")["dw.bias"])

@@ -47,7 +47,7 @@ class Int8Recipe:
 
     method: str = "minmax"
     int8_format: str = "u8s8"
-    exclude: str = "none"  # one of EXCLUSIONS: nodes kept in float
+    exclude: str = "none"  # nodes kept in float: see valid_exclusion
     bias_correction: bool = False  # fold the mean int8 weight-rounding error of each Conv into its bias
     percentile: float = DEFAULT_PERCENTILE  # the activation range kept by the ``percentile`` method
     gptq: bool = False  # round Conv weights to keep each layer's outputs close (quantize.vision.gptq), not each weight
@@ -76,9 +76,9 @@ class _Reader(CalibrationDataReader):
         return None if x is None else {INPUT_NAME: x}
 
 
-def predict(path: Path, inputs: np.ndarray, batch: int = 16) -> np.ndarray:
-    """Logits of an ONNX classifier on ``inputs`` (run in batches)."""
-    sess = session(path)
+def predict(path: Path, inputs: np.ndarray, batch: int = 16, float_weights_at_load: bool = False) -> np.ndarray:
+    """Logits of an ONNX classifier on ``inputs`` (run in batches; see :func:`~quantize.vision.probe.session`)."""
+    sess = session(path, float_weights_at_load=float_weights_at_load)
     return np.concatenate([sess.run(None, {INPUT_NAME: inputs[i : i + batch]})[0] for i in range(0, len(inputs), batch)])
 
 
@@ -91,31 +91,36 @@ def labelled_accuracy(logits: np.ndarray, labels: np.ndarray) -> dict:
     return {"top1": round(t1 / n, 4), "top5": round(t5 / n, 4), "top1_correct": t1, "top5_correct": t5, "n": n}
 
 
-EXCLUSIONS = ("none", "stem", "front", "head", "tail", "depthwise", "depthwise+tail")
+EXCLUSION_PARTS = ("stem", "front", "head", "tail", "depthwise")  # "none", or parts joined by "+"
 HISTOGRAM_CALIBRATION_PHOTOS = 64  # percentile/entropy keep every activation in memory: bound it
 
 
-def float_nodes(model: onnx.ModelProto, exclude: str) -> list[str]:
-    """Names of the nodes kept in float for an exclusion level (see :data:`EXCLUSIONS`).
+def valid_exclusion(exclude: str) -> bool:
+    """Whether ``exclude`` is ``"none"`` or :data:`EXCLUSION_PARTS` joined by ``+`` (``"front+depthwise"``)."""
+    return exclude == "none" or all(part in EXCLUSION_PARTS for part in exclude.split("+"))
 
-    A conv kept in float keeps its ReLU6 (Clip) in float too: quantizing the unclipped conv output
-    over its full range and clipping afterwards would waste most of the 8 bits.
+
+def float_nodes(model: onnx.ModelProto, exclude: str) -> list[str]:
+    """Names of the nodes kept in float for an exclusion (see :func:`valid_exclusion`).
+
+    ``stem``: the first conv; ``front``: the first two; ``head``: the last two; ``tail``: the last quarter;
+    ``depthwise``: every grouped conv. A conv kept in float keeps its ReLU6 (Clip) in float too: quantizing
+    the unclipped conv output over its full range and clipping afterwards would waste most of the 8 bits.
     """
+    if not valid_exclusion(exclude):
+        raise ValueError(f"exclusion {exclude!r}: expected 'none' or parts of {EXCLUSION_PARTS} joined by '+'")
     if exclude == "none":
         return []
     nodes = list(model.graph.node)
     convs = [n for n in nodes if n.op_type in ("Conv", "Gemm", "MatMul")]
-    picked: list[onnx.NodeProto] = []
-    if exclude == "stem":  # the first conv reads the float image: keeping it float needs no re-quantization at load
-        picked = convs[:1]
-    if exclude == "front":  # the stem and the conv that reads its (then float) output: neither is re-quantized at load
-        picked = convs[:2]
-    if exclude == "head":
-        picked = convs[-2:]
-    if "tail" in exclude:
-        picked += convs[-max(2, len(convs) // 4) :]
-    if "depthwise" in exclude:
-        picked += [n for n in convs if any(a.name == "group" and a.i > 1 for a in n.attribute)]
+    parts = {
+        "stem": convs[:1],  # reads the float image: keeping it float needs no re-quantization at load
+        "front": convs[:2],  # the stem and the conv that reads its (then float) output
+        "head": convs[-2:],
+        "tail": convs[-max(2, len(convs) // 4) :],
+        "depthwise": [n for n in convs if any(a.name == "group" and a.i > 1 for a in n.attribute)],
+    }
+    picked = [n for part in exclude.split("+") for n in parts[part]]
     names = {n.name for n in picked}
     outputs = {n.output[0] for n in picked}
     acts = {n.name for n in nodes if n.op_type in ("Clip", "Relu") and n.input[0] in outputs}
@@ -274,6 +279,9 @@ def gate(fp32_holdout: np.ndarray, int8_holdout: np.ndarray, fp32_lab: dict, int
 # stem's output, so onnxruntime leaves its weights alone, and it costs no measurable speed (2.56 vs 2.64 ms). It
 # lowers the held-out logit RMSE on Lite0 (0.074 against 0.089; 3 of 78 changed) and on the distilled Lite0 student
 # (0.060 against 0.072), whose int8 it takes from 3 changed to 2 (still refused: it loses a labelled top-5 photo).
+# Inner convs kept float as written (the sweep's --float-weights-at-load turns WeightBiasQuantization off) do not
+# pay either: "front+tail" lowers the logit RMSE by 0.008 (0.066 against 0.074 on Lite0, 0.054 against 0.060 on the
+# distilled student) and still changes 3 near-tie photos of 78, so the runtime keeps onnxruntime's default.
 # GPTQ-rounded weights (quantize.vision.gptq) do no better than bias correction once activations are int8 too
 # (percentile, stem in float: held-out logit RMSE 0.104 against 0.090, 3 of 78 changed either way), so the
 # ladder does not try them; the sweep (quantize.vision.int8_sweep) can.
@@ -312,18 +320,22 @@ class Int8Outcome:
             for r, m in self.tried
         )
         return (f"int8 refused: no recipe kept >= {1 - MAX_TOP1_CHANGE:.0%} held-out top-1 agreement without losing "
-                f"labelled accuracy. Tried: {lines}. Not tried: keeping inner nodes in float, which onnxruntime undoes at load "
-                f"(WeightBiasQuantization re-quantizes their weights per-tensor; see LADDER in quantize/vision/int8.py)")
+                f"labelled accuracy. Tried: {lines}. Not in the ladder: keeping inner nodes in float, which onnxruntime undoes at "
+                f"load (WeightBiasQuantization re-quantizes their weights per-tensor) and which helped little when measured "
+                f"as float (see LADDER in quantize/vision/int8.py)")
 
 
 def measure_recipes(fp32: Path, workdir: Path, calib: np.ndarray, holdout: np.ndarray, labelled: tuple[np.ndarray, np.ndarray],
-                    int8_format: str, ladder: tuple[dict, ...], tune: Tune | None = None) -> Iterator[tuple[Int8Recipe, dict, Path]]:
+                    int8_format: str, ladder: tuple[dict, ...], tune: Tune | None = None,
+                    float_weights_at_load: bool = False) -> Iterator[tuple[Int8Recipe, dict, Path]]:
     """Quantize ``fp32`` with each recipe of ``ladder`` (:class:`Int8Recipe` fields but the format) in turn and
     yield ``(recipe, gate metrics, candidate)``.
 
     The fp32 predictions, the pre-processed model, the bias-corrected and the GPTQ-rounded ones (one per
     exclusion) and the fine-tuned one (``tune``, for ``qat`` recipes; the gate still compares with ``fp32``)
     are made once, in ``workdir``, which also holds the candidates; stop iterating to skip the remaining recipes.
+    ``float_weights_at_load`` measures the candidates with onnxruntime's weight re-quantization off, so inner
+    nodes kept in float stay float (a research option of the sweep: the runtime loads with it on).
     """
     lab_x, lab_y = labelled
     fp32_hold = predict(fp32, holdout)
@@ -352,8 +364,9 @@ def measure_recipes(fp32: Path, workdir: Path, calib: np.ndarray, holdout: np.nd
                 tuned, tuning = tune(Path(workdir) / "qat.onnx")
                 optimize_for_quantization(tuned, src)
         cand = quantize_int8(src, Path(workdir) / f"int8-{i}.onnx", calib, recipe, excluded)
-        int8_hold = predict(cand, holdout)
-        ok, metrics = gate(fp32_hold, int8_hold, fp32_lab, labelled_accuracy(predict(cand, lab_x), lab_y))
+        int8_hold = predict(cand, holdout, float_weights_at_load=float_weights_at_load)
+        cand_lab = labelled_accuracy(predict(cand, lab_x, float_weights_at_load=float_weights_at_load), lab_y)
+        ok, metrics = gate(fp32_hold, int8_hold, fp32_lab, cand_lab)
         metrics |= {"holdout_logit_rmse": round(float(np.sqrt(((int8_hold - fp32_hold) ** 2).mean())), 4), "fp32_labelled": fp32_lab, "nodes_in_float": len(excluded), "gate": "accepted" if ok else "refused",
                     "max_top1_change": MAX_TOP1_CHANGE} | ({"qat": tuning} if recipe.qat else {})
         log.warning("int8 %s: held-out agreement %.3f, labelled top1 %d -> %d: %s", recipe.label(),

@@ -31,15 +31,16 @@ def parse_recipe(text: str) -> dict:
     flags = {"bc": "bias_correction", "gptq": "gptq", "qat": "qat"}
     numbers = [p for p in parts[2:] if p not in flags]
     given = [flags[p] for p in parts[2:] if p in flags]
-    if (len(parts) < 2 or parts[0] not in int8.METHODS or parts[1] not in int8.EXCLUSIONS or len(given) > 1 or len(numbers) > 1
+    if (len(parts) < 2 or parts[0] not in int8.METHODS or not int8.valid_exclusion(parts[1]) or len(given) > 1 or len(numbers) > 1
             or not all(n.replace(".", "", 1).isdigit() for n in numbers)):
         raise InvalidInputError(f"recipe {text!r}: expected method,exclude[,bc|gptq|qat][,percentile] with method in "
-                                f"{sorted(int8.METHODS)} and exclude in {int8.EXCLUSIONS}")
+                                f"{sorted(int8.METHODS)} and exclude 'none' or parts of {int8.EXCLUSION_PARTS} joined by '+'")
     percentile = {"percentile": float(numbers[0])} if numbers else {}
     return {"method": parts[0], "exclude": parts[1]} | dict.fromkeys(given, True) | percentile
 
 
-def sweep(bundle: str, recipes: list[dict], arch: str, int8_format: str, variant: str = "fp32") -> list[dict]:
+def sweep(bundle: str, recipes: list[dict], arch: str, int8_format: str, variant: str = "fp32",
+          float_weights_at_load: bool = False) -> list[dict]:
     """Gate metrics of every recipe on ``bundle``'s ``variant`` model (the build's photo split)."""
     b = load_bundle(bundle)
     model = b.path_of(b.variants[variant].files["model"])
@@ -54,7 +55,8 @@ def sweep(bundle: str, recipes: list[dict], arch: str, int8_format: str, variant
         tune = qat.tuner(load_lite(arch)[0], arch, photos, int8_format)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:  # every recipe is measured, even after one is accepted
-        for r, m, _ in int8.measure_recipes(model, Path(tmp), calib, holdout, (lab_x, lab_y), int8_format, tuple(recipes), tune):
+        for r, m, _ in int8.measure_recipes(model, Path(tmp), calib, holdout, (lab_x, lab_y), int8_format, tuple(recipes), tune,
+                                                float_weights_at_load):
             rows.append({"recipe": r.to_dict(), "label": r.label(), **{k: m[k] for k in (
                 "holdout_top1_changed", "holdout_n", "holdout_top1_agreement", "holdout_logit_rmse", "gate")},
                 "labelled_top1": m["labelled"]["top1_correct"], "fp32_labelled_top1": m["fp32_labelled"]["top1_correct"],
@@ -73,11 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default="fp32", help="the model to quantize (fp32, or distilled)")
     parser.add_argument("--arch", default="efficientnet-lite0", choices=sorted(ARCHS), help="for its preprocessing")
     parser.add_argument("--int8-format", default="u8s8", choices=sorted(int8.FORMATS))
+    parser.add_argument("--float-weights-at-load", action="store_true",
+                        help="measure with onnxruntime's per-tensor re-quantization of float inner convs off "
+                             "(so 'depthwise', 'tail', 'head' stay float; the runtime loads with it on)")
     parser.add_argument("--json", type=Path, help="save the rows here")
     args = parser.parse_args(argv)
-    rows = sweep(args.bundle, args.recipes, args.arch, args.int8_format, args.variant)
+    rows = sweep(args.bundle, args.recipes, args.arch, args.int8_format, args.variant, args.float_weights_at_load)
     if args.json:
-        args.json.write_text(json.dumps({"bundle": args.bundle, "variant": args.variant, "rows": rows}, indent=2) + "\n")
+        args.json.write_text(json.dumps({"bundle": args.bundle, "variant": args.variant, "float_weights_at_load": args.float_weights_at_load, "rows": rows}, indent=2) + "\n")
     return 0
 
 

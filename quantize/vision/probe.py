@@ -12,12 +12,18 @@ import onnxruntime as ort
 
 from quantize.vision.export import INPUT_NAME
 
+# onnxruntime's graph transformer that re-quantizes, per tensor, the float weights of a Conv/Gemm fed by a
+# DequantizeLinear (an inner node kept in float); the int8 sweep can turn it off to measure such nodes as float.
+WEIGHT_REQUANTIZATION = "WeightBiasQuantization"
 
-def session(path: Path, threads: int = 2) -> ort.InferenceSession:
+
+def session(path: Path, threads: int = 2, float_weights_at_load: bool = False) -> ort.InferenceSession:
+    """A CPU session; ``float_weights_at_load`` turns off :data:`WEIGHT_REQUANTIZATION`."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    disabled = [WEIGHT_REQUANTIZATION] if float_weights_at_load else []
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
 
 
 def weighted_convs(model: onnx.ModelProto) -> list[onnx.NodeProto]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -107,3 +108,25 @@ def test_front_keeps_the_stem_and_the_conv_reading_it_in_float_with_their_activa
     model = onnx.load(str(small_net[0]))
     assert int8.float_nodes(model, "stem") == ["relu_a", "stem"]
     assert int8.float_nodes(model, "front") == ["dw", "relu_a", "relu_b", "stem"]
+
+
+def test_exclusions_join_with_a_plus_and_a_wrong_part_is_refused(small_net):
+    model = onnx.load(str(small_net[0]))
+    assert int8.float_nodes(model, "stem+depthwise") == ["dw", "relu_a", "relu_b", "stem"]
+    assert int8.float_nodes(model, "stem+head") == ["dw", "pw", "relu_a", "relu_b", "stem"]
+    assert int8.float_nodes(model, "none") == []
+    with pytest.raises(ValueError, match="joined by"):
+        int8.float_nodes(model, "stem+everything")
+
+
+def test_float_weights_at_load_run_an_inner_float_conv_as_written(small_net, tmp_path):
+    """onnxruntime re-quantizes a float conv between DequantizeLinear and QuantizeLinear per tensor at load, unless
+    the sweep turns that off: then the optimized session computes what the unoptimized graph does."""
+    path, photos = small_net
+    q = int8.quantize_int8(path, tmp_path / "int8.onnx", photos, int8.Int8Recipe("minmax", "u8s8"),
+                           int8.float_nodes(onnx.load(str(path)), "depthwise"))
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    as_written = ort.InferenceSession(str(q), opts, providers=["CPUExecutionProvider"]).run(None, {INPUT_NAME: photos})[0]
+    np.testing.assert_allclose(int8.predict(q, photos, float_weights_at_load=True), as_written, rtol=0, atol=1e-5)
+    assert np.abs(int8.predict(q, photos) - as_written).mean() > 0.01

@@ -9,6 +9,7 @@ from quantize.vision.int8_sweep import parse_recipe
 
 def test_recipes_parse_into_ladder_entries_with_their_label():
     assert parse_recipe("minmax,head") == {"method": "minmax", "exclude": "head"}
+    assert parse_recipe("minmax,front+depthwise") == {"method": "minmax", "exclude": "front+depthwise"}
     assert parse_recipe("percentile,stem,bc,99.99") == {"method": "percentile", "exclude": "stem", "bias_correction": True,
                                                         "percentile": 99.99}
     recipe = Int8Recipe(int8_format="u8s8", **parse_recipe("percentile,stem,bc,99.99"))
@@ -20,7 +21,7 @@ def test_recipes_parse_into_ladder_entries_with_their_label():
         Int8Recipe(int8_format="u8s8", bias_correction=True, qat=True)
 
 
-@pytest.mark.parametrize("text", ["minmax", "kl,stem", "minmax,everything", "minmax,stem,bc,gptq", "minmax,stem,gptq,qat", "minmax,stem,fast"])
+@pytest.mark.parametrize("text", ["minmax", "kl,stem", "minmax,everything", "minmax,stem+", "minmax,stem,bc,gptq", "minmax,stem,gptq,qat", "minmax,stem,fast"])
 def test_a_wrong_recipe_is_refused_with_the_choices(text):
     with pytest.raises(InvalidInputError, match="expected method,exclude"):
         parse_recipe(text)

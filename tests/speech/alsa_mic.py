@@ -7,7 +7,7 @@ capture device; the plugin's output ``file`` is a second FIFO that the feeder dr
 
 Run in a fresh process (``ALSA_CONFIG_PATH`` must be set before PortAudio initialises)::
 
-    python tests/speech/alsa_mic.py --audio FILE --out result.json [--bundle DIR] [--speed 4] [--unplug-after-s 8]
+    python tests/speech/alsa_mic.py --audio FILE --out result.json [--bundle DIR] [--speed 4] [--unplug-after-s 8] [--cli | --example]
 
 It writes JSON: events, stream stats, capture stats, the samples fed and captured.
 """
@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-silence-ms", type=int, default=560)
     ap.add_argument("--trailing-silence-s", type=float, default=1.5)
     ap.add_argument("--cli", action="store_true", help="run 'edge-sdk transcribe --mic --json' on the device instead")
+    ap.add_argument("--example", action="store_true", help="run examples/transcribe_microphone.py on the device instead")
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(REPO))
@@ -148,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     pcm = np.clip(np.round(audio * 32768), -32768, 32767).astype("<i2")
     mic_file = FileMicrophone(pcm, args.speed, args.unplug_after_s, args.replug_after_s)
     os.environ["ALSA_CONFIG_PATH"] = str(mic_file.conf)
-    if args.cli:
-        return run_cli(args, mic_file)
+    if args.cli or args.example:
+        return run_program(args, mic_file)
 
     from edge_sdk.speech.sources import MicrophoneSource
     from edge_sdk.speech.stream import SpeechStream, StreamOptions, transcribe_live
@@ -200,18 +201,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_cli(args, mic_file: FileMicrophone) -> int:
-    """``edge-sdk transcribe --mic --device edgemic --json`` on the file microphone; its JSON lines and exit code.
+def run_program(args, mic_file: FileMicrophone) -> int:
+    """A program capturing from the file microphone in its own process: ``edge-sdk transcribe --mic --device
+    edgemic --json`` (``--cli``) or ``examples/transcribe_microphone.py --device edgemic`` (``--example``).
+    Writes its stdout (and the CLI's JSON lines as events), the end of its stderr and its exit code.
 
-    Feeding starts once the CLI logs that capture began (``-v``), as a microphone only hears what is said
-    after it is opened.
+    Feeding starts once the program says that capture began ("capturing from"), as a microphone only hears
+    what is said after it is opened.
     """
     import subprocess
 
-    cmd = [sys.executable, "-m", "edge_sdk.cli", "-v", "transcribe", "--mic", "--device", "edgemic", "--json",
-           "--min-silence-ms", str(args.min_silence_ms), "--block-ms", str(BLOCK * 1000 // 16000)]  # the FIFO's write size
-    if args.bundle:
-        cmd += ["--bundle", args.bundle]
+    if args.cli:
+        cmd = [sys.executable, "-m", "edge_sdk.cli", "-v", "transcribe", "--mic", "--device", "edgemic", "--json",
+               "--min-silence-ms", str(args.min_silence_ms), "--block-ms", str(BLOCK * 1000 // 16000)]  # the FIFO's write size
+        cmd += ["--bundle", args.bundle] if args.bundle else []
+    else:
+        cmd = [sys.executable, str(REPO / "examples" / "transcribe_microphone.py"), "--device", "edgemic",
+               "--block-ms", str(BLOCK * 1000 // 16000)]
+        cmd += ["--bundle", args.bundle] if args.bundle else []
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err_lines: list[str] = []
     capturing = threading.Event()
@@ -230,7 +237,8 @@ def run_cli(args, mic_file: FileMicrophone) -> int:
     proc.wait(timeout=600)
     reader.join(timeout=5)
     events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    Path(args.out).write_text(json.dumps({"events": events, "returncode": proc.returncode, "stderr": "".join(err_lines)[-2000:]}, indent=1))
+    Path(args.out).write_text(json.dumps({"events": events, "stdout": out, "returncode": proc.returncode,
+                                          "stderr": "".join(err_lines)[-2000:]}, indent=1))
     mic_file.unplug()
     return 0
 

@@ -113,3 +113,13 @@ def test_live_microphone_matches_segments_and_offline_wer(tmp_path, data_dir, sp
     segments, _ = Transcriber.create(TranscriberOptions(bundle=str(speech_bundle))).transcribe(audio, 16000)
     offline_wer = wer(reference, " ".join(s.text for s in segments))
     assert live_wer <= offline_wer + 1.0, (live_wer, offline_wer)
+
+
+@pytest.mark.slow
+def test_microphone_example_prints_finals_and_exits_on_device_loss(tmp_path, data_dir, speech_bundle):
+    """``examples/transcribe_microphone.py --device edgemic``: a final line per utterance, the error, status 1."""
+    r = run_mic(tmp_path, data_dir, "--example", "--bundle", str(speech_bundle), "--seconds", "9", "--speed", "2", "--unplug-after-s", "8.6")
+    finals = [line for line in r["stdout"].replace("\x1b[K", "").splitlines() if line.startswith("[")]
+    assert r["returncode"] == 1, r["stderr"]
+    assert "frank" in finals[0].lower() and any("marie" in f.lower() for f in finals[1:]), r["stdout"]
+    assert "(error: audio input 'edgemic'" in r["stdout"] and "capturing from 'edgemic'" in r["stderr"]

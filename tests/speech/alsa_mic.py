@@ -212,13 +212,11 @@ def run_program(args, mic_file: FileMicrophone) -> int:
     import subprocess
 
     if args.cli:
-        cmd = [sys.executable, "-m", "edge_sdk.cli", "-v", "transcribe", "--mic", "--device", "edgemic", "--json",
-               "--min-silence-ms", str(args.min_silence_ms), "--block-ms", str(BLOCK * 1000 // 16000)]  # the FIFO's write size
-        cmd += ["--bundle", args.bundle] if args.bundle else []
+        cmd = [sys.executable, "-m", "edge_sdk.cli", "-v", "transcribe", "--mic", "--json", "--min-silence-ms", str(args.min_silence_ms)]
     else:
-        cmd = [sys.executable, str(REPO / "examples" / "transcribe_microphone.py"), "--device", "edgemic",
-               "--block-ms", str(BLOCK * 1000 // 16000)]
-        cmd += ["--bundle", args.bundle] if args.bundle else []
+        cmd = [sys.executable, str(REPO / "examples" / "transcribe_microphone.py")]
+    cmd += ["--device", "edgemic", "--block-ms", str(BLOCK * 1000 // 16000)]  # the FIFO's write size
+    cmd += ["--bundle", args.bundle] if args.bundle else []
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err_lines: list[str] = []
     capturing = threading.Event()

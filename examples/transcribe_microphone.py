@@ -29,7 +29,7 @@ def main() -> int:
 
     # The microphone captures on its own thread into a bounded buffer (block size from the device profile),
     # so a slow decode never loses audio; a device that disappears ends the loop with an "error" event.
-    lost = None
+    failed = False
     with MicrophoneSource(device=args.device, block_ms=args.block_ms) as mic:
         print(f"capturing from {mic.device_name!r} at {mic.sample_rate} Hz; Ctrl-C stops", file=sys.stderr)
         try:
@@ -40,7 +40,7 @@ def main() -> int:
                     print(f"\r\x1b[K[{event.start_s:6.2f} -> {event.end_s:6.2f}] {event.text}  ({event.latency_ms:.0f} ms)")
                 else:
                     print(f"\r\x1b[K({event.kind}: {event.text})")
-                    lost = event.text if event.kind == "error" else lost
+                    failed = failed or event.kind == "error"
         except KeyboardInterrupt:
             for event in stream.input_finished():
                 print(f"\r\x1b[K[{event.start_s:6.2f} -> {event.end_s:6.2f}] {event.text}")
@@ -48,7 +48,7 @@ def main() -> int:
     s = stream.stats
     print(f"\n{s.finals} finals, {s.partials} partials ({s.partials_skipped} skipped), max lag {s.max_lag_s:.2f} s, "
           f"audio dropped by the capture buffer: {mic.stats.samples_dropped} samples", file=sys.stderr)
-    return 1 if lost else 0  # the microphone went away: what it heard was transcribed above
+    return 1 if failed else 0  # the microphone went away: what it heard was transcribed above
 
 
 if __name__ == "__main__":

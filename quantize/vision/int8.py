@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -78,8 +78,14 @@ class _Reader(CalibrationDataReader):
 
 def predict(path: Path, inputs: np.ndarray, batch: int = 16, float_weights_at_load: bool = False) -> np.ndarray:
     """Logits of an ONNX classifier on ``inputs`` (run in batches; see :func:`~quantize.vision.probe.session`)."""
+    return predict_each(path, (inputs,), batch, float_weights_at_load)[0]
+
+
+def predict_each(path: Path, input_sets: tuple[np.ndarray, ...], batch: int = 16,
+                 float_weights_at_load: bool = False) -> list[np.ndarray]:
+    """:func:`predict` on each of ``input_sets``, from one session (the model is loaded and optimized once)."""
     sess = session(path, float_weights_at_load=float_weights_at_load)
-    return np.concatenate([sess.run(None, {INPUT_NAME: inputs[i : i + batch]})[0] for i in range(0, len(inputs), batch)])
+    return [np.concatenate([sess.run(None, {INPUT_NAME: x[i : i + batch]})[0] for i in range(0, len(x), batch)]) for x in input_sets]
 
 
 def labelled_accuracy(logits: np.ndarray, labels: np.ndarray) -> dict:
@@ -142,7 +148,7 @@ def _fake_quant_weight(w: np.ndarray, signed: bool) -> np.ndarray:
     return (np.clip(np.round(rows / scale[:, None]), qmin[:, None], qmax[:, None]) * scale[:, None]).reshape(w.shape).astype(np.float32)
 
 
-def correct_biases(pre: Path, out: Path, calib: np.ndarray, int8_format: str, skip: list[str] = ()) -> int:
+def correct_biases(pre: Path, out: Path, calib: np.ndarray, int8_format: str, skip: Collection[str] = ()) -> int:
     """Empirical bias correction (Nagel et al. 2019): each Conv's bias absorbs the mean error that
     int8 rounding of its weights adds to its outputs, ``(W_q - W) . E[x]``, with ``E[x]`` the
     per-channel mean of the Conv's fp32 input over the calibration photos (at most ``BIAS_CORRECTION_PHOTOS``).
@@ -338,8 +344,8 @@ def measure_recipes(fp32: Path, workdir: Path, calib: np.ndarray, holdout: np.nd
     nodes kept in float stay float (a research option of the sweep: the runtime loads with it on).
     """
     lab_x, lab_y = labelled
-    fp32_hold = predict(fp32, holdout)
-    fp32_lab = labelled_accuracy(predict(fp32, lab_x), lab_y)
+    fp32_hold, fp32_lab_logits = predict_each(fp32, (holdout, lab_x))
+    fp32_lab = labelled_accuracy(fp32_lab_logits, lab_y)
     pre = optimize_for_quantization(fp32, Path(workdir) / "pre.onnx")
     pre_model = onnx.load(str(pre))
     signed = signed_weights(int8_format)
@@ -364,9 +370,8 @@ def measure_recipes(fp32: Path, workdir: Path, calib: np.ndarray, holdout: np.nd
                 tuned, tuning = tune(Path(workdir) / "qat.onnx")
                 optimize_for_quantization(tuned, src)
         cand = quantize_int8(src, Path(workdir) / f"int8-{i}.onnx", calib, recipe, excluded)
-        int8_hold = predict(cand, holdout, float_weights_at_load=float_weights_at_load)
-        cand_lab = labelled_accuracy(predict(cand, lab_x, float_weights_at_load=float_weights_at_load), lab_y)
-        ok, metrics = gate(fp32_hold, int8_hold, fp32_lab, cand_lab)
+        int8_hold, int8_lab_logits = predict_each(cand, (holdout, lab_x), float_weights_at_load=float_weights_at_load)
+        ok, metrics = gate(fp32_hold, int8_hold, fp32_lab, labelled_accuracy(int8_lab_logits, lab_y))
         metrics |= {"holdout_logit_rmse": round(float(np.sqrt(((int8_hold - fp32_hold) ** 2).mean())), 4), "fp32_labelled": fp32_lab, "nodes_in_float": len(excluded), "gate": "accepted" if ok else "refused",
                     "max_top1_change": MAX_TOP1_CHANGE} | ({"qat": tuning} if recipe.qat else {})
         log.warning("int8 %s: held-out agreement %.3f, labelled top1 %d -> %d: %s", recipe.label(),

@@ -6,7 +6,6 @@ ALSA test microphone in ``tests/speech/test_mic_alsa.py``.
 from __future__ import annotations
 
 import collections
-import os
 import re
 import subprocess
 import sys
@@ -17,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run_example(name: str, *args: str, timeout: int = 300) -> str:
     proc = subprocess.run([sys.executable, str(REPO / "examples" / name), *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env=os.environ.copy())
+                          timeout=timeout)  # inherits EDGE_SDK_HOME, set by conftest
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 

@@ -63,6 +63,8 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
                    "embeddings plus each layer's token states; cosine alone for a last stage that fits the embeddings only)")
     p.add_argument("--augment-share", type=float, help="text only: share of training sentences cut to a span or with "
                    "words dropped before both models embed them (default 0.5; 0 trains on whole sentences only)")
+    p.add_argument("--freeze-embeddings", action="store_true", default=None, help="text only: keep the teacher's token "
+                   "embeddings fixed and train the layers only")
     p.add_argument("--init-from", metavar="DIR", help="text, speech: start the student from a previous run's work folder "
                    "(training in stages, each with its own schedule; speech takes the layers both runs keep, so a 2-layer "
                    "student can start from a trained 3-layer one)")
@@ -141,7 +143,7 @@ def text_config(args: argparse.Namespace, data: tuple[str, ...]):
     base = TextDistillConfig()
     return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, train_data=tuple(args.train_data or ()),
                                schedule=_schedule(base.schedule, args), gate=not args.no_gate,
-                               **_student(args), **_given(args, "loss", "augment_share"))
+                               **_student(args), **_given(args, "loss", "augment_share", "freeze_embeddings"))
 
 
 def run(args: argparse.Namespace) -> dict:

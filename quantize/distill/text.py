@@ -30,6 +30,7 @@ from quantize.distill.refusal import record_refusal
 from quantize.distill.text_student import (
     Tokenize,
     embed_all,
+    freeze_token_embeddings,
     hidden_state_loss,
     layer_targets,
     load_student_weights,
@@ -79,6 +80,8 @@ class TextDistillConfig:
         speed_rounds: Timed rounds of the side-by-side speed measurement.
         gate: Refuse (do not write) a variant below the quality budget: held-out cosine to the
             teacher >= 0.95 and summary ROUGE-1 >= the teacher's fp32 - 0.5. Speed is reported.
+        freeze_embeddings: Keep the teacher's token embeddings as they are (they are 11.7M of the student's
+            17M weights): a token the training text never holds then keeps the meaning the teacher's layers expect.
         init_from: A previous run's work folder (or its ``student`` folder) whose weights the student starts
             from instead of the teacher's layers: a longer run in stages, each with its own schedule.
         schedule: Steps, batch size, learning rate, cadence, seed.
@@ -98,6 +101,7 @@ class TextDistillConfig:
     speed_sentences: int = 96
     speed_rounds: int = 5
     gate: bool = True
+    freeze_embeddings: bool = False
     init_from: str = ""
     schedule: Schedule = field(default_factory=lambda: Schedule(steps=1500, batch_size=64, lr=3e-4, warmup_steps=30,
                                                                  eval_every=100, checkpoint_every=100))
@@ -213,6 +217,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     student = make_student(teacher, cfg.keep_layers)
     if cfg.init_from:
         load_student_weights(student, Path(cfg.init_from))
+    freeze_token_embeddings(student, cfg.freeze_embeddings)
     train_sents = list(split.train)
     lengths = [len(s) for s in train_sents]
 

@@ -71,6 +71,11 @@ def make_student(teacher: nn.Module, keep_layers: tuple[int, ...]) -> nn.Module:
     return student
 
 
+def freeze_token_embeddings(student: nn.Module, frozen: bool = True) -> None:
+    """Keep the student's token embeddings out of training (``frozen``) or in it."""
+    student.embeddings.word_embeddings.weight.requires_grad_(not frozen)
+
+
 def load_student_weights(student: nn.Module, folder: Path) -> None:
     """Load a saved student's weights (``model.safetensors`` in ``folder`` or ``folder/student``) into ``student``.
 

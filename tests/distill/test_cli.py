@@ -87,10 +87,12 @@ def test_text_student_loss_layers_and_stage_come_from_the_command_line():
     from quantize.distill.text import TextDistillConfig
 
     got = text_config(build_parser().parse_args(["text", "--loss", "cosine", "--keep-layers", "0", "2", "5",
-                                                 "--init-from", "runs/a", "--train-data", "more", "--augment-share", "0"]), ())
-    assert (got.loss, got.keep_layers, got.init_from, got.train_data, got.augment_share) == ("cosine", (0, 2, 5), "runs/a", ("more",), 0.0)
+                                                 "--init-from", "runs/a", "--train-data", "more", "--augment-share", "0",
+                                                 "--freeze-embeddings"]), ())
+    assert (got.loss, got.keep_layers, got.init_from, got.train_data, got.augment_share, got.freeze_embeddings) == (
+        "cosine", (0, 2, 5), "runs/a", ("more",), 0.0, True)
     default = text_config(build_parser().parse_args(["text"]), ())
-    assert (default.loss, default.keep_layers, default.init_from, default.augment_share) == (
-        TextDistillConfig().loss, TextDistillConfig().keep_layers, "", TextDistillConfig().augment_share)
+    assert (default.loss, default.keep_layers, default.init_from, default.augment_share, default.freeze_embeddings) == (
+        TextDistillConfig().loss, TextDistillConfig().keep_layers, "", TextDistillConfig().augment_share, False)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["text", "--loss", "l1"])

@@ -14,6 +14,7 @@ from quantize.distill.loop import Schedule, epoch_order, train
 from quantize.distill.text_student import (
     Tokenize,
     embed_all,
+    freeze_token_embeddings,
     load_teacher,
     make_student,
     packaged_teacher_dir,
@@ -87,6 +88,24 @@ def test_a_few_steps_lower_the_loss_and_move_the_student_toward_the_teacher(teac
     assert np.mean(run.losses[-3:]) < 0.8 * np.mean(run.losses[:3])
     # held-out sentences (other documents) get closer to the teacher, by a clear margin
     assert run.evals[-1]["cosine"] > run.evals[0]["cosine"] + 0.05
+
+
+def test_frozen_token_embeddings_stay_the_teachers_while_the_layers_train(teacher, split, tmp_path):
+    torch.set_num_threads(1)
+    tokenize = Tokenize(packaged_teacher_dir(), 64)
+    sents = list(split.train[:16])
+    targets = embed_all(teacher, tokenize, sents)
+    student = make_student(teacher, (0, 3, 5))
+    freeze_token_embeddings(student)
+
+    def loss_of_batch(step):
+        ids, mask = tokenize(sents)
+        return 1 - (sentence_embedding(student, ids, mask) * targets).sum(-1).mean()
+
+    train(student, loss_of_batch, dict, Schedule(steps=2, batch_size=16, lr=1e-3, warmup_steps=1, eval_every=2,
+                                                 checkpoint_every=2), tmp_path, "t")
+    assert torch.equal(student.embeddings.word_embeddings.weight, teacher.embeddings.word_embeddings.weight)
+    assert not torch.equal(student.encoder.layer[0].output.dense.weight, teacher.encoder.layer[0].output.dense.weight)
 
 
 @pytest.fixture()

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 
 from edge_sdk.bundle import load_bundle
+from quantize.distill.measure import speedup_rounds
 from quantize.distill.speech import decoder_step_ms
 
 
@@ -31,8 +31,7 @@ def main() -> None:
              "student-fp32": onnx / "fp32" / "decoder.onnx",
              **{f"student-{p.name}": p / "decoder.onnx" for p in sorted(onnx.glob("int8-*"))}}
     rounds = [{k: v["median_ms"] for k, v in decoder_step_ms(files).items()} for _ in range(args.rounds)]
-    ratios = {s: [round(r[f"teacher-{s.split('-')[1]}"] / r[s], 3) for r in rounds] for s in files if s.startswith("student-")}
-    out = {"rounds_ms": rounds, "speedup_per_round": ratios, "median_speedup": {s: statistics.median(v) for s, v in ratios.items()}}
+    out = speedup_rounds(rounds, {s: (f"teacher-{s.split('-')[1]}", s) for s in files if s.startswith("student-")})
     print(json.dumps(out["median_speedup"], indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))

@@ -37,9 +37,8 @@ def main() -> None:
         runs[name] = lambda s=sess, x=x: s.run(None, {s.get_inputs()[0].name: x})
     rounds = [{k: v["median_ms"] for k, v in measure.side_by_side_ms(runs, repeats=args.repeats, warmup=2).items()}
               for _ in range(args.rounds)]
-    ratios = {t: [round(r[t] / r["student-fp32"], 3) for r in rounds] for t in files if t.startswith("teacher-")}
-    out = {"rounds_ms": rounds, "speedup_per_round": ratios, "median_speedup": {t: statistics.median(v) for t, v in ratios.items()},
-           "median_ms": {k: statistics.median(r[k] for r in rounds) for k in files}}
+    out = measure.speedup_rounds(rounds, {t: (t, "student-fp32") for t in files if t.startswith("teacher-")})
+    out["median_ms"] = {k: statistics.median(r[k] for r in rounds) for k in files}
     print(json.dumps({k: out[k] for k in ("median_speedup", "median_ms")}, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")

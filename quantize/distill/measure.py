@@ -52,6 +52,19 @@ def speedup(timings: dict[str, dict], teacher: str, student: str) -> float:
     return round(timings[teacher]["median_ms"] / timings[student]["median_ms"], 3)
 
 
+def speedup_rounds(rounds: list[dict[str, float]], pairs: dict[str, tuple[str, str]]) -> dict:
+    """Speed-ups over several rounds of :func:`side_by_side_ms`: ``slow / fast`` per round for each named pair, and
+    the median of those ratios (the figure to quote where one round moves by tens of percent).
+
+    Args:
+        rounds: Each round's milliseconds by model name.
+        pairs: Name -> (slow model, fast model).
+    """
+    ratios = {name: [round(r[slow] / r[fast], 3) for r in rounds] for name, (slow, fast) in pairs.items()}
+    return {"rounds_ms": rounds, "speedup_per_round": ratios,
+            "median_speedup": {name: statistics.median(v) for name, v in ratios.items()}}
+
+
 def file_mb(path: Path) -> float:
     """Size of a file in MB (10^6 bytes)."""
     return round(Path(path).stat().st_size / 1e6, 3)

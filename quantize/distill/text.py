@@ -217,7 +217,8 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     student = make_student(teacher, cfg.keep_layers)
     if cfg.init_from:
         load_student_weights(student, Path(cfg.init_from))
-    freeze_token_embeddings(student, cfg.freeze_embeddings)
+    if cfg.freeze_embeddings:
+        freeze_token_embeddings(student)
     train_sents = list(split.train)
     lengths = [len(s) for s in train_sents]
 

@@ -71,9 +71,9 @@ def make_student(teacher: nn.Module, keep_layers: tuple[int, ...]) -> nn.Module:
     return student
 
 
-def freeze_token_embeddings(student: nn.Module, frozen: bool = True) -> None:
-    """Keep the student's token embeddings out of training (``frozen``) or in it."""
-    student.embeddings.word_embeddings.weight.requires_grad_(not frozen)
+def freeze_token_embeddings(student: nn.Module) -> None:
+    """Keep the student's token embeddings (the teacher's, or those it was initialised from) out of training."""
+    student.embeddings.word_embeddings.weight.requires_grad_(False)
 
 
 def load_student_weights(student: nn.Module, folder: Path) -> None:

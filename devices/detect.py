@@ -20,10 +20,12 @@ class MachineFacts:
     providers: tuple[str, ...]
     memory_bytes: int
     cores: int
+    u8s8_saturates: bool | None = None  # measured by devices.kernels on the live machine; None: not measured
 
     @property
     def has_vnni(self) -> bool:
-        return bool({"avx512_vnni", "avx_vnni"} & self.cpu_flags)
+        """VNNI in the CPU flags and, where measured, in the integer kernel onnxruntime really runs."""
+        return bool({"avx512_vnni", "avx_vnni"} & self.cpu_flags) and not self.u8s8_saturates
 
     @property
     def has_dotprod(self) -> bool:
@@ -37,6 +39,7 @@ class MachineFacts:
             "cpu_model": self.cpu_model,
             "cpu_flags": [f for f in wanted if f in self.cpu_flags],
             "cores": self.cores,
+            "int8_u8s8_saturates": self.u8s8_saturates,
             "memory_gb": round(self.memory_bytes / 2**30, 1),
             "jetson_model": self.jetson_model or None,
             "tegra_release": self.tegra_release or None,
@@ -85,6 +88,9 @@ def read_machine(root: str | Path = "/", providers: tuple[str, ...] | None = Non
             ``proc/device-tree/model`` and ``etc/nv_tegra_release`` from.
         providers: onnxruntime providers; queried from onnxruntime when None.
         arch: Machine architecture; inferred from cpuinfo under a fixture root, else ``platform.machine()``.
+
+    On the live x86 machine the integer kernel is also probed (:func:`devices.kernels.u8s8_saturates`): an
+    emulator or a virtual machine may report VNNI in the flags while the kernel onnxruntime picks has none.
     """
     root = Path(root)
     model, flags = _cpuinfo(_read(root / "proc/cpuinfo"))
@@ -94,6 +100,11 @@ def read_machine(root: str | Path = "/", providers: tuple[str, ...] | None = Non
         else:
             arch = platform.machine()
     jetson = _read(root / "proc/device-tree/model").strip("\x00\n ")
+    saturates = None
+    if root == Path("/") and arch in ("x86_64", "AMD64"):
+        from devices.kernels import u8s8_saturates
+
+        saturates = u8s8_saturates()
     cores = sum(1 for line in _read(root / "proc/cpuinfo").splitlines() if line.lower().startswith("processor"))
     return MachineFacts(
         arch=arch,
@@ -104,6 +115,7 @@ def read_machine(root: str | Path = "/", providers: tuple[str, ...] | None = Non
         providers=available_providers() if providers is None else tuple(providers),
         memory_bytes=_memory_bytes(_read(root / "proc/meminfo")),
         cores=cores or (os.cpu_count() or 1),
+        u8s8_saturates=saturates,
     )
 
 

@@ -1,7 +1,8 @@
 """``edge-sdk devices --doctor``: run a tiny model on every provider of a profile.
 
 The model is encoded here as ONNX protobuf bytes (MatMul + Relu), so the check needs only
-onnxruntime, not the ``onnx`` package.
+onnxruntime, not the ``onnx`` package. CPU profiles also have their int8 format checked against what this CPU's
+integer kernel computes (:mod:`devices.kernels`).
 """
 
 from __future__ import annotations
@@ -12,41 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from devices.detect import available_providers
+from devices.kernels import int8_format_problem
+from devices.onnx_bytes import FLOAT, model_bytes, tensor, value_info
 from devices.profile import Profile
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(num: int, value) -> bytes:
-    if isinstance(value, int):
-        return _varint(num << 3) + _varint(value)
-    data = value.encode() if isinstance(value, str) else value
-    return _varint(num << 3 | 2) + _varint(len(data)) + data
-
-
-def _value_info(name: str, dims: tuple[int, ...]) -> bytes:
-    shape = b"".join(_field(1, _field(1, d)) for d in dims)
-    tensor_type = _field(1, 1) + _field(2, shape)  # elem_type FLOAT
-    return _field(1, name) + _field(2, _field(1, tensor_type))
 
 
 def tiny_model(n: int = 64) -> bytes:
     """ONNX bytes of ``y = relu(x @ W)`` with x: (1, n), W: (n, n)."""
     w = np.linspace(-1, 1, n * n, dtype=np.float32).reshape(n, n)
-    init = _field(1, n) + _field(1, n) + _field(2, 1) + _field(8, "W") + _field(9, w.tobytes())
-    nodes = _field(1, _field(1, "x") + _field(1, "W") + _field(2, "h") + _field(4, "MatMul")) + _field(
-        1, _field(1, "h") + _field(2, "y") + _field(4, "Relu")
-    )
-    graph = nodes + _field(2, "doctor") + _field(5, init) + _field(11, _value_info("x", (1, n))) + _field(12, _value_info("y", (1, n)))
-    return _field(1, 8) + _field(8, _field(1, "") + _field(2, 13)) + _field(7, graph)
+    nodes = [(("x", "W"), ("h",), "MatMul"), (("h",), ("y",), "Relu")]
+    return model_bytes(nodes, [tensor("W", (n, n), FLOAT, w.tobytes())], [value_info("x", (1, n))], [value_info("y", (1, n))])
 
 
 @dataclass(frozen=True)
@@ -90,4 +66,7 @@ def run_doctor(profile: Profile) -> list[ProviderCheck]:
             checks.append(ProviderCheck(spec.name, False, "", 0.0, f"not offered by this onnxruntime; available: {list(available)}"))
         else:
             checks.append(check_provider(spec.name, dict(spec.options)))
+    if any(spec.name == "CPUExecutionProvider" for spec in profile.providers) and profile.int8_format != "none":
+        problem = int8_format_problem(profile.int8_format)
+        checks.append(ProviderCheck(f"int8 format {profile.int8_format}", not problem, "CPUExecutionProvider", 0.0, problem))
     return checks

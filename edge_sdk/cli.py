@@ -50,6 +50,8 @@ def cmd_devices(args) -> int:
             print(f"jetson  : {m['jetson_model']}")
         print(f"profile : {name} (detected: {detected}) - {profile.description}")
         print(f"runs on : {', '.join(resolved.providers)}; threads {resolved.intra_op_threads}; variants {', '.join(resolved.variants)}")
+        kernel = {None: "not measured", True: "saturates u8 x s8 (no VNNI)", False: "exact u8 x s8"}[m["int8_u8s8_saturates"]]
+        print(f"int8    : {profile.int8_format} (integer kernel: {kernel})")
         print(f"fallback: {resolved.fallback or 'none'}")
         print(f"ort has : {', '.join(facts.providers)}")
     return 0

@@ -28,6 +28,18 @@ def data_dir() -> Path:
     return _shared_data()
 
 
+@pytest.fixture(scope="session")
+def int8_format() -> str:
+    """The int8 format of the profile detected here (or named by ``EDGE_SDK_PROFILE``): the one ``prepare`` uses.
+
+    Tests that run integer kernels quantize with it, so they hold on every CPU kind: ``u8s8`` where the kernel
+    accumulates exactly (VNNI, AMX, ARM dot product), ``u8u8`` where it saturates (AVX2 without VNNI).
+    """
+    from devices.resolve import resolve_device
+
+    return resolve_device("auto").int8_format
+
+
 def _bundle(what: str) -> Path:
     from quantize.prepare import prepare
 

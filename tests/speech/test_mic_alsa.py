@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,20 @@ def run_mic(tmp_path: Path, data_dir: Path, *args: str, timeout: int = 240) -> d
 
 def finals(result: dict) -> list[dict]:
     return [e for e in result["events"] if e["kind"] == "final"]
+
+
+UNPLUG_S = 8.6  # the short runs unplug the device here: after "Frank read ... grew." and "Marie sighed." (19 words)
+
+
+def check_before_unplug(data_dir: Path, got: list[tuple[float, float, str]]) -> None:
+    """The finals of the short runs: both utterances before the unplug, each covered in time, in order, and at most
+    two word errors in their 19 words. On AVX2 without VNNI the int8 decoder hears the 1.8 s "Marie sighed." as
+    "Murray's side." (two errors); every other kernel measured makes none."""
+    refs = [x for x in reference_segments(data_dir) if x[1] < UNPLUG_S]
+    assert check_finals_match([(s, e) for s, e, _ in got], refs) == [], got
+    assert all(a[1] <= b[0] for a, b in zip(got, got[1:], strict=False)), got
+    reference = " ".join(text for _, _, text in refs)
+    assert wer(reference, " ".join(text for _, _, text in got)) <= 100 * 2 / 19 + 1e-9, got
 
 
 def test_capture_through_alsa_is_sample_exact_and_endpointed(tmp_path, data_dir):
@@ -68,13 +83,10 @@ def test_device_that_comes_back_is_reconnected_and_reported(tmp_path, data_dir):
 @pytest.mark.slow
 def test_cli_transcribes_the_microphone_and_exits_on_device_loss(tmp_path, data_dir, speech_bundle):
     """``edge-sdk transcribe --mic --device edgemic --json``: one JSON final per utterance, then the error."""
-    r = run_mic(tmp_path, data_dir, "--cli", "--bundle", str(speech_bundle), "--seconds", "9", "--speed", "2", "--unplug-after-s", "8.6")
+    r = run_mic(tmp_path, data_dir, "--cli", "--bundle", str(speech_bundle), "--seconds", "9", "--speed", "2", "--unplug-after-s", f"{UNPLUG_S}")
     kinds = [e["kind"] for e in r["events"]]
     assert r["returncode"] == 1 and kinds[-1] == "error" and "edgemic" in r["events"][-1]["text"]
-    finals = [e for e in r["events"] if e["kind"] == "final"]
-    texts = [f["text"].lower() for f in finals]  # a sentence may close early at a pause, so no fixed count
-    assert "frank" in texts[0] and any("marie" in t for t in texts[1:]), texts
-    assert all(a["end_s"] <= b["start_s"] for a, b in zip(finals, finals[1:], strict=False))
+    check_before_unplug(data_dir, [(e["start_s"], e["end_s"], e["text"]) for e in finals(r)])
 
 
 def _cut_s(data_dir: Path) -> float:
@@ -118,8 +130,8 @@ def test_live_microphone_matches_segments_and_offline_wer(tmp_path, data_dir, sp
 @pytest.mark.slow
 def test_microphone_example_prints_finals_and_exits_on_device_loss(tmp_path, data_dir, speech_bundle):
     """``examples/transcribe_microphone.py --device edgemic``: a final line per utterance, the error, status 1."""
-    r = run_mic(tmp_path, data_dir, "--example", "--bundle", str(speech_bundle), "--seconds", "9", "--speed", "2", "--unplug-after-s", "8.6")
-    finals = [line for line in r["stdout"].replace("\x1b[K", "").splitlines() if line.startswith("[")]
+    r = run_mic(tmp_path, data_dir, "--example", "--bundle", str(speech_bundle), "--seconds", "9", "--speed", "2", "--unplug-after-s", f"{UNPLUG_S}")
+    lines = [re.match(r"\[\s*([\d.]+) ->\s*([\d.]+)\] (.*?)(  \(\d+ ms\))?$", line) for line in r["stdout"].replace("\x1b[K", "").splitlines()]
     assert r["returncode"] == 1, r["stderr"]
-    assert "frank" in finals[0].lower() and any("marie" in f.lower() for f in finals[1:]), r["stdout"]
+    check_before_unplug(data_dir, [(float(m[1]), float(m[2]), m[3]) for m in lines if m])
     assert "(error: audio input 'edgemic'" in r["stdout"] and "capturing from 'edgemic'" in r["stderr"]

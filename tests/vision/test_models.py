@@ -54,7 +54,8 @@ def test_checkpoint_on_disk_round_trips(tmp_path, suffix):
     assert set(read_state_dict(path)) == set(model.state_dict())
 
 
-def test_random_resnet18_onnx_equals_torch_and_int8_agrees(tmp_path):
+def test_random_resnet18_onnx_equals_torch_and_int8_agrees(tmp_path, int8_format):
+    """In the profile's int8 format (u8s8 on a saturating AVX2 kernel agreed on 0.923 of the photos)."""
     torch.manual_seed(0)
     model = build_model("resnet18")
     spec = ARCHS["resnet18"]
@@ -69,7 +70,7 @@ def test_random_resnet18_onnx_equals_torch_and_int8_agrees(tmp_path):
     batch = np.concatenate([hold[:3], hold[:2]])  # dynamic batch: 5
     assert int8.predict(fp32, batch, batch=5).shape == (5, 1000)
     pre_path = int8.optimize_for_quantization(fp32, tmp_path / "pre.onnx")
-    q = int8.quantize_int8(pre_path, tmp_path / "r18-int8.onnx", calib, int8.Int8Recipe("minmax"), [])
+    q = int8.quantize_int8(pre_path, tmp_path / "r18-int8.onnx", calib, int8.Int8Recipe("minmax", int8_format), [])
     assert int8.integer_op_counts(q).get("QuantizeLinear", 0) > 10
     agreement = float((int8.predict(fp32, hold).argmax(1) == int8.predict(q, hold).argmax(1)).mean())
     assert agreement >= 1 - int8.MAX_TOP1_CHANGE, agreement

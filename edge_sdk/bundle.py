@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_sdk.errors import BundleError, BundleNotFoundError, InvalidInputError
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MAX_BUNDLE_JSON_BYTES = 4 * 2**20
@@ -68,6 +71,17 @@ class Variant:
     def size_bytes(self) -> int:
         return sum(f.size for f in self.files.values())
 
+    def int8_mismatch(self, int8_format: str) -> str:
+        """Why this variant computes other numbers than its build measured on a profile running ``int8_format``
+        (empty when it does not): a ``u8s8`` build saturates u8 x s8 products in int16 on the kernels of a
+        ``u8u8`` profile (x86 without VNNI), so its measured accuracy does not hold there."""
+        built = self.recipe.get("int8_format")
+        if built == "u8s8" and int8_format == "u8u8":
+            return (f"variant {self.name!r} was quantized u8s8 (for VNNI or ARM dot-product kernels); this CPU's "
+                    f"profile runs int8 as u8u8, where u8 x s8 products saturate. Build the bundle here or for this "
+                    f"profile (edge-sdk --profile x86_64-avx2 prepare), or ask for a float variant")
+        return ""
+
 
 def _check_relpath(rel: str, where: str) -> str:
     if not isinstance(rel, str) or not rel:
@@ -116,20 +130,27 @@ class Bundle:
         """The bundle's preprocessing with ``variant``'s own keys on top."""
         return {**self.preprocessing, **variant.preprocessing}
 
-    def choose_variant(self, requested: str | None, preference: tuple[str, ...] = ()) -> Variant:
-        """The caller's variant, else the first of ``preference`` the bundle has.
+    def choose_variant(self, requested: str | None, preference: tuple[str, ...] = (), int8_format: str = "") -> Variant:
+        """The caller's variant, else the first of ``preference`` the bundle has that runs as built on a profile
+        whose int8 format is ``int8_format`` (a skipped int8 variant is logged with the reason).
 
         Raises:
             InvalidInputError: The requested variant is not in the bundle.
+            BundleError: The requested variant's int8 format saturates on this profile's kernels.
         """
         if requested:
             if requested not in self.variants:
                 raise InvalidInputError(
                     f"bundle {self.name!r} has no variant {requested!r}; it has {sorted(self.variants)}"
                 )
+            if problem := self.variants[requested].int8_mismatch(int8_format):
+                raise BundleError(f"bundle {self.name!r}: {problem}")
             return self.variants[requested]
         for name in preference:
             if name in self.variants:
+                if problem := self.variants[name].int8_mismatch(int8_format):
+                    log.warning("bundle %r: skipping %s", self.name, problem)
+                    continue
                 return self.variants[name]
         for name in ("fp32", *self.variants):
             if name in self.variants:

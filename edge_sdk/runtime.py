@@ -71,7 +71,7 @@ def load_model(
     if task and b.task != task:
         raise BundleError(f"bundle {b.name!r} is a {b.task} bundle, not {task}")
     dev = resolve_device(device)
-    v = b.choose_variant(variant, dev.variants)
+    v = b.choose_variant(variant, dev.variants, dev.int8_format)
     wanted = roles or tuple(r for r, f in v.files.items() if f.path.endswith(".onnx"))
     blobs = {role: b.read(v.files[role]) for role in wanted}  # verify every hash before any session
     sessions = {role: create_session(data, dev, f"{b.name}/{v.files[role].path}") for role, data in blobs.items()}

@@ -77,7 +77,7 @@ class Runner:
 
     def live(self) -> dict | None:
         """End-of-speech-to-final latency and partial interval on speech/long played in real time."""
-        if self.quick or self.variant.startswith("ref:") or self.variant != self.asr.bundle.choose_variant(None, self.device.variants).name:
+        if self.quick or self.variant.startswith("ref:") or self.variant != self.asr.bundle.choose_variant(None, self.device.variants, self.device.int8_format).name:
             return None
         from edge_sdk.speech.sources import FileSource
         from edge_sdk.speech.stream import transcribe_live

@@ -59,6 +59,20 @@ def test_profile_order_falls_through_to_what_the_bundle_has(tmp_path):
     assert load_bundle(root).choose_variant(None, ("int8", "fp32")).name == "fp32"
 
 
+def test_a_u8s8_int8_variant_is_skipped_where_the_profile_runs_u8u8(tmp_path, caplog):
+    """Built on VNNI, run on AVX2 without it: the profile picks fp32 and says why; asked for, int8 is refused."""
+    root = make_bundle(tmp_path / "b")
+    edit_json(root, lambda d: d["variants"]["int8"]["recipe"].update(int8_format="u8s8"))
+    avx2 = resolve(load_profile("x86_64-avx2"), ("CPUExecutionProvider",))
+    assert load_model(root, device=avx2).variant.name == "fp32"
+    assert "skipping variant 'int8' was quantized u8s8" in caplog.text and "x86_64-avx2 prepare" in caplog.text
+    with pytest.raises(BundleError, match=r"'int8' was quantized u8s8.*u8 x s8 products saturate"):
+        load_model(root, variant="int8", device=avx2)
+    assert load_model(root, device=CPU).variant.name == "int8"  # VNNI runs it as built
+    edit_json(root, lambda d: d["variants"]["int8"]["recipe"].update(int8_format="u8u8"))
+    assert load_model(root, device=avx2).variant.name == "int8"  # u8u8 is exact on every kernel
+
+
 def test_tampered_file_is_refused_before_any_session(tmp_path):
     root = make_bundle(tmp_path / "b")
     data = bytearray((root / "int8/model.onnx").read_bytes())

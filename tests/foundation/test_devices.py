@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import onnxruntime as ort
 import pytest
 
 from devices import detect, list_profiles, load_profile, read_machine, resolve
+from devices.detect import choose_profile
 from devices.doctor import check_provider, run_doctor
+from devices.kernels import u8s8_probe_model, u8s8_saturates
 from edge_sdk.errors import InvalidInputError, ProviderUnavailableError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "machines"
@@ -42,6 +48,30 @@ def test_detection_reads_flags_model_and_memory():
     assert not nano.has_dotprod and nano.memory_bytes == 4051032 * 1024
     assert read_machine(FIXTURES / "x86-vnni", CPU_ONLY).has_vnni
     assert not read_machine(FIXTURES / "x86-avx2", CPU_ONLY).has_vnni
+
+
+def test_vnni_in_the_flags_is_not_trusted_when_the_kernel_saturates():
+    """An emulator or a VM can report VNNI that onnxruntime's integer kernel does not use: the measurement wins."""
+    facts = dataclasses.replace(read_machine(FIXTURES / "x86-vnni", CPU_ONLY), u8s8_saturates=True)
+    assert not facts.has_vnni and choose_profile(facts) == "x86_64-avx2"
+    assert choose_profile(dataclasses.replace(facts, u8s8_saturates=False)) == "x86_64-vnni"
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="the u8 x s8 saturation is an x86 kernel's")
+def test_the_detected_profile_int8_format_is_exact_on_this_kernel():
+    """The u8s8 probe gives one of the two values a real kernel gives, and the detected profile's int8 format is one
+    this kernel computes without saturation (the doctor's int8 check passes; a u8s8 profile fails where it would)."""
+    sess = ort.InferenceSession(u8s8_probe_model(), providers=["CPUExecutionProvider"])
+    y = int(sess.run(None, {"a": np.full((1, 64), 255, np.uint8)})[0][0, 0])
+    assert y == (32 * 32767 if u8s8_saturates() else 255 * 127 * 64)
+    facts = detect()[1]
+    name = choose_profile(dataclasses.replace(facts, providers=CPU_ONLY))
+    assert facts.u8s8_saturates == u8s8_saturates() and name == ("x86_64-avx2" if u8s8_saturates() else "x86_64-vnni")
+    int8_check = run_doctor(load_profile(name))[-1]
+    assert int8_check.provider == f"int8 format {load_profile(name).int8_format}" and int8_check.ok, int8_check
+    vnni_check = run_doctor(load_profile("x86_64-vnni"))[-1]
+    assert vnni_check.ok != u8s8_saturates() and ("saturates" in vnni_check.error) == u8s8_saturates()
 
 
 def test_int8_format_follows_vnni():

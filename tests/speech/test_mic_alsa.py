@@ -81,6 +81,7 @@ def test_device_that_comes_back_is_reconnected_and_reported(tmp_path, data_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_cli_transcribes_the_microphone_and_exits_on_device_loss(tmp_path, data_dir, speech_bundle):
     """``edge-sdk transcribe --mic --device edgemic --json``: one JSON final per utterance, then the error."""
     r = run_mic(tmp_path, data_dir, "--cli", "--bundle", str(speech_bundle), "--seconds", "9", "--speed", "2", "--unplug-after-s", f"{UNPLUG_S}")

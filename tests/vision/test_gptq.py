@@ -119,6 +119,7 @@ def test_exclusions_join_with_a_plus_and_a_wrong_part_is_refused(small_net):
         int8.float_nodes(model, "stem+everything")
 
 
+@pytest.mark.kernel
 def test_float_weights_at_load_run_an_inner_float_conv_as_written(small_net, tmp_path, int8_format):
     """onnxruntime re-quantizes a float conv between DequantizeLinear and QuantizeLinear per tensor at load, unless
     the sweep turns that off: then the optimized session computes what the unoptimized graph does.

@@ -54,6 +54,7 @@ def test_checkpoint_on_disk_round_trips(tmp_path, suffix):
     assert set(read_state_dict(path)) == set(model.state_dict())
 
 
+@pytest.mark.kernel
 def test_random_resnet18_onnx_equals_torch_and_int8_agrees(tmp_path, int8_format):
     """In the profile's int8 format (u8s8 on a saturating AVX2 kernel agreed on 0.923 of the photos)."""
     torch.manual_seed(0)

@@ -5,9 +5,9 @@ Profiles are TOML data under ``devices/profiles``. :func:`detect` reads the mach
 Nothing heavy is imported at module load.
 """
 
-from devices.detect import MachineFacts, detect, read_machine
-from devices.profile import Profile, list_profiles, load_profile
-from devices.resolve import ResolvedDevice, resolve, resolve_device
+from edge_sdk.devices.detect import MachineFacts, detect, read_machine
+from edge_sdk.devices.profile import Profile, list_profiles, load_profile
+from edge_sdk.devices.resolve import ResolvedDevice, resolve, resolve_device
 
 __all__ = [
     "MachineFacts",

@@ -20,7 +20,7 @@ class MachineFacts:
     providers: tuple[str, ...]
     memory_bytes: int
     cores: int
-    u8s8_saturates: bool | None = None  # measured by devices.kernels on the live machine; None: not measured
+    u8s8_saturates: bool | None = None  # measured by edge_sdk.devices.kernels on the live machine; None: not measured
 
     @property
     def has_vnni(self) -> bool:
@@ -89,7 +89,7 @@ def read_machine(root: str | Path = "/", providers: tuple[str, ...] | None = Non
         providers: onnxruntime providers; queried from onnxruntime when None.
         arch: Machine architecture; inferred from cpuinfo under a fixture root, else ``platform.machine()``.
 
-    On the live x86 machine the integer kernel is also probed (:func:`devices.kernels.u8s8_saturates`): an
+    On the live x86 machine the integer kernel is also probed (:func:`edge_sdk.devices.kernels.u8s8_saturates`): an
     emulator or a virtual machine may report VNNI in the flags while the kernel onnxruntime picks has none.
     """
     root = Path(root)
@@ -102,7 +102,7 @@ def read_machine(root: str | Path = "/", providers: tuple[str, ...] | None = Non
     jetson = _read(root / "proc/device-tree/model").strip("\x00\n ")
     saturates = None
     if root == Path("/") and arch in ("x86_64", "AMD64"):
-        from devices.kernels import u8s8_saturates
+        from edge_sdk.devices.kernels import u8s8_saturates
 
         saturates = u8s8_saturates()
     cores = sum(1 for line in _read(root / "proc/cpuinfo").splitlines() if line.lower().startswith("processor"))

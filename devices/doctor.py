@@ -2,7 +2,7 @@
 
 The model is encoded here as ONNX protobuf bytes (MatMul + Relu), so the check needs only
 onnxruntime, not the ``onnx`` package. CPU profiles also have their int8 format checked against what this CPU's
-integer kernel computes (:mod:`devices.kernels`).
+integer kernel computes (:mod:`edge_sdk.devices.kernels`).
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-
-from devices.detect import available_providers
-from devices.kernels import int8_format_problem
-from devices.onnx_bytes import FLOAT, model_bytes, tensor, value_info
-from devices.profile import Profile
+from edge_sdk.devices.detect import available_providers
+from edge_sdk.devices.kernels import int8_format_problem
+from edge_sdk.devices.onnx_bytes import FLOAT, model_bytes, tensor, value_info
+from edge_sdk.devices.profile import Profile
 
 
 def tiny_model(n: int = 64) -> bytes:

@@ -14,8 +14,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-
-from devices.onnx_bytes import model_bytes, tensor, value_info
+from edge_sdk.devices.onnx_bytes import model_bytes, tensor, value_info
 
 UINT8, INT8, INT32 = 2, 3, 6  # onnx.TensorProto element types
 _K = 64  # inner dimension: 32 pairs of 255 * 127 overflow int16 (32767) in every pair

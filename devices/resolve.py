@@ -8,8 +8,9 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from devices.detect import MachineFacts, available_providers, detect
-from devices.profile import CaptureHints, Profile, load_profile
+from edge_sdk.devices.detect import MachineFacts, available_providers, detect
+from edge_sdk.devices.profile import CaptureHints, Profile, load_profile
+
 from edge_sdk.errors import ProviderUnavailableError
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ def _print_json(obj) -> None:
 
 
 def cmd_devices(args) -> int:
-    from devices import detect, load_profile, resolve
-    from devices.doctor import run_doctor
+    from edge_sdk.devices import detect, load_profile, resolve
+    from edge_sdk.devices.doctor import run_doctor
 
     detected, facts = detect()
     name = args.profile or detected
@@ -92,7 +92,7 @@ def cmd_bundles(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from quantize.prepare import prepare
+    from edge_sdk.quantize.prepare import prepare
 
     for path in prepare(args.what, force=args.force, qat=args.qat):
         print(f"bundle ready: {path}")

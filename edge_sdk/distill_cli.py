@@ -1,6 +1,6 @@
-"""``edge-sdk distill ...``: the command of :mod:`quantize.distill.cli`, reachable from the SDK's CLI.
+"""``edge-sdk distill ...``: the command of :mod:`edge_sdk.quantize.distill.cli`, reachable from the SDK's CLI.
 
-Arguments (``--help`` included) are handed to ``python -m quantize distill`` unchanged, so the two
+Arguments (``--help`` included) are handed to ``python -m edge_sdk.quantize distill`` unchanged, so the two
 entry points cannot drift apart. Nothing heavy is imported until the command runs.
 """
 
@@ -13,7 +13,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from edge_sdk.errors import require
 
     require("torch", "quantize")
-    from quantize.distill.cli import main
+    from edge_sdk.quantize.distill.cli import main
 
     return main(args.distill_args, prog="edge-sdk distill")
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import onnxruntime as ort
 
-from devices.resolve import ResolvedDevice, resolve_device
 from edge_sdk.bundle import Bundle, Variant, load_bundle
+from edge_sdk.devices.resolve import ResolvedDevice, resolve_device
 from edge_sdk.errors import BundleError
 
 log = logging.getLogger(__name__)

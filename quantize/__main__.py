@@ -1,4 +1,4 @@
-"""``python -m quantize <command>``: offline model preparation commands (today: ``distill``)."""
+"""``python -m edge_sdk.quantize <command>``: offline model preparation commands (today: ``distill``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch ``argv[0]`` to its command; print usage when it is missing or unknown."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python -m quantize {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
+        print(f"usage: python -m edge_sdk.quantize {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
         return 2
-    from quantize.distill.cli import main as distill_main
+    from edge_sdk.quantize.distill.cli import main as distill_main
 
     return distill_main(argv[1:])
 

@@ -10,9 +10,9 @@ from edge_sdk.errors import require
 
 # capability -> module whose build(store, force) builds its default bundle
 BUILDERS = {
-    "speech": "quantize.speech.prepare",
-    "vision": "quantize.vision.prepare",
-    "text": "quantize.text.prepare",
+    "speech": "edge_sdk.quantize.speech.prepare",
+    "vision": "edge_sdk.quantize.vision.prepare",
+    "text": "edge_sdk.quantize.text.prepare",
 }
 
 

@@ -1,7 +1,7 @@
 """PyTorch eager references for ``edge-sdk bench --reference`` (run in their own process, since the
 runtime never imports torch): the same benchmark runner, with the model call swapped for torch.
 
-    python -m quantize.references vision|text --data DIR [--quick]   # prints one JSON result row
+    python -m edge_sdk.quantize.references vision|text --data DIR [--quick]   # prints one JSON result row
 """
 
 from __future__ import annotations
@@ -46,11 +46,11 @@ class TorchSentenceSession:
 
 def vision_runner(data: Path, quick: bool, device):
     import torch
+    from edge_sdk.quantize.vision.weights import load_lite
 
     from edge_sdk.bench.vision import Runner
     from edge_sdk.bundle import load_bundle
     from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
-    from quantize.vision.weights import load_lite
 
     runner = Runner("ref:onnxruntime-fp32", device, data, quick)
     bundle = load_bundle("efficientnet-lite0")
@@ -68,9 +68,9 @@ def vision_runner(data: Path, quick: bool, device):
 
 def text_runner(data: Path, quick: bool, device):
     import torch
+    from edge_sdk.quantize.text.prepare import package_model_folder
 
     from edge_sdk.bench.text import Runner
-    from quantize.text.prepare import package_model_folder
 
     torch.set_num_threads(device.intra_op_threads)
     runner = Runner("fp32", device, data, quick)
@@ -81,7 +81,8 @@ def text_runner(data: Path, quick: bool, device):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from devices.resolve import resolve_device
+    from edge_sdk.devices.resolve import resolve_device
+
     from edge_sdk.bench.worker import measure
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,6 +1,6 @@
 """Shared fixtures: the shared data folder and the default bundles, built once and reused.
 
-Bundles are built into ``.cache/test-home`` inside the checkout by ``quantize.prepare``,
+Bundles are built into ``.cache/test-home`` inside the checkout by ``edge_sdk.quantize.prepare``,
 which skips a bundle whose recipe is unchanged, so only the first run pays for the build.
 """
 
@@ -35,13 +35,13 @@ def int8_format() -> str:
     Tests that run integer kernels quantize with it, so they hold on every CPU kind: ``u8s8`` where the kernel
     accumulates exactly (VNNI, AMX, ARM dot product), ``u8u8`` where it saturates (AVX2 without VNNI).
     """
-    from devices.resolve import resolve_device
+    from edge_sdk.devices.resolve import resolve_device
 
     return resolve_device("auto").int8_format
 
 
 def _bundle(what: str) -> Path:
-    from quantize.prepare import prepare
+    from edge_sdk.quantize.prepare import prepare
 
     return prepare(what)[0]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 def run_layout(student: str, processes: int, threads: int, steps: int, batch: int, extra: list[str], work: Path) -> dict:
     """Train ``steps`` steps with ``processes`` x ``threads`` and return the report's training entry."""
     out = work / f"{processes}x{threads}"
-    args = ["-m", "quantize", "distill", student, "--device", "cpu", "--steps", str(steps), "--batch-size", str(batch),
+    args = ["-m", "edge_sdk.quantize", "distill", student, "--device", "cpu", "--steps", str(steps), "--batch-size", str(batch),
             "--threads", str(threads), "--no-write", "--out", str(out), *extra]
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)] if processes > 1 else [sys.executable]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "EDGE_SDK_HOME": str(work / "empty-store")}

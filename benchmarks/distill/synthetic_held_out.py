@@ -17,11 +17,10 @@ import re
 from pathlib import Path
 
 import soundfile as sf
-
-from quantize.distill.audio_corpus import TTS_ENGINES, synthetic_clips, write_manifest
-from quantize.distill.corpus import read_documents, sentence_split
-from quantize.distill.speech import spoken_sentences
-from quantize.speech.prepare import shared_data
+from edge_sdk.quantize.distill.audio_corpus import TTS_ENGINES, synthetic_clips, write_manifest
+from edge_sdk.quantize.distill.corpus import read_documents, sentence_split
+from edge_sdk.quantize.distill.speech import spoken_sentences
+from edge_sdk.quantize.speech.prepare import shared_data
 
 PLAIN = re.compile(r"[A-Za-z ,.;:'?!-]+")
 

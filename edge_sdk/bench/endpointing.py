@@ -74,8 +74,8 @@ def replay(transcriber, audio: np.ndarray, block_ms: int, reference: str | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from devices.resolve import resolve_device
     from edge_sdk.bench.cli import default_data_dir
+    from edge_sdk.devices.resolve import resolve_device
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 
     p = argparse.ArgumentParser(prog="python -m edge_sdk.bench.endpointing", description=__doc__.split("\n\n")[0])

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from devices.detect import read_machine
+from edge_sdk.devices.detect import read_machine
 
 PACKAGES = ("edge-sdk", "onnxruntime", "onnxruntime-gpu", "numpy", "tokenizers", "opencv-python-headless", "sounddevice", "faster-whisper", "ctranslate2", "torch")
 

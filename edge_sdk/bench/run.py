@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devices.resolve import resolve_device
 from edge_sdk.bench import machine
 from edge_sdk.bench.energy import open_meter
 from edge_sdk.bench.report import SCHEMA, render_table, write_report
 from edge_sdk.bundle import load_bundle
+from edge_sdk.devices.resolve import resolve_device
 from edge_sdk.errors import BundleNotFoundError
 
 DEFAULT_BUNDLES = {"speech": "whisper-tiny.en", "vision": "efficientnet-lite0", "text": "minilm-l6-extractive"}
@@ -30,7 +30,7 @@ def _progress(i: int, n: int, label: str) -> None:
 
 def _worker(task: str, variant: str, data: Path, quick: bool, timeout_s: int = 1800) -> dict:
     if variant == "ref:torch-eager":  # needs torch, so it lives in quantize/, outside the runtime
-        cmd = [sys.executable, "-m", "quantize.references", task, "--data", str(data)]
+        cmd = [sys.executable, "-m", "edge_sdk.quantize.references", task, "--data", str(data)]
     else:
         cmd = [sys.executable, "-m", "edge_sdk.bench.worker", task, variant, "--data", str(data)]
     cmd += ["--quick"] if quick else []

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from devices.resolve import ResolvedDevice
 from edge_sdk.audio import load_audio
+from edge_sdk.devices.resolve import ResolvedDevice
 from edge_sdk.errors import MissingDependencyError, require
 from edge_sdk.speech.evaluate import corpus_wer, read_manifest
 

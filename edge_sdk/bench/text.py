@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from devices.resolve import ResolvedDevice
+from edge_sdk.devices.resolve import ResolvedDevice
 from edge_sdk.text.evaluate import lead, load_jsonl, rouge
 
 BUNDLE = "minilm-l6-extractive"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from devices.resolve import ResolvedDevice
+from edge_sdk.devices.resolve import ResolvedDevice
 from edge_sdk.errors import require
 from edge_sdk.vision.evaluate import read_label_tsv
 

@@ -14,9 +14,9 @@ import time
 import traceback
 from pathlib import Path
 
-from devices.resolve import resolve_device
 from edge_sdk.bench.energy import open_meter
 from edge_sdk.bench.report import percentiles
+from edge_sdk.devices.resolve import resolve_device
 from edge_sdk.memory import peak_rss_mb
 
 TASK_MODULES = {"speech": "edge_sdk.bench.speech", "vision": "edge_sdk.bench.vision", "text": "edge_sdk.bench.text"}

@@ -200,7 +200,7 @@ class MicrophoneSource:
         profile: str = "auto",
     ) -> None:
         if block_ms is None:
-            from devices.resolve import resolve_device
+            from edge_sdk.devices.resolve import resolve_device
 
             block_ms = resolve_device(profile).capture.audio_block_ms
         if not isinstance(block_ms, int) or not 5 <= block_ms <= 1000:

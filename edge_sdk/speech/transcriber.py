@@ -29,7 +29,7 @@ from edge_sdk.speech.results import Segment, TranscriptionInfo
 from edge_sdk.speech.tokenizer import WhisperTokenizer
 
 if TYPE_CHECKING:
-    from devices.resolve import ResolvedDevice
+    from edge_sdk.devices.resolve import ResolvedDevice
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devices.resolve import ResolvedDevice, resolve_device
+from edge_sdk.devices.resolve import ResolvedDevice, resolve_device
 from edge_sdk.errors import BundleError, InvalidInputError
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """Abstractive summarization on an ONNX seq2seq bundle (BART, DistilBART, T5 exported by
-``quantize.text.seq2seq``): greedy or beam search with length limits and n-gram blocking.
+``edge_sdk.quantize.text.seq2seq``): greedy or beam search with length limits and n-gram blocking.
 
 Input longer than the model's source context is truncated to ``max_source_tokens`` (the
 summary then covers the beginning); summarize very long text extractively first.

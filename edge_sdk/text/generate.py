@@ -59,7 +59,7 @@ def banned_ngram_tokens(tokens: list[int], n: int) -> set[int]:
 
 
 class Seq2SeqDecoder:
-    """Runs an encoder, a first-step decoder and a decoder with past, as exported by ``quantize.text.seq2seq``.
+    """Runs an encoder, a first-step decoder and a decoder with past, as exported by ``edge_sdk.quantize.text.seq2seq``.
 
     Args:
         sessions: ``{"encoder", "decoder", "decoder_with_past"}`` onnxruntime sessions.
@@ -69,7 +69,7 @@ class Seq2SeqDecoder:
     def __init__(self, sessions: dict, facts: dict) -> None:
         missing = {"encoder", "decoder", "decoder_with_past"} - set(sessions)
         if missing:
-            raise BundleError(f"seq2seq bundle lacks {sorted(missing)}; rebuild it with quantize.text.seq2seq.build_seq2seq")
+            raise BundleError(f"seq2seq bundle lacks {sorted(missing)}; rebuild it with edge_sdk.quantize.text.seq2seq.build_seq2seq")
         self.enc, self.dec, self.dec_past = sessions["encoder"], sessions["decoder"], sessions["decoder_with_past"]
         self.facts = facts
         self.start = int(facts["decoder_start_token_id"])

@@ -42,7 +42,7 @@ def cmd_classify(args) -> int:
 
 
 def _classify_camera(args) -> int:
-    from devices.resolve import resolve_device
+    from edge_sdk.devices.resolve import resolve_device
     from edge_sdk.vision.camera import CameraSource
     from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
     from edge_sdk.vision.loop import AnnotatedWriter, draw_overlay, run_camera

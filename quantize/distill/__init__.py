@@ -2,12 +2,12 @@
 
 One module per student (``text``, ``vision``/``vision_ship``, ``speech``, ``ctc``/``ctc_ship``); ``loop``
 holds the shared, resumable training loop, ``measure`` the side-by-side timing, ``refusal`` the record of
-a student that missed its budget, and ``cli`` the ``python -m quantize distill`` entry point::
+a student that missed its budget, and ``cli`` the ``python -m edge_sdk.quantize distill`` entry point::
 
-    python -m quantize distill text   [--steps N] [--data DIR ...] [--out DIR]   # MiniLM 6 -> 3 layers
-    python -m quantize distill vision [--teacher efficientnet-lite2] [--data DIR_OR_VIDEO ...]
-    python -m quantize distill speech [--teacher whisper-tiny.en]                # decoder 4 -> 2 layers
-    python -m quantize distill ctc    [--teacher whisper-tiny.en]                # CNN+GRU+CTC from scratch, own bundle
+    python -m edge_sdk.quantize distill text   [--steps N] [--data DIR ...] [--out DIR]   # MiniLM 6 -> 3 layers
+    python -m edge_sdk.quantize distill vision [--teacher efficientnet-lite2] [--data DIR_OR_VIDEO ...]
+    python -m edge_sdk.quantize distill speech [--teacher whisper-tiny.en]                # decoder 4 -> 2 layers
+    python -m edge_sdk.quantize distill ctc    [--teacher whisper-tiny.en]                # CNN+GRU+CTC from scratch, own bundle
 
 Each run resumes from ``<out>/checkpoint.pt`` (a larger ``--steps`` continues a finished run),
 logs every evaluation to ``<out>/metrics.jsonl`` and writes ``<out>/report.json``. A student within

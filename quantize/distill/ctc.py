@@ -1,13 +1,13 @@
 """Train a DeepSpeech-style streaming CTC student (CNN + GRU + CTC) on the Whisper teacher's transcripts.
 
-The student hears the same clips as the Whisper student (:func:`quantize.distill.speech.gather_clips`:
+The student hears the same clips as the Whisper student (:func:`edge_sdk.quantize.distill.speech.gather_clips`:
 real clips not held out, their noisy copies, espeak-ng and flite speech), labelled by the runtime's own
 fp32 Whisper transcriber with the same WER filter, normalised to the character vocabulary by
-:mod:`quantize.distill.ctc_text`. Features are the runtime's (:class:`edge_sdk.speech.ctc.FeatureStream`),
+:mod:`edge_sdk.quantize.distill.ctc_text`. Features are the runtime's (:class:`edge_sdk.speech.ctc.FeatureStream`),
 with the zero left context the runtime starts an utterance with, so training and streaming see the same
-numbers. The model (:mod:`quantize.speech.ctc`) starts from random weights: with about an hour of audio
+numbers. The model (:mod:`edge_sdk.quantize.speech.ctc`) starts from random weights: with about an hour of audio
 and a CPU, expect a high WER; the report states it, beside the teacher's on the same held-out clips.
-Shipping (export, WER, timing, bundle) is in :mod:`quantize.distill.ctc_ship`.
+Shipping (export, WER, timing, bundle) is in :mod:`edge_sdk.quantize.distill.ctc_ship`.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from edge_sdk.quantize.bundle_writer import recipe_hash
+from edge_sdk.quantize.distill.audio_corpus import Clip, validation_indices
+from edge_sdk.quantize.distill.ctc_text import encode, normalize_text
+from edge_sdk.quantize.distill.engine import Engine
+from edge_sdk.quantize.distill.loop import Schedule, bucketed_batch, cached, resume_key, seed_everything, train
+from edge_sdk.quantize.distill.pseudo_labels import pseudo_labels
+from edge_sdk.quantize.distill.speech import DATA_FIELDS, SpeechDistillConfig, gather_clips, held_out_rows, training_sentences
+from edge_sdk.quantize.speech.ctc import CTCConfig, DeepSpeechCTC, build_model, initial_state
 
 from edge_sdk.errors import InvalidInputError
-from quantize.bundle_writer import recipe_hash
-from quantize.distill.audio_corpus import Clip, validation_indices
-from quantize.distill.ctc_text import encode, normalize_text
-from quantize.distill.engine import Engine
-from quantize.distill.loop import Schedule, bucketed_batch, cached, resume_key, seed_everything, train
-from quantize.distill.pseudo_labels import pseudo_labels
-from quantize.distill.speech import DATA_FIELDS, SpeechDistillConfig, gather_clips, held_out_rows, training_sentences
-from quantize.speech.ctc import CTCConfig, DeepSpeechCTC, build_model, initial_state
 
 log = logging.getLogger(__name__)
 

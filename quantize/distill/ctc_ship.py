@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from quantize.bundle_writer import add_variant
-from quantize.distill import measure
-from quantize.distill.audio_corpus import load_clip, write_manifest
-from quantize.distill.ctc import CTCDistillConfig, train_ctc_student
-from quantize.distill.engine import Engine
-from quantize.speech.ctc import write_bundle
+from edge_sdk.quantize.bundle_writer import add_variant
+from edge_sdk.quantize.distill import measure
+from edge_sdk.quantize.distill.audio_corpus import load_clip, write_manifest
+from edge_sdk.quantize.distill.ctc import CTCDistillConfig, train_ctc_student
+from edge_sdk.quantize.distill.engine import Engine
+from edge_sdk.quantize.speech.ctc import write_bundle
 
 PARTIAL_S, CHUNK_S = 5.0, 1.0
 

@@ -7,8 +7,8 @@ loss on its share of every batch (:meth:`Engine.shard`); DDP averages the gradie
 the same steps as one process with the whole batch.
 
     edge-sdk distill text --device cuda ...                                  # one GPU
-    torchrun --nproc-per-node 4 -m quantize distill text --device cuda ...   # four GPUs, one node
-    accelerate launch --multi_gpu --num_processes 4 -m quantize distill text ...   # the same through accelerate
+    torchrun --nproc-per-node 4 -m edge_sdk.quantize distill text --device cuda ...   # four GPUs, one node
+    accelerate launch --multi_gpu --num_processes 4 -m edge_sdk.quantize distill text ...   # the same through accelerate
 
 A device that is asked for and missing is an error, never a silent fall back to the CPU.
 """
@@ -29,7 +29,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class WorkerFinished(Exception):
-    """Raised by :func:`quantize.distill.loop.train` in every process but the first once training ends:
+    """Raised by :func:`edge_sdk.quantize.distill.loop.train` in every process but the first once training ends:
     exporting, measuring and writing the bundle happen once, in process 0."""
 
 

@@ -4,7 +4,7 @@ The loop draws batch ``i`` from a function of ``i`` alone, so a run resumed from
 exactly the batches an uninterrupted run would have seen. A checkpoint holds the student, the
 optimizer, the step and the metrics history; it is written atomically every ``checkpoint_every``
 steps and at the end, and reused only when its recipe hash matches the current recipe. Devices and
-processes are Accelerate's (:mod:`quantize.distill.engine`): the same loop runs on the CPU, one GPU,
+processes are Accelerate's (:mod:`edge_sdk.quantize.distill.engine`): the same loop runs on the CPU, one GPU,
 or several processes under ``torchrun``.
 """
 
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from edge_sdk.quantize.distill.engine import Engine, WorkerFinished
 from tqdm import tqdm
 
 from edge_sdk.errors import InvalidInputError
-from quantize.distill.engine import Engine, WorkerFinished
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def bucketed_batch(lengths: list[int], step: int, batch_size: int, seed: int) ->
 def resume_key(recipe: dict, ship_only: tuple[str, ...] = ()) -> str:
     """Hash of what a checkpoint depends on: the recipe without ship-only settings and without the
     step count and cadence, so a run can be resumed with more (or fewer) ``--steps``."""
-    from quantize.bundle_writer import recipe_hash
+    from edge_sdk.quantize.bundle_writer import recipe_hash
 
     config = {k: v for k, v in recipe.get("config", {}).items() if k not in ship_only}
     if isinstance(config.get("schedule"), dict):

@@ -17,10 +17,10 @@ from __future__ import annotations
 import random
 
 import torch
+from edge_sdk.quantize.distill.speech import EOT, NO_TIMESTAMPS, SOT, decoder_logits
 from torch import nn
 
 from edge_sdk.speech.tokenizer import TIME_PER_TIMESTAMP_S
-from quantize.distill.speech import EOT, NO_TIMESTAMPS, SOT, decoder_logits
 
 TIMESTAMP_BEGIN = NO_TIMESTAMPS + 1  # <|0.00|>
 MAX_SEGMENTS = 16  # forced passes per label; a 28 s window holds a handful of segments

@@ -2,7 +2,7 @@
 
 from-teacher -> views of unlabelled images -> teacher soft targets (cached) -> soft-target KL into
 the student (BatchNorm statistics frozen: a few hundred images cannot re-estimate them) -> export
-and int8 (the vision engineer's :mod:`quantize.vision`) -> measure -> ``distilled`` and
+and int8 (the vision engineer's :mod:`edge_sdk.quantize.vision`) -> measure -> ``distilled`` and
 ``distilled-int8`` variants of the student's bundle.
 
 The labelled photos are held out: they are never trained on, and top-1 agreement with the teacher
@@ -20,13 +20,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from edge_sdk.quantize.bundle_writer import recipe_hash
+from edge_sdk.quantize.distill.engine import Engine
+from edge_sdk.quantize.distill.images import (
+    LabelledPhoto,
+    collect_unlabelled,
+    load_rgb,
+    mixed_views,
+    read_labels,
+    render_view,
+    views,
+)
+from edge_sdk.quantize.distill.loop import Schedule, cached, epoch_order, resume_key, seed_everything, train
 from torch import nn
 
 from edge_sdk.errors import InvalidInputError
-from quantize.bundle_writer import recipe_hash
-from quantize.distill.engine import Engine
-from quantize.distill.images import LabelledPhoto, collect_unlabelled, load_rgb, mixed_views, read_labels, render_view, views
-from quantize.distill.loop import Schedule, cached, epoch_order, resume_key, seed_everything, train
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +74,7 @@ class VisionDistillConfig:
             below Lite0's before distillation.
         gate: Apply the budget (a refused student is recorded, not shipped).
         qat_fallback: When every post-training int8 recipe fails the int8 gate, fine-tune the student for
-            int8 (:mod:`quantize.vision.qat`) and try once more.
+            int8 (:mod:`edge_sdk.quantize.vision.qat`) and try once more.
         schedule: Steps, batch size, learning rate, cadence, seed.
     """
 
@@ -97,7 +105,7 @@ class VisionDistillConfig:
             raise InvalidInputError(f"temperature must be > 0, got {self.temperature}")
         if not self.trained or not all(name in HEAD or STAGE.fullmatch(name) for name in self.trained):
             raise InvalidInputError(f"trained must name some of {HEAD} or backbone stages 'blocks.N', got {self.trained}")
-        from quantize.vision.weights import LITE_PACKAGES
+        from edge_sdk.quantize.vision.weights import LITE_PACKAGES
 
         unknown = [a for a in teacher_members(self.teacher) if a not in LITE_PACKAGES]
         if unknown:
@@ -160,7 +168,7 @@ def head(model: nn.Module, features: torch.Tensor, split: int) -> torch.Tensor:
 
 
 def _spec(arch: str):
-    from quantize.vision.models import ARCHS
+    from edge_sdk.quantize.vision.models import ARCHS
 
     return ARCHS[arch]
 
@@ -207,7 +215,7 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
         data_root: The shared data folder (labels, and default unlabelled data when ``cfg.data`` is empty).
         engine: Device and processes (default: this CPU). Process 0 fills the caches, the others read them.
     """
-    from quantize.vision.weights import load_lite
+    from edge_sdk.quantize.vision.weights import load_lite
 
     workdir = Path(workdir)
     engine = engine or Engine.create("cpu")

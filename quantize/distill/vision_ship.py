@@ -1,7 +1,7 @@
 """Ship the vision student: export and int8 with the vision engineer's tools, measure, write variants.
 
 Quality is measured on the held-out labelled photos with onnxruntime and the runtime's own
-preprocessing (``quantize.vision.data.batch``); speed is measured side by side against the teacher
+preprocessing (``edge_sdk.quantize.vision.data.batch``); speed is measured side by side against the teacher
 (EfficientNet-Lite2 exported the same way; an ensemble runs each member in turn) and the bundle's own
 fp32 and int8 Lite0.
 """
@@ -12,14 +12,14 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from edge_sdk.quantize.bundle_writer import add_variant
+from edge_sdk.quantize.distill import measure
+from edge_sdk.quantize.distill.engine import Engine
+from edge_sdk.quantize.distill.images import read_labels
+from edge_sdk.quantize.distill.refusal import record_refusal
+from edge_sdk.quantize.distill.vision import VisionDistillConfig, teacher_members, train_vision_student
 
 from edge_sdk.bundle import load_bundle
-from quantize.bundle_writer import add_variant
-from quantize.distill import measure
-from quantize.distill.engine import Engine
-from quantize.distill.images import read_labels
-from quantize.distill.refusal import record_refusal
-from quantize.distill.vision import VisionDistillConfig, teacher_members, train_vision_student
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,12 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     Returns:
         The report: recipe, training (with before/after evaluations) and per-variant metrics.
     """
+    from edge_sdk.quantize.vision import data, int8, qat
+    from edge_sdk.quantize.vision.export import export_onnx
+    from edge_sdk.quantize.vision.models import ARCHS
+    from edge_sdk.quantize.vision.weights import load_lite
+
     from edge_sdk.errors import BundleNotFoundError
-    from quantize.vision import data, int8, qat
-    from quantize.vision.export import export_onnx
-    from quantize.vision.models import ARCHS
-    from quantize.vision.weights import load_lite
 
     workdir, root = Path(workdir), Path(data_root or ".")
     student, report = train_vision_student(cfg, workdir, root, engine)

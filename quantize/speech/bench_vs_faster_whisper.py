@@ -4,7 +4,7 @@ Same clips (the shared ``transcripts.tsv``), same thread count, greedy search, b
 same decoded 16 kHz arrays. Reports the total time ratio, each engine's WER, and the latency of a
 2.5 s utterance. Not a test: timings depend on the machine and its load.
 
-    EDGE_SDK_HOME=.cache/test-home python -m quantize.speech.bench_vs_faster_whisper --threads 2 [--json out.json]
+    EDGE_SDK_HOME=.cache/test-home python -m edge_sdk.quantize.speech.bench_vs_faster_whisper --threads 2 [--json out.json]
 
 Measured 2026-11-28 on a 2-core VNNI VM shared with other jobs (load average ~10), int8 both sides:
 edge-sdk 29.3 s (WER 5.41%) vs faster-whisper 47.6 s (WER 5.86%) on 217 s of audio -> ratio 0.62;
@@ -21,13 +21,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from edge_sdk.devices.resolve import resolve_device
+from edge_sdk.quantize.speech.prepare import shared_data
+from edge_sdk.quantize.speech.whisper_import import packaged_model_dir
 
-from devices.resolve import resolve_device
 from edge_sdk.audio import load_audio
 from edge_sdk.speech.evaluate import corpus_wer, read_manifest
 from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
-from quantize.speech.prepare import shared_data
-from quantize.speech.whisper_import import packaged_model_dir
 
 log = logging.getLogger(__name__)
 UTTERANCE = "librispeech/237-134500-0035.flac"  # 2.56 s

@@ -7,7 +7,7 @@ architecture is what the runtime's :mod:`edge_sdk.speech.ctc` streams natively: 
 time (no time padding; the caller prepends ``context_frames`` frames) and a unidirectional RNN whose state
 is an input and an output of the graph.
 
-    python -m quantize.speech.ctc --out DIR [--rnn lstm] [--weights state_dict.pt]
+    python -m edge_sdk.quantize.speech.ctc --out DIR [--rnn lstm] [--weights state_dict.pt]
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from edge_sdk.quantize.bundle_writer import BundleWriter
 from torch import nn
-
-from quantize.bundle_writer import BundleWriter
 
 DEFAULT_VOCAB = ("<blank>", " ", "'", *"abcdefghijklmnopqrstuvwxyz")
 

@@ -20,9 +20,8 @@ import warnings
 from pathlib import Path
 
 import torch
+from edge_sdk.quantize.speech.vocab_trim import input_remap, output_index
 from torch import nn
-
-from quantize.speech.vocab_trim import input_remap, output_index
 
 log = logging.getLogger(__name__)
 OPSET = 17
@@ -69,7 +68,7 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tenso
 class DecoderGraph(nn.Module):
     """One or more Whisper decoder steps with an explicit self-attention KV cache.
 
-    With ``kept`` (token ids, see :mod:`quantize.speech.vocab_trim`) the projection covers only those
+    With ``kept`` (token ids, see :mod:`edge_sdk.quantize.speech.vocab_trim`) the projection covers only those
     tokens and the logits of the others are ``-inf``.
     """
 

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from edge_sdk.quantize.bundle_writer import BundleWriter, up_to_date
+from edge_sdk.quantize.speech.variants import INT8_ATTEMPTS, convert_fp16, integer_op_count, quantize_int8
 
 from edge_sdk.errors import QualityGateError
-from quantize.bundle_writer import BundleWriter, up_to_date
-from quantize.speech.variants import INT8_ATTEMPTS, convert_fp16, integer_op_count, quantize_int8
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _vad_path() -> Path:
 
 
 def _int8_format() -> str:
-    from devices.resolve import resolve_device
+    from edge_sdk.devices.resolve import resolve_device
 
     return resolve_device("auto").int8_format
 
@@ -145,8 +145,8 @@ def build(store: Path, force: bool = False, source: Path | None = None) -> Path:
             exclusion tried; the message lists the attempts. The bundle is kept without int8
             and is rebuilt on the next run.
     """
-    from quantize.speech.export import export_onnx
-    from quantize.speech.whisper_import import load_whisper, packaged_model_dir
+    from edge_sdk.quantize.speech.export import export_onnx
+    from edge_sdk.quantize.speech.whisper_import import load_whisper, packaged_model_dir
 
     source = Path(source) if source else packaged_model_dir()
     int8_format = _int8_format()

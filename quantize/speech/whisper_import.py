@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from edge_sdk.quantize.speech.ct2_reader import CT2Model, read_ct2
 from transformers import WhisperConfig, WhisperForConditionalGeneration
-
-from quantize.speech.ct2_reader import CT2Model, read_ct2
 
 log = logging.getLogger(__name__)
 

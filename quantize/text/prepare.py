@@ -61,11 +61,12 @@ def build(store: Path, force: bool = False, source: Path | None = None, int8_for
     Returns:
         The bundle folder.
     """
-    from devices.resolve import resolve_device
+    from edge_sdk.devices.resolve import resolve_device
+    from edge_sdk.quantize.bundle_writer import BundleWriter, up_to_date
+    from edge_sdk.quantize.text import export
+    from edge_sdk.quantize.text.gate import gate_data
+
     from edge_sdk.text.rank import RankWeights
-    from quantize.bundle_writer import BundleWriter, up_to_date
-    from quantize.text import export
-    from quantize.text.gate import gate_data
 
     folder = Path(source) if source else package_model_folder()
     int8_format = int8_format or resolve_device("auto").int8_format
@@ -116,10 +117,11 @@ def _gate_and_quantize(fp32: Path, root: Path, folder: Path, cfg: dict, int8_for
     Returns:
         (metrics by variant, the refusal message or None).
     """
-    from devices.resolve import resolve_device
+    from edge_sdk.devices.resolve import resolve_device
+    from edge_sdk.quantize.text import gate
+
     from edge_sdk.runtime import create_session
     from edge_sdk.text.evaluate import load_jsonl
-    from quantize.text import gate
 
     if gate_path is None:
         reason = "int8 refused: no gate data (summaries.jsonl) found; set EDGE_SDK_DATA to the shared data folder"
@@ -153,7 +155,7 @@ def _gate_and_quantize(fp32: Path, root: Path, folder: Path, cfg: dict, int8_for
 
 
 def export_int8(src: Path, dst: Path, int8_format: str, op_types) -> dict:
-    """Dynamic per-channel int8 of ``src`` (see :func:`quantize.text.export.quantize_int8`)."""
-    from quantize.text import export
+    """Dynamic per-channel int8 of ``src`` (see :func:`edge_sdk.quantize.text.export.quantize_int8`)."""
+    from edge_sdk.quantize.text import export
 
     return export.quantize_int8(src, dst, int8_format, op_types)

@@ -68,9 +68,9 @@ def build_seq2seq(folder: Path, store: Path, name: str | None = None, int8_forma
     Returns:
         The bundle folder.
     """
-    from devices.resolve import resolve_device
-    from quantize.bundle_writer import BundleWriter, up_to_date
-    from quantize.text.export import quantize_int8
+    from edge_sdk.devices.resolve import resolve_device
+    from edge_sdk.quantize.bundle_writer import BundleWriter, up_to_date
+    from edge_sdk.quantize.text.export import quantize_int8
 
     folder = Path(folder)
     name = name or f"{folder.name}-abstractive"
@@ -106,7 +106,7 @@ def build_seq2seq(folder: Path, store: Path, name: str | None = None, int8_forma
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m quantize.text.seq2seq FOLDER [--name N] [--force]``: build into the bundle store."""
+    """``python -m edge_sdk.quantize.text.seq2seq FOLDER [--name N] [--force]``: build into the bundle store."""
     import argparse
 
     from edge_sdk.bundle import bundles_dir

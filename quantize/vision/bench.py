@@ -6,7 +6,7 @@ path; the preprocess share is reported). Also: camera-loop FPS and frame age fro
 played in real time, fp32-int8 top-1 agreement, and the SDK's peak RSS (measured in a child
 process that imports only ``edge_sdk``).
 
-Run: ``python -m quantize.vision.bench [--threads 2] [--json out.json]``.
+Run: ``python -m edge_sdk.quantize.vision.bench [--threads 2] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def sdk_child(bundle: str, data: Path, threads: int, repeats: int) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     import dataclasses
 
-    from devices.resolve import resolve_device
+    from edge_sdk.devices.resolve import resolve_device
+
     from edge_sdk.bundle import load_bundle
     from edge_sdk.runtime import load_model
 
@@ -123,7 +124,8 @@ def sdk_child(bundle: str, data: Path, threads: int, repeats: int) -> dict:
 def _interleaved_sdk(bundle_dir: Path, threads: int, frames: list[np.ndarray], repeats: int, refs: dict) -> dict:
     import dataclasses
 
-    from devices.resolve import resolve_device
+    from edge_sdk.devices.resolve import resolve_device
+
     from edge_sdk.bundle import load_bundle
     from edge_sdk.runtime import load_model
     from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
@@ -139,12 +141,12 @@ def references(bundle_dir: Path, data: Path, threads: int, repeats: int) -> dict
     """Plain onnxruntime fp32, plain quantize_static-default int8, PyTorch eager fp32."""
     import onnxruntime as ort
     import torch
+    from edge_sdk.quantize.vision import data as vdata
+    from edge_sdk.quantize.vision.weights import load_lite
     from onnxruntime.quantization import CalibrationDataReader, quantize_static
 
     from edge_sdk.bundle import load_bundle
     from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
-    from quantize.vision import data as vdata
-    from quantize.vision.weights import load_lite
 
     b = load_bundle(bundle_dir)
     pre = PreprocessConfig.from_dict(b.preprocessing)
@@ -208,18 +210,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="write the report here")
     p.add_argument("--sdk-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    from quantize.vision.data import shared_images_dir
+    from edge_sdk.quantize.vision.data import shared_images_dir
 
     data = Path(args.data) if args.data else shared_images_dir().parent
     if args.sdk_child:
         print(json.dumps(sdk_child(args.bundle, data, args.threads, args.repeats)))
         return 0
+    from edge_sdk.quantize.vision.prepare import build
+
     from edge_sdk.bundle import bundles_dir
-    from quantize.vision.prepare import build
 
     bundle = Path(args.bundle) if args.bundle else build(bundles_dir())
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    child = subprocess.run([sys.executable, "-m", "quantize.vision.bench", "--sdk-child", "--bundle", str(bundle), "--data", str(data),
+    child = subprocess.run([sys.executable, "-m", "edge_sdk.quantize.vision.bench", "--sdk-child", "--bundle", str(bundle), "--data", str(data),
                             "--threads", str(args.threads), "--repeats", str(args.repeats)], capture_output=True, text=True, env=env, check=True)
     report = {"threads": args.threads, "cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg()}
     report |= json.loads(child.stdout.strip().splitlines()[-1])

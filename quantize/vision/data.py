@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from edge_sdk.quantize.distill.images import VIDEO_SUFFIXES
 
 from edge_sdk.vision.image_io import load_image
 from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
-from quantize.distill.images import VIDEO_SUFFIXES
 
 HOLDOUT_EVERY = 3
 

@@ -16,18 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from edge_sdk.quantize.vision.export import INPUT_NAME
+from edge_sdk.quantize.vision.gptq import round_weights, weight_grid
+from edge_sdk.quantize.vision.probe import conv_inputs, session, weighted_convs
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edge_sdk.errors import QualityGateError
-from quantize.vision.export import INPUT_NAME
-from quantize.vision.gptq import round_weights, weight_grid
-from quantize.vision.probe import conv_inputs, session, weighted_convs
 
 log = logging.getLogger(__name__)
 
 MAX_TOP1_CHANGE = 0.03
-# Writes a float model fine-tuned for int8 to the given path; returns it and a report (quantize.vision.qat.tuner).
+# Writes a float model fine-tuned for int8 to the given path; returns it and a report (edge_sdk.quantize.vision.qat.tuner).
 Tune = Callable[[Path], tuple[Path, dict]]
 
 # int8_format of the device profile -> (activation type, weight type). u8s8 runs on VNNI / ARM
@@ -50,8 +50,8 @@ class Int8Recipe:
     exclude: str = "none"  # nodes kept in float: see valid_exclusion
     bias_correction: bool = False  # fold the mean int8 weight-rounding error of each Conv into its bias
     percentile: float = DEFAULT_PERCENTILE  # the activation range kept by the ``percentile`` method
-    gptq: bool = False  # round Conv weights to keep each layer's outputs close (quantize.vision.gptq), not each weight
-    qat: bool = False  # quantize weights fine-tuned for int8 by quantize.vision.qat (needs the torch model)
+    gptq: bool = False  # round Conv weights to keep each layer's outputs close (edge_sdk.quantize.vision.gptq), not each weight
+    qat: bool = False  # quantize weights fine-tuned for int8 by edge_sdk.quantize.vision.qat (needs the torch model)
 
     def __post_init__(self) -> None:
         if sum((self.gptq, self.bias_correction, self.qat)) > 1:
@@ -77,7 +77,7 @@ class _Reader(CalibrationDataReader):
 
 
 def predict(path: Path, inputs: np.ndarray, batch: int = 16, float_weights_at_load: bool = False) -> np.ndarray:
-    """Logits of an ONNX classifier on ``inputs`` (run in batches; see :func:`~quantize.vision.probe.session`)."""
+    """Logits of an ONNX classifier on ``inputs`` (run in batches; see :func:`~edge_sdk.quantize.vision.probe.session`)."""
     return predict_each(path, (inputs,), batch, float_weights_at_load)[0]
 
 
@@ -142,7 +142,7 @@ def signed_weights(int8_format: str) -> bool:
 
 
 def _fake_quant_weight(w: np.ndarray, signed: bool) -> np.ndarray:
-    """``w`` after onnxruntime's per-channel (axis 0) weight quantization and back (:func:`~quantize.vision.gptq.weight_grid`)."""
+    """``w`` after onnxruntime's per-channel (axis 0) weight quantization and back (:func:`~edge_sdk.quantize.vision.gptq.weight_grid`)."""
     rows = w.reshape(len(w), -1)
     scale, qmin, qmax = weight_grid(rows, signed)
     return (np.clip(np.round(rows / scale[:, None]), qmin[:, None], qmax[:, None]) * scale[:, None]).reshape(w.shape).astype(np.float32)
@@ -288,9 +288,9 @@ def gate(fp32_holdout: np.ndarray, int8_holdout: np.ndarray, fp32_lab: dict, int
 # Inner convs kept float as written (the sweep's --float-weights-at-load turns WeightBiasQuantization off) do not
 # pay either: "front+tail" lowers the logit RMSE by 0.008 (0.066 against 0.074 on Lite0, 0.054 against 0.060 on the
 # distilled student) and still changes 3 near-tie photos of 78, so the runtime keeps onnxruntime's default.
-# GPTQ-rounded weights (quantize.vision.gptq) do no better than bias correction once activations are int8 too
+# GPTQ-rounded weights (edge_sdk.quantize.vision.gptq) do no better than bias correction once activations are int8 too
 # (percentile, stem in float: held-out logit RMSE 0.104 against 0.090, 3 of 78 changed either way), so the
-# ladder does not try them; the sweep (quantize.vision.int8_sweep) can.
+# ladder does not try them; the sweep (edge_sdk.quantize.vision.int8_sweep) can.
 LADDER: tuple[dict, ...] = (
     {"method": "minmax", "exclude": "none"},
     {"method": "percentile", "exclude": "none", "bias_correction": True},
@@ -301,7 +301,7 @@ LADDER: tuple[dict, ...] = (
 )
 
 # Tried after the ladder only when asked (``edge-sdk prepare vision --qat``): weights fine-tuned for int8
-# (quantize.vision.qat, 450 steps, ~12 min on 2 cores), then the same percentile recipe with the stem in float.
+# (edge_sdk.quantize.vision.qat, 450 steps, ~12 min on 2 cores), then the same percentile recipe with the stem in float.
 # Measured on EfficientNet-Lite0 (int8_sweep ... percentile,stem,qat): 3 of 78 held-out photos changed, logit RMSE
 # 0.094 (bias correction, before it left the float stem alone: 3, 0.090), labelled top-1 53/77 as fp32 (2 changed
 # with another order of the same batches); minmax 6 changed, nothing in float 4. On the distilled Lite0 student it

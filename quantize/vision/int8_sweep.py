@@ -1,12 +1,12 @@
 """Try int8 recipes on a built vision bundle's fp32 model, through the same gate the build applies.
 
-    python -m quantize.vision.int8_sweep efficientnet-lite0 percentile,stem,bc,99.99 percentile,stem,gptq
+    python -m edge_sdk.quantize.vision.int8_sweep efficientnet-lite0 percentile,stem,bc,99.99 percentile,stem,gptq
 
 Each recipe is ``method,exclude[,bc|gptq|qat][,percentile]`` (``bc``: bias correction, ``gptq``: weights rounded
-by :mod:`quantize.vision.gptq`; ``qat``: weights fine-tuned for int8 by :mod:`quantize.vision.qat`, on the calibration
-photos and the shared videos; see :mod:`quantize.vision.int8`). Every recipe is measured and printed (held-out top-1 changes and
+by :mod:`edge_sdk.quantize.vision.gptq`; ``qat``: weights fine-tuned for int8 by :mod:`edge_sdk.quantize.vision.qat`, on the calibration
+photos and the shared videos; see :mod:`edge_sdk.quantize.vision.int8`). Every recipe is measured and printed (held-out top-1 changes and
 labelled accuracy against fp32); ``--json`` saves them. Nothing is written into the bundle: the
-build's ladder (:data:`quantize.vision.int8.LADDER`) decides what ships.
+build's ladder (:data:`edge_sdk.quantize.vision.int8.LADDER`) decides what ships.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from edge_sdk.quantize.vision import data, int8, qat
+from edge_sdk.quantize.vision.models import ARCHS, LITE
+from edge_sdk.quantize.vision.weights import load_lite
 
 from edge_sdk.bundle import load_bundle
 from edge_sdk.errors import InvalidInputError
-from quantize.vision import data, int8, qat
-from quantize.vision.models import ARCHS, LITE
-from quantize.vision.weights import load_lite
 
 
 def parse_recipe(text: str) -> dict:
-    """``method,exclude[,bc|gptq|qat][,percentile]`` -> a ladder entry (:class:`~quantize.vision.int8.Int8Recipe` fields)."""
+    """``method,exclude[,bc|gptq|qat][,percentile]`` -> a ladder entry (:class:`~edge_sdk.quantize.vision.int8.Int8Recipe` fields)."""
     parts = text.split(",")
     flags = {"bc": "bias_correction", "gptq": "gptq", "qat": "qat"}
     numbers = [p for p in parts[2:] if p not in flags]

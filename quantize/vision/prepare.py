@@ -1,7 +1,7 @@
 """Build vision bundles: import -> export ONNX -> int8 (gated) / fp16 -> measure -> write.
 
 ``build(store)`` builds the default ``efficientnet-lite0`` bundle from the packaged weights;
-:func:`build_bundle` does the same for any model of :mod:`quantize.vision.models` (ResNet from a
+:func:`build_bundle` does the same for any model of :mod:`edge_sdk.quantize.vision.models` (ResNet from a
 checkpoint on disk, a random-init ResNet-18 in tests). Rebuilds are skipped when the recipe
 (sources, versions, options, data) is unchanged.
 """
@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from edge_sdk.devices.resolve import resolve_device
+from edge_sdk.quantize.bundle_writer import BundleWriter, up_to_date
+from edge_sdk.quantize.vision import data, int8, qat
+from edge_sdk.quantize.vision.export import INPUT_NAME, OUTPUT_NAME, export_onnx, max_abs_diff_vs_torch
+from edge_sdk.quantize.vision.models import ARCHS
 from torch import nn
 
-from devices.resolve import resolve_device
 from edge_sdk.errors import QualityGateError
-from quantize.bundle_writer import BundleWriter, up_to_date
-from quantize.vision import data, int8, qat
-from quantize.vision.export import INPUT_NAME, OUTPUT_NAME, export_onnx, max_abs_diff_vs_torch
-from quantize.vision.models import ARCHS
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,9 @@ def build(store: Path, force: bool = False, qat_fallback: bool = False) -> Path:
 
     The int8 format follows this machine's device profile (``u8s8`` on VNNI/ARM, ``u8u8`` on plain
     AVX2, ``s8s8`` for TensorRT targets). ``qat_fallback``: when every post-training recipe fails the
-    gate, fine-tune the weights for int8 (:mod:`quantize.vision.qat`) and try once more.
+    gate, fine-tune the weights for int8 (:mod:`edge_sdk.quantize.vision.qat`) and try once more.
     """
-    from quantize.vision.weights import load_lite
+    from edge_sdk.quantize.vision.weights import load_lite
 
     root = Path(store) / DEFAULT_NAME
     fmt = resolve_device("auto").int8_format

@@ -1,9 +1,9 @@
 """Quantization-aware fine-tuning of EfficientNet-Lite for onnxruntime's static int8 (QDQ) graph.
 
 Post-training int8 leaves Lite0 3 held-out photos of 78 away from its float answer whatever the
-calibration or rounding (:mod:`quantize.vision.int8`). Here the float weights learn to absorb the
+calibration or rounding (:mod:`edge_sdk.quantize.vision.int8`). Here the float weights learn to absorb the
 rounding instead: the network runs as onnxruntime's QDQ graph will, every Conv with its BatchNorm
-folded in and its weights on onnxruntime's per-channel int8 grid (:func:`~quantize.vision.gptq.weight_grid`),
+folded in and its weights on onnxruntime's per-channel int8 grid (:func:`~edge_sdk.quantize.vision.gptq.weight_grid`),
 and every activation the graph quantizes (each ReLU6 output, each block's projection and residual sum,
 the pooled features) rounded to uint8 over its calibration range; gradients pass straight through the
 rounding (Jacob et al. 2018), and the loss is the KL divergence from the untouched float model's
@@ -23,16 +23,16 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from edge_sdk.quantize.distill.images import collect_unlabelled, render_view, views
+from edge_sdk.quantize.distill.loop import epoch_order
+from edge_sdk.quantize.vision import int8
+from edge_sdk.quantize.vision.data import PhotoSets
+from edge_sdk.quantize.vision.export import export_onnx
+from edge_sdk.quantize.vision.gptq import weight_grid
+from edge_sdk.quantize.vision.models import ARCHS, Conv2dSame, DepthwiseSeparable, EfficientNet, InvertedResidual
 from torch import nn
 
 from edge_sdk.vision.preprocess import PreprocessConfig
-from quantize.distill.images import collect_unlabelled, render_view, views
-from quantize.distill.loop import epoch_order
-from quantize.vision import int8
-from quantize.vision.data import PhotoSets
-from quantize.vision.export import export_onnx
-from quantize.vision.gptq import weight_grid
-from quantize.vision.models import ARCHS, Conv2dSame, DepthwiseSeparable, EfficientNet, InvertedResidual
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class _RoundSTE(torch.autograd.Function):
 
 
 def fake_quant_weight(w: torch.Tensor, signed: bool) -> torch.Tensor:
-    """``w`` on onnxruntime's per-output-channel weight grid (:func:`~quantize.vision.gptq.weight_grid`), with
+    """``w`` on onnxruntime's per-output-channel weight grid (:func:`~edge_sdk.quantize.vision.gptq.weight_grid`), with
     gradients passed straight through the rounding."""
     rows = w.reshape(len(w), -1)
     scale, qmin, qmax = (torch.from_numpy(np.asarray(a)).to(w.dtype)[:, None] for a in weight_grid(rows.detach().numpy(), signed))
@@ -229,7 +229,7 @@ def fine_tune(model: EfficientNet, inputs: torch.Tensor, cfg: QatConfig, log_eve
 
 
 def tuner(model: EfficientNet, arch: str, photos: PhotoSets, int8_format: str, cfg: QatConfig | None = None) -> int8.Tune:
-    """A ``tune`` function for :func:`quantize.vision.int8.measure_recipes`: fine-tunes ``model`` for ``int8_format``
+    """A ``tune`` function for :func:`edge_sdk.quantize.vision.int8.measure_recipes`: fine-tunes ``model`` for ``int8_format``
     on views of the calibration photos and videos of ``photos`` (never the held-out ones) and exports the tuned
     float model."""
     cfg = replace(cfg or QatConfig(), signed_weights=int8.signed_weights(int8_format))

@@ -1,4 +1,4 @@
-"""Import real weights into the plain-torch models of :mod:`quantize.vision.models`.
+"""Import real weights into the plain-torch models of :mod:`edge_sdk.quantize.vision.models`.
 
 Sources, all loaded without unpickling code (``torch.load(weights_only=True)`` or safetensors):
 
@@ -17,9 +17,8 @@ import logging
 from pathlib import Path
 
 import torch
+from edge_sdk.quantize.vision.models import LITE, build_model
 from torch import nn
-
-from quantize.vision.models import LITE, build_model
 
 log = logging.getLogger(__name__)
 

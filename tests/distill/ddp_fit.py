@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import torch
-
-from quantize.distill.engine import Engine, WorkerFinished
-from quantize.distill.loop import Schedule, epoch_order, train
+from edge_sdk.quantize.distill.engine import Engine, WorkerFinished
+from edge_sdk.quantize.distill.loop import Schedule, epoch_order, train
 
 SEEN: list[int] = []
 

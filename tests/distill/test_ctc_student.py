@@ -7,10 +7,17 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
-from quantize.distill.ctc import CTCDistillConfig, Example, collate, ctc_loss, features_of, mask_features, split_validation
-from quantize.distill.ctc_text import encode, normalize_text, spell_number
-from quantize.speech.ctc import DEFAULT_VOCAB, CTCConfig, build_model
+from edge_sdk.quantize.distill.ctc import (
+    CTCDistillConfig,
+    Example,
+    collate,
+    ctc_loss,
+    features_of,
+    mask_features,
+    split_validation,
+)
+from edge_sdk.quantize.distill.ctc_text import encode, normalize_text, spell_number
+from edge_sdk.quantize.speech.ctc import DEFAULT_VOCAB, CTCConfig, build_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::torch.jit.TracerWarning")
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)")
@@ -59,7 +66,7 @@ def test_validation_takes_synthetic_examples_only_and_never_trains_on_them():
 def clips():
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
-    from quantize.distill.audio_corpus import espeak
+    from edge_sdk.quantize.distill.audio_corpus import espeak
 
     audio = [espeak(t, "en-us+m3", 170, 50) for t in TEXTS]
     examples = [Example(torch.from_numpy(features_of(a, SMALL.n_mels)), encode(normalize_text(t), SMALL.vocab), normalize_text(t), "espeak")
@@ -96,9 +103,10 @@ def test_a_few_steps_lower_the_ctc_loss(trained):
 
 @needs_espeak
 def test_written_bundle_matches_training_and_transcribes_in_vocabulary_characters(clips, trained, tmp_path):
+    from edge_sdk.quantize.speech.ctc import write_bundle
+
     from edge_sdk.speech.ctc import CTCModel
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
-    from quantize.speech.ctc import write_bundle
 
     audio, examples = clips
     model = trained[0]

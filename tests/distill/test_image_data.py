@@ -9,10 +9,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from edge_sdk.errors import InvalidInputError
-from quantize.distill.image_data import (
+from edge_sdk.quantize.distill.image_data import (
     Source,
     _photos,
     evenly_spaced,
@@ -24,6 +21,9 @@ from quantize.distill.image_data import (
     pixel_digest,
     rcc_entries,
 )
+from PIL import Image
+
+from edge_sdk.errors import InvalidInputError
 
 
 def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:

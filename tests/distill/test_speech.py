@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from quantize.distill.audio_corpus import FLITE_VOICES, Clip, augment, espeak, long_form_clips, noise, synthetic_clips
-from quantize.distill.speech import (
+from edge_sdk.quantize.distill.audio_corpus import FLITE_VOICES, Clip, augment, espeak, long_form_clips, noise, synthetic_clips
+from edge_sdk.quantize.distill.speech import (
     EOT,
     NO_TIMESTAMPS,
     SOT,
@@ -65,7 +64,7 @@ def test_config_rejects_bad_values():
 
 
 def test_eval_data_joins_the_held_out_clips_and_is_never_gathered_for_training(data_dir, tmp_path):
-    from quantize.distill.speech import gather_clips, held_out_rows
+    from edge_sdk.quantize.distill.speech import gather_clips, held_out_rows
 
     shared = data_dir / "speech" / "librispeech" / "237-134500-0000.flac"
     (tmp_path / "extra.tsv").write_text(f"{shared}\tHE HOPED THERE WOULD BE STEW FOR DINNER\n")
@@ -93,7 +92,7 @@ def test_synthetic_clips_take_turns_between_engines_and_are_seeded():
 
 @pytest.fixture(scope="module")
 def teacher():
-    from quantize.speech.whisper_import import load_whisper
+    from edge_sdk.quantize.speech.whisper_import import load_whisper
 
     model = load_whisper().model.eval()
     for p in model.parameters():
@@ -147,11 +146,11 @@ def test_a_smaller_student_starts_from_the_layers_a_previous_run_trained(teacher
 
 @needs_espeak
 def test_a_few_steps_lower_the_loss_and_move_the_student_toward_the_teacher(teacher):
+    from edge_sdk.quantize.speech.whisper_import import packaged_model_dir
     from tokenizers import Tokenizer
 
     from edge_sdk.speech.features import log_mel
     from edge_sdk.speech.transcriber import window_frames
-    from quantize.speech.whisper_import import packaged_model_dir
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -190,7 +189,7 @@ def test_a_few_steps_lower_the_loss_and_move_the_student_toward_the_teacher(teac
 
 
 def test_kept_vocabulary_holds_the_first_tokens_the_labels_and_every_special_token():
-    from quantize.speech.vocab_trim import input_remap, kept_tokens, output_index
+    from edge_sdk.quantize.speech.vocab_trim import input_remap, kept_tokens, output_index
 
     kept = kept_tokens(100, [5000, 50, 99999], vocab=51864)
     assert kept[:100].tolist() == list(range(100)) and 5000 in kept and 99999 not in kept
@@ -204,9 +203,8 @@ def test_kept_vocabulary_holds_the_first_tokens_the_labels_and_every_special_tok
 
 
 def test_a_word_without_a_kept_token_is_spelled_in_kept_pieces(speech_bundle):
+    from edge_sdk.quantize.speech.vocab_trim import kept_tokens, respell, spelling
     from tokenizers import Tokenizer
-
-    from quantize.speech.vocab_trim import kept_tokens, respell, spelling
 
     tok = Tokenizer.from_file(str(Path(speech_bundle) / "tokenizer.json"))
     pieces = [tok.id_to_token(i) for i in range(tok.get_vocab_size())]
@@ -223,7 +221,7 @@ def test_a_word_without_a_kept_token_is_spelled_in_kept_pieces(speech_bundle):
 
 
 def test_a_student_that_spells_dropped_words_keeps_no_label_token_past_the_first():
-    from quantize.distill.speech import Example, SpeechDistillConfig, output_vocabulary
+    from edge_sdk.quantize.distill.speech import Example, SpeechDistillConfig, output_vocabulary
 
     examples = [Example(torch.zeros(1, 384), [50257, 42537, 50256], "clip")]
     cfg = SpeechDistillConfig(output_vocab_first=32000)
@@ -235,9 +233,8 @@ def test_a_student_that_spells_dropped_words_keeps_no_label_token_past_the_first
 
 def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_the_rest(teacher, tmp_path, speech_bundle, data_dir):
     import onnxruntime as ort
-
-    from quantize.speech.export import export_onnx
-    from quantize.speech.vocab_trim import kept_tokens
+    from edge_sdk.quantize.speech.export import export_onnx
+    from edge_sdk.quantize.speech.vocab_trim import kept_tokens
 
     kept = kept_tokens(2000, [], vocab=51864)
     files = export_onnx(teacher, tmp_path, kept)
@@ -262,8 +259,9 @@ def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_
     assert np.isfinite(dec.run(["logits"], feeds)[0]).any(axis=-1).all()
 
     # the runtime drives the trimmed graphs as a variant, unchanged; 32,000 tokens keep the teacher's transcript
+    from edge_sdk.quantize.bundle_writer import scratch_copy
+
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
-    from quantize.bundle_writer import scratch_copy
 
     files = export_onnx(teacher, tmp_path / "32k", kept_tokens(32000, [], vocab=51864))
     scratch = scratch_copy(speech_bundle, tmp_path / "bundle", {"distilled": files})
@@ -275,9 +273,10 @@ def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_
 
 @needs_espeak
 def test_pseudo_labels_filter_far_transcripts_and_transcribe_each_clip_once(speech_bundle, tmp_path, monkeypatch):
+    from edge_sdk.quantize.distill.audio_corpus import Clip
+    from edge_sdk.quantize.distill.pseudo_labels import pseudo_labels
+
     from edge_sdk.speech.transcriber import Transcriber
-    from quantize.distill.audio_corpus import Clip
-    from quantize.distill.pseudo_labels import pseudo_labels
 
     audio = espeak("Turn left at the next street.", "en-us+m3", 150, 50)
     clips = [Clip(audio, "Turn left at the next street.", "a"), Clip(audio, "The council advised the president.", "b"),
@@ -298,12 +297,13 @@ def test_pseudo_labels_filter_far_transcripts_and_transcribe_each_clip_once(spee
 def test_a_student_variant_carries_its_own_alignment_heads_for_word_timestamps(teacher, tmp_path, speech_bundle, data_dir):
     """The teacher's heads name decoder layers 1-3; a student keeping layers 0, 2 and 3 renumbers them (untrained,
     3 layers still transcribe the clip; 2 do not)."""
+    from edge_sdk.quantize.bundle_writer import scratch_copy
+    from edge_sdk.quantize.distill.speech import student_preprocessing
+    from edge_sdk.quantize.speech.export import export_onnx
+
     from edge_sdk.bundle import load_bundle
     from edge_sdk.errors import BundleError
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
-    from quantize.bundle_writer import scratch_copy
-    from quantize.distill.speech import student_preprocessing
-    from quantize.speech.export import export_onnx
 
     keep = (0, 2, 3)
     heads = load_bundle(speech_bundle).preprocessing["alignment_heads"]
@@ -328,13 +328,13 @@ def test_a_student_variant_carries_its_own_alignment_heads_for_word_timestamps(t
 
 def test_teacher_places_segment_timestamps_in_a_text_only_label(teacher, speech_bundle, data_dir):
     """Two sentences with a pause between them: the label gains a boundary at the pause and ends where the speech ends."""
+    from edge_sdk.quantize.distill.speech import Example
+    from edge_sdk.quantize.distill.speech_timestamps import TIMESTAMP_BEGIN, timestamped, with_timestamps
     from tokenizers import Tokenizer
 
     from edge_sdk.audio import load_audio
     from edge_sdk.speech.features import log_mel
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions, window_frames
-    from quantize.distill.speech import Example
-    from quantize.distill.speech_timestamps import TIMESTAMP_BEGIN, timestamped, with_timestamps
 
     clips = [load_audio(str(data_dir / "speech" / "librispeech" / f"237-134500-00{n}.flac"))[0] for n in ("02", "08")]
     pause = np.zeros(16000, dtype=np.float32)

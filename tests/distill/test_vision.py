@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from edge_sdk.quantize.distill.images import mixed_views, read_labels, render_view, views
+from edge_sdk.quantize.distill.loop import Schedule
+from edge_sdk.quantize.distill.vision import VisionDistillConfig, kd_loss, train_vision_student
 
 from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
-from quantize.distill.images import mixed_views, read_labels, render_view, views
-from quantize.distill.loop import Schedule
-from quantize.distill.vision import VisionDistillConfig, kd_loss, train_vision_student
 
 
 def test_kd_loss_is_zero_for_the_teacher_itself_and_positive_otherwise():
@@ -34,9 +34,10 @@ def test_views_start_with_the_whole_image_and_are_seeded():
 
 def test_view_0_is_exactly_what_the_runtime_feeds_the_model(data_dir):
     """Training sees the pixels the deployed model sees: the runtime's resize and centre crop, no sub-pixel shift."""
+    from edge_sdk.quantize.distill.images import load_rgb
+    from edge_sdk.quantize.vision.models import ARCHS
+
     from edge_sdk.vision.image_io import load_image
-    from quantize.distill.images import load_rgb
-    from quantize.vision.models import ARCHS
 
     path = data_dir / "images" / "calibration" / "aquarium_starfish_008.jpg"
     config = ARCHS["efficientnet-lite0"].preprocess
@@ -100,7 +101,7 @@ def test_a_few_steps_lower_the_kl_and_move_the_student_toward_the_teacher(tiny_d
 
 
 def test_a_trained_backbone_stage_moves_and_the_stages_before_it_stay_lite0s(tiny_data, tmp_path):
-    from quantize.vision.weights import load_lite
+    from edge_sdk.quantize.vision.weights import load_lite
 
     torch.set_num_threads(1)
     cfg = VisionDistillConfig(data=(str(tiny_data / "images" / "calibration"),), views_per_image=2, trained=("blocks.6", "conv_head"),
@@ -144,9 +145,10 @@ def test_an_unknown_teacher_architecture_is_named():
 
 
 def test_the_written_variants_load_in_the_runtime_and_are_chosen_when_asked(vision_bundle, tiny_data, tmp_path):
+    from edge_sdk.quantize.distill.vision_ship import distill_vision
+
     from edge_sdk.bundle import load_bundle
     from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
-    from quantize.distill.vision_ship import distill_vision
 
     torch.set_num_threads(1)
     copy = Path(shutil.copytree(vision_bundle, tmp_path / "bundle"))
@@ -184,7 +186,7 @@ def test_config_is_frozen():
 def test_two_processes_under_torchrun_train_the_student_and_process_0_alone_reports(tiny_data, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "EDGE_SDK_HOME": str(tmp_path / "empty-store")}  # no bundle: train only
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "quantize", "distill",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "edge_sdk.quantize", "distill",
            "vision", "--data", str(tiny_data / "images" / "calibration"), "--data-root", str(tiny_data), "--device", "cpu",
            "--steps", "20", "--batch-size", "6", "--lr", "1e-4", "--no-write", "--out", str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

@@ -20,7 +20,7 @@ BLOCK = textwrap.dedent(
     sys.meta_path.insert(0, Block())
     import edge_sdk, devices
     mods = [m.name for m in pkgutil.walk_packages(edge_sdk.__path__, 'edge_sdk.') if m.name != 'edge_sdk.__main__']
-    mods += ['devices.detect', 'devices.resolve', 'devices.doctor']
+    mods += ['edge_sdk.devices.detect', 'edge_sdk.devices.resolve', 'edge_sdk.devices.doctor']
     for m in mods:
         importlib.import_module(m)
     heavy = [m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'optimum')]

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::torch.ji
 
 @pytest.fixture(scope="module", params=["gru", "lstm"])
 def ctc_bundle(request, tmp_path_factory):
-    from quantize.speech.ctc import CTCConfig, write_bundle
+    from edge_sdk.quantize.speech.ctc import CTCConfig, write_bundle
 
     config = CTCConfig(rnn_type=request.param, rnn_hidden=64, rnn_layers=2)
     return write_bundle(tmp_path_factory.mktemp(f"ctc-{request.param}"), config, seed=3), config
@@ -33,7 +33,7 @@ def speech(data_dir) -> np.ndarray:
 
 
 def test_onnx_output_equals_torch_output(ctc_bundle):
-    from quantize.speech.ctc import build_model, initial_state
+    from edge_sdk.quantize.speech.ctc import build_model, initial_state
 
     root, config = ctc_bundle
     model = build_model(config, seed=3)

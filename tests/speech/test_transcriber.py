@@ -126,7 +126,7 @@ def test_beam_search_option(speech_bundle, data_dir):
 
 def test_a_variant_s_own_window_margin_overrides_the_bundle_s(speech_bundle, tmp_path, data_dir):
     """A variant trained with another margin (a distilled student) carries it; the others keep the bundle's."""
-    from quantize.bundle_writer import scratch_copy
+    from edge_sdk.quantize.bundle_writer import scratch_copy
 
     bundle = load_bundle(speech_bundle)
     fp32 = {role: bundle.path_of(f) for role, f in bundle.variants["fp32"].files.items()}

@@ -22,7 +22,7 @@ CLIPS = [
 
 @pytest.fixture(scope="module")
 def reference():
-    from quantize.speech.whisper_import import packaged_model_dir
+    from edge_sdk.quantize.speech.whisper_import import packaged_model_dir
 
     return faster_whisper.WhisperModel(str(packaged_model_dir()), device="cpu", compute_type="float32", cpu_threads=2)
 
@@ -34,9 +34,8 @@ def fp32(speech_bundle):
 
 def test_ct2_mapping_has_no_missing_or_unexpected_keys():
     import torch
-
-    from quantize.speech.ct2_reader import read_ct2
-    from quantize.speech.whisper_import import _ct2_state_dict, load_ct2_whisper, packaged_model_dir
+    from edge_sdk.quantize.speech.ct2_reader import read_ct2
+    from edge_sdk.quantize.speech.whisper_import import _ct2_state_dict, load_ct2_whisper, packaged_model_dir
 
     imported = load_ct2_whisper(packaged_model_dir())  # raises on missing/unexpected keys
     state = imported.model.state_dict()

@@ -30,7 +30,7 @@ def _tokenizer_json() -> str:
 @pytest.fixture(scope="module")
 def tiny_bart(tmp_path_factory):
     """(torch model, bundle folder) of a random BART with a word-level tokenizer."""
-    from quantize.text.seq2seq import build_seq2seq
+    from edge_sdk.quantize.text.seq2seq import build_seq2seq
 
     torch.manual_seed(0)
     cfg = transformers.BartConfig(

@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from edge_sdk.quantize.text import gate
 
 from edge_sdk.errors import QualityGateError
 from edge_sdk.runtime import load_model
 from edge_sdk.text.encoder import SentenceEncoder
 from edge_sdk.text.segment import split_sentences
-from quantize.text import gate
 
 
 def test_int8_passed_the_gate_recorded_in_bundle_json(text_bundle) -> None:

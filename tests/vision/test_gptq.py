@@ -7,11 +7,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from edge_sdk.quantize.vision import gptq, int8
+from edge_sdk.quantize.vision.export import INPUT_NAME
+from edge_sdk.quantize.vision.probe import conv_inputs
 from onnx import TensorProto, helper, numpy_helper
-
-from quantize.vision import gptq, int8
-from quantize.vision.export import INPUT_NAME
-from quantize.vision.probe import conv_inputs
 
 
 @pytest.mark.parametrize("signed", [True, False])

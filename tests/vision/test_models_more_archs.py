@@ -17,10 +17,10 @@ import pytest
 torch = pytest.importorskip("torch", reason="model preparation needs torch (edge-sdk[quantize])")
 pytest.importorskip("cv2", reason="photos are decoded with OpenCV")
 
-from quantize.vision import data  # noqa: E402
-from quantize.vision.export import export_onnx, max_abs_diff_vs_torch  # noqa: E402
-from quantize.vision.models import ARCHS, build_model  # noqa: E402
-from quantize.vision.weights import load_checkpoint  # noqa: E402
+from edge_sdk.quantize.vision import data  # noqa: E402
+from edge_sdk.quantize.vision.export import export_onnx, max_abs_diff_vs_torch  # noqa: E402
+from edge_sdk.quantize.vision.models import ARCHS, build_model  # noqa: E402
+from edge_sdk.quantize.vision.weights import load_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from quantize.vision import int8, qat
-from quantize.vision.models import ARCHS
+from edge_sdk.quantize.vision import int8, qat
+from edge_sdk.quantize.vision.models import ARCHS
 
 
 @pytest.mark.parametrize("signed", [True, False])
@@ -39,8 +38,8 @@ def test_folding_batchnorm_gives_the_same_outputs():
 
 
 def test_a_few_steps_bring_lite0s_int8_simulation_closer_to_its_float_outputs(data_dir):
-    from quantize.vision import data
-    from quantize.vision.weights import load_lite
+    from edge_sdk.quantize.vision import data
+    from edge_sdk.quantize.vision.weights import load_lite
 
     model, _ = load_lite("efficientnet-lite0")
     photos = data.photo_sets(data_dir / "images")
@@ -65,14 +64,15 @@ def test_a_few_steps_bring_lite0s_int8_simulation_closer_to_its_float_outputs(da
 
 
 def test_prepare_vision_asks_for_the_qat_fallback_and_a_qat_recipe_needs_the_torch_model(tmp_path, monkeypatch):
+    from edge_sdk.quantize import prepare
+
     from edge_sdk.cli import build_parser
-    from quantize import prepare
 
     args = build_parser().parse_args(["prepare", "vision", "--qat"])
     assert (args.what, args.qat) == ("vision", True) and build_parser().parse_args(["prepare"]).qat is False
     seen = {}
-    monkeypatch.setattr("quantize.vision.prepare.build", lambda store, force, qat_fallback: seen.setdefault("qat", qat_fallback))
-    monkeypatch.setattr("quantize.text.prepare.build", lambda store, force, **kw: seen.setdefault("text", kw))
+    monkeypatch.setattr("edge_sdk.quantize.vision.prepare.build", lambda store, force, qat_fallback: seen.setdefault("qat", qat_fallback))
+    monkeypatch.setattr("edge_sdk.quantize.text.prepare.build", lambda store, force, **kw: seen.setdefault("text", kw))
     prepare.prepare("vision", store=tmp_path, qat=True)
     prepare.prepare("text", store=tmp_path, qat=True)  # the flag reaches the vision build only
     assert seen == {"qat": True, "text": {}}

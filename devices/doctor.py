@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
 from edge_sdk.devices.detect import available_providers
 from edge_sdk.devices.kernels import int8_format_problem
 from edge_sdk.devices.onnx_bytes import FLOAT, model_bytes, tensor, value_info

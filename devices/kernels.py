@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
 from edge_sdk.devices.onnx_bytes import model_bytes, tensor, value_info
 
 UINT8, INT8, INT32 = 2, 3, 6  # onnx.TensorProto element types

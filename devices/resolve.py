@@ -10,7 +10,6 @@ from pathlib import Path
 
 from edge_sdk.devices.detect import MachineFacts, available_providers, detect
 from edge_sdk.devices.profile import CaptureHints, Profile, load_profile
-
 from edge_sdk.errors import ProviderUnavailableError
 
 log = logging.getLogger(__name__)

@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("demo", help="live transcription, camera loop and summary on the shared data")
-    p.add_argument("--data", default=None, help="shared data folder (default: ../shared/data next to the checkout)")
+    p.add_argument("--data", default=None, help="data folder (default: $EDGE_SDK_DATA, else the repository's data/)")
     p.add_argument("--speed", type=float, default=2.0, help="speech playback speed (1 = real time, 0 = as fast as possible)")
     p.set_defaults(func=cmd_demo)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_sdk.bench.cli import default_data_dir
+from edge_sdk.datasets import data_dir
 from edge_sdk.memory import peak_rss_mb
 
 
@@ -109,7 +109,7 @@ def demo_text(data: Path) -> dict:
 
 
 def run_demo(args) -> int:
-    data = Path(args.data) if args.data else default_data_dir()
+    data = data_dir(args.data)
     rows = [demo_speech(data, args.speed), demo_vision(data), demo_text(data)]
     print("\n== benchmark (this run)")
     print(f"  {'task':18s} {'variant':8s} {'p50 ms':>8s} {'p95 ms':>8s}  {'items':24s} note")

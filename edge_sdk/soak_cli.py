@@ -8,9 +8,9 @@ from pathlib import Path
 
 
 def cmd_soak(args) -> int:
-    from edge_sdk.bench.cli import default_data_dir
+    from edge_sdk.datasets import data_dir
 
-    data = Path(args.data) if args.data else default_data_dir()
+    data = data_dir(args.data)
     if args.loop == "speech":
         from edge_sdk.speech.soak import soak_speech
         from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions

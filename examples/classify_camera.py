@@ -1,7 +1,7 @@
 """Live labels from a camera, a video file played as live, or an RTSP/HTTP stream.
 
     python examples/classify_camera.py 0                                   # first camera
-    python examples/classify_camera.py ../shared/data/video/bottle-detection_0s-5s.mp4
+    python examples/classify_camera.py data/video/bottle-detection_0s-5s.mp4
     python examples/classify_camera.py rtsp://192.168.1.20:8554/cam --out annotated.avi
 
 The grabber keeps only the newest frame, so labels stay fresh when inference is slower than the
@@ -19,7 +19,7 @@ from edge_sdk.vision.loop import AnnotatedWriter, draw_overlay, run_camera
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    source = args[0] if args else "../shared/data/video/bottle-detection_0s-5s.mp4"
+    source = args[0] if args else "data/video/bottle-detection_0s-5s.mp4"
     out = args[args.index("--out") + 1] if "--out" in args else None
     options = FrameClassifierOptions(bundle="efficientnet-lite0", running_mode="video", top_k=1, smoothing_factor=0.3)
     writer = None

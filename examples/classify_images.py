@@ -1,6 +1,6 @@
 """Classify image files with the default EfficientNet-Lite0 bundle.
 
-    python examples/classify_images.py ../shared/data/images/*.png
+    python examples/classify_images.py data/images/*.png
 
 Build the bundle first with ``edge-sdk prepare vision``.
 """
@@ -13,7 +13,7 @@ from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
 
 
 def main(argv: list[str] | None = None) -> int:
-    paths = (argv if argv is not None else sys.argv[1:]) or ["../shared/data/images/coffee.png"]
+    paths = (argv if argv is not None else sys.argv[1:]) or ["data/images/coffee.png"]
     options = FrameClassifierOptions(bundle="efficientnet-lite0", top_k=3)  # variant chosen by the device profile
     with FrameClassifier.create(options) as classifier:
         for path in paths:

@@ -16,7 +16,7 @@ from edge_sdk.text.rolling import RollingSummarizer, RollingSummaryOptions, Tran
 from edge_sdk.text.segment import split_sentences
 from edge_sdk.text.summarizer import Summarizer, SummarizerOptions
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "summaries.jsonl"
+SHARED = Path(__file__).resolve().parents[1] / "data" / "text" / "summaries.jsonl"
 WORDS_PER_SECOND = 2.5  # speaking rate
 
 

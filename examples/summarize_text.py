@@ -12,7 +12,7 @@ from pathlib import Path
 
 from edge_sdk.text.summarizer import Summarizer, SummarizerOptions
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "summaries.jsonl"
+SHARED = Path(__file__).resolve().parents[1] / "data" / "text" / "summaries.jsonl"
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Transcribe an audio file offline and print each segment as it is decoded.
 
-    python examples/transcribe_file.py ../shared/data/speech/public_domain/jfk.flac [--variant int8] [--beam-size 1] [--words]
+    python examples/transcribe_file.py data/speech/public_domain/jfk.flac [--variant int8] [--beam-size 1] [--words]
 
 Any format soundfile reads, any sample rate and channel count: the conversion is printed first.
 """

@@ -1,6 +1,6 @@
 """Play an audio file as if it were a live microphone and transcribe it as it plays.
 
-    python examples/transcribe_file_live.py ../shared/data/speech/long/237-134500_chapter_concat.flac [--speed 1]
+    python examples/transcribe_file_live.py data/speech/long/237-134500_chapter_concat.flac [--speed 1]
 
 Prints partials and finals with their stream times, then the end-of-speech-to-final latency, the partial
 interval, CPU seconds per audio second and peak RSS: the numbers a live deployment cares about.

@@ -46,10 +46,10 @@ class TorchSentenceSession:
 
 def vision_runner(data: Path, quick: bool, device):
     import torch
-    from edge_sdk.quantize.vision.weights import load_lite
 
     from edge_sdk.bench.vision import Runner
     from edge_sdk.bundle import load_bundle
+    from edge_sdk.quantize.vision.weights import load_lite
     from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
 
     runner = Runner("ref:onnxruntime-fp32", device, data, quick)
@@ -68,9 +68,9 @@ def vision_runner(data: Path, quick: bool, device):
 
 def text_runner(data: Path, quick: bool, device):
     import torch
-    from edge_sdk.quantize.text.prepare import package_model_folder
 
     from edge_sdk.bench.text import Runner
+    from edge_sdk.quantize.text.prepare import package_model_folder
 
     torch.set_num_threads(device.intra_op_threads)
     runner = Runner("fp32", device, data, quick)
@@ -81,9 +81,8 @@ def text_runner(data: Path, quick: bool, device):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edge_sdk.devices.resolve import resolve_device
-
     from edge_sdk.bench.worker import measure
+    from edge_sdk.devices.resolve import resolve_device
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("task", choices=["vision", "text"])

@@ -12,10 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
+from edge_sdk.bundle import load_bundle
 from edge_sdk.quantize.distill.measure import speedup_rounds
 from edge_sdk.quantize.distill.speech import decoder_step_ms
-
-from edge_sdk.bundle import load_bundle
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 import soundfile as sf
+
 from edge_sdk.quantize.distill.audio_corpus import TTS_ENGINES, synthetic_clips, write_manifest
 from edge_sdk.quantize.distill.corpus import read_documents, sentence_split
 from edge_sdk.quantize.distill.speech import spoken_sentences

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from edge_sdk.quantize.distill.corpus import read_documents, sentence_split, split_sentences
 from edge_sdk.quantize.distill.text import TEACHER_MAX_TOKENS, TextDistillConfig, eval_sentences
 from edge_sdk.quantize.distill.text_student import (

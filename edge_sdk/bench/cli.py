@@ -7,17 +7,10 @@ import sys
 from pathlib import Path
 
 
-def default_data_dir() -> Path:
-    here = Path(__file__).resolve().parents[2]
-    for c in (here.parent / "shared" / "data", Path.cwd().parent / "shared" / "data", Path.cwd() / "shared" / "data"):
-        if (c / "README.md").is_file():
-            return c
-    return here.parent / "shared" / "data"
-
-
 def cmd_bench(args) -> int:
     from edge_sdk.bench.report import compare, validate
     from edge_sdk.bench.run import print_summary, run_bench
+    from edge_sdk.datasets import data_dir
 
     if args.compare:
         a, b = (json.loads(Path(p).read_text()) for p in args.compare)
@@ -26,7 +19,7 @@ def cmd_bench(args) -> int:
         return 1 if any("REGRESSION" in line for line in lines) else 0
     tasks = [t for t in args.tasks.split(",") if t]
     variants = [v for v in args.variants.split(",") if v] if args.variants else None
-    report = run_bench(tasks, variants, Path(args.out), Path(args.data or default_data_dir()), args.reference, args.quick, " ".join(sys.argv))
+    report = run_bench(tasks, variants, Path(args.out), data_dir(args.data), args.reference, args.quick, " ".join(sys.argv))
     print_summary(report)
     problems = validate(report)
     for p in problems:
@@ -40,7 +33,7 @@ def register(sub, eval_sub) -> None:
     p.add_argument("--tasks", default="speech,vision,text")
     p.add_argument("--variants", default=None, help="comma-separated, e.g. fp32,int8 (default: all the bundles have)")
     p.add_argument("--out", default="bench-out")
-    p.add_argument("--data", default=None, help="evaluation data folder (default: ../shared/data)")
+    p.add_argument("--data", default=None, help="evaluation data folder (default: $EDGE_SDK_DATA, else the repository's data/)")
     p.add_argument("--reference", action="store_true", help="also run faster-whisper, PyTorch eager and plain onnxruntime")
     p.add_argument("--quick", action="store_true", help="few samples: checks the report, not the figures")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="print differences between two reports")

@@ -74,7 +74,7 @@ def replay(transcriber, audio: np.ndarray, block_ms: int, reference: str | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edge_sdk.bench.cli import default_data_dir
+    from edge_sdk.datasets import data_dir
     from edge_sdk.devices.resolve import resolve_device
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--options", nargs="+", default=["{}"], metavar="JSON", help="StreamOptions fields, one JSON object per run")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
-    path = args.file or next((default_data_dir() / "speech" / "long").glob("*.flac"))
+    path = args.file or next((data_dir() / "speech" / "long").glob("*.flac"))
     ref_path = args.reference or path.with_suffix(".txt")
     reference = ref_path.read_text() if ref_path.is_file() else None
     transcriber = Transcriber.create(TranscriberOptions(bundle=args.bundle, variant=args.variant))

@@ -68,7 +68,7 @@ def build_parser(prog: str = "python -m edge_sdk.quantize distill") -> argparse.
     p.add_argument("--init-from", metavar="DIR", help="text, speech: start the student from a previous run's work folder "
                    "(training in stages, each with its own schedule; speech takes the layers both runs keep, so a 2-layer "
                    "student can start from a trained 3-layer one)")
-    p.add_argument("--data-root", type=Path, help="shared data folder with speech/, images/, text/ (default ../shared/data)")
+    p.add_argument("--data-root", type=Path, help="shared data folder with speech/, images/, text/ (default $EDGE_SDK_DATA, else the repository's data/)")
     p.add_argument("--steps", type=int, help="optimizer steps")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="peak learning rate")
@@ -90,16 +90,6 @@ def build_parser(prog: str = "python -m edge_sdk.quantize distill") -> argparse.
                    "the student for int8 and try again (quantization-aware; about 12 min on 2 cores)")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     return p
-
-
-def _data_root(given: Path | None) -> Path:
-    if given:
-        return given
-    here = Path(__file__).resolve().parents[2]
-    for candidate in (here.parent / "shared" / "data", here / "shared" / "data", Path.cwd().parent / "shared" / "data"):
-        if (candidate / "README.md").is_file():
-            return candidate
-    return Path.cwd() / "data"
 
 
 def _given(args: argparse.Namespace, *names: str) -> dict:
@@ -149,15 +139,16 @@ def text_config(args: argparse.Namespace, data: tuple[str, ...]):
 def run(args: argparse.Namespace) -> dict:
     """Run the distillation the parsed ``args`` describe and return its report."""
     import torch
-    from edge_sdk.quantize.distill.engine import Engine
 
     from edge_sdk.bundle import home
+    from edge_sdk.datasets import data_dir
+    from edge_sdk.quantize.distill.engine import Engine
 
     if args.threads:
         torch.set_num_threads(args.threads)
     engine = Engine.create(args.device, args.precision)
     out = args.out or home() / "distill" / args.student
-    root = _data_root(args.data_root)
+    root = data_dir(args.data_root)
     data = tuple(args.data or ())
     if args.student == "text":
         from edge_sdk.quantize.distill.text import distill_text

@@ -15,9 +15,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_sdk.quantize.distill.jats import read_article
-
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError
+from edge_sdk.quantize.distill.jats import read_article
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _SPACE = re.compile(r"\s+")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from edge_sdk.errors import InvalidInputError
 from edge_sdk.quantize.bundle_writer import recipe_hash
 from edge_sdk.quantize.distill.audio_corpus import Clip, validation_indices
 from edge_sdk.quantize.distill.ctc_text import encode, normalize_text
@@ -27,8 +29,6 @@ from edge_sdk.quantize.distill.loop import Schedule, bucketed_batch, cached, res
 from edge_sdk.quantize.distill.pseudo_labels import pseudo_labels
 from edge_sdk.quantize.distill.speech import DATA_FIELDS, SpeechDistillConfig, gather_clips, held_out_rows, training_sentences
 from edge_sdk.quantize.speech.ctc import CTCConfig, DeepSpeechCTC, build_model, initial_state
-
-from edge_sdk.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 

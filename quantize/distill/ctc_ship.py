@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from edge_sdk.quantize.bundle_writer import add_variant
 from edge_sdk.quantize.distill import measure
 from edge_sdk.quantize.distill.audio_corpus import load_clip, write_manifest

@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from edge_sdk.quantize.distill import debian
 
 from edge_sdk.errors import InvalidInputError
+from edge_sdk.quantize.distill import debian
 
 log = logging.getLogger(__name__)
 

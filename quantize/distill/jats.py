@@ -21,9 +21,8 @@ import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from edge_sdk.quantize.distill.pypi import fetch_sdist
-
 from edge_sdk.errors import InvalidInputError
+from edge_sdk.quantize.distill.pypi import fetch_sdist
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from edge_sdk.quantize.distill.engine import Engine, WorkerFinished
 from tqdm import tqdm
 
 from edge_sdk.errors import InvalidInputError
+from edge_sdk.quantize.distill.engine import Engine, WorkerFinished
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import onnxruntime as ort
-from edge_sdk.devices.resolve import resolve_device
 
+from edge_sdk.devices.resolve import resolve_device
 from edge_sdk.runtime import create_session
 
 

@@ -33,9 +33,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from edge_sdk.quantize.distill.npm import fetch_tarball
-
 from edge_sdk.errors import InvalidInputError
+from edge_sdk.quantize.distill.npm import fetch_tarball
 
 # (file name, text) pairs from an open package tarball
 Extractor = Callable[[tarfile.TarFile], Iterator[tuple[str, str]]]

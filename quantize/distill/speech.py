@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from edge_sdk.errors import InvalidInputError, QualityGateError
 from edge_sdk.quantize.bundle_writer import add_variant, recipe_hash, scratch_copy
 from edge_sdk.quantize.distill.audio_corpus import (
     TTS_ENGINES,
@@ -43,9 +46,6 @@ from edge_sdk.quantize.distill.loop import CHECKPOINT, Schedule, bucketed_batch,
 from edge_sdk.quantize.distill.pseudo_labels import pseudo_labels
 from edge_sdk.quantize.distill.refusal import record_refusal
 from edge_sdk.quantize.speech.vocab_trim import kept_tokens, output_index, respell, spelling
-from torch import nn
-
-from edge_sdk.errors import InvalidInputError, QualityGateError
 
 log = logging.getLogger(__name__)
 
@@ -364,9 +364,8 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
                          engine: Engine) -> tuple[nn.Module, torch.Tensor | None, dict, list]:
     """Build the data (process 0 first, the others read its cache), train the student on ``engine``; return it,
     its output vocabulary (None: all), the training report and the held-out rows."""
-    from edge_sdk.quantize.speech.whisper_import import load_whisper
-
     from edge_sdk.bundle import load_bundle
+    from edge_sdk.quantize.speech.whisper_import import load_whisper
 
     workdir = Path(workdir)
     seed_everything(cfg.schedule.seed)
@@ -464,12 +463,11 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
     """
     import json
 
+    from edge_sdk.bundle import load_bundle
     from edge_sdk.quantize.distill import measure
     from edge_sdk.quantize.speech.export import export_onnx
     from edge_sdk.quantize.speech.prepare import gate_int8
     from edge_sdk.quantize.speech.variants import INT8_ATTEMPTS, quantize_int8
-
-    from edge_sdk.bundle import load_bundle
     from edge_sdk.speech.evaluate import evaluate
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 

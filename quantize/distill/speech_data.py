@@ -34,10 +34,9 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
+from edge_sdk.errors import MissingDependencyError
 from edge_sdk.quantize.distill import debian
 from edge_sdk.quantize.distill.pypi import fetch_sdist
-
-from edge_sdk.errors import MissingDependencyError
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import random
 
 import torch
-from edge_sdk.quantize.distill.speech import EOT, NO_TIMESTAMPS, SOT, decoder_logits
 from torch import nn
 
+from edge_sdk.quantize.distill.speech import EOT, NO_TIMESTAMPS, SOT, decoder_logits
 from edge_sdk.speech.tokenizer import TIME_PER_TIMESTAMP_S
 
 TIMESTAMP_BEGIN = NO_TIMESTAMPS + 1  # <|0.00|>

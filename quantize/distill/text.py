@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from edge_sdk.bundle import load_bundle
+from edge_sdk.errors import BundleNotFoundError, InvalidInputError
 from edge_sdk.quantize.bundle_writer import add_variant, scratch_copy
 from edge_sdk.quantize.distill import measure
 from edge_sdk.quantize.distill.corpus import SentenceSplit, augment, read_documents, sentence_split, split_sentences
@@ -37,9 +40,6 @@ from edge_sdk.quantize.distill.text_student import (
     packaged_teacher_dir,
     teacher_dir_of,
 )
-
-from edge_sdk.bundle import load_bundle
-from edge_sdk.errors import BundleNotFoundError, InvalidInputError
 
 log = logging.getLogger(__name__)
 

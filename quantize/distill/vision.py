@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from edge_sdk.errors import InvalidInputError
 from edge_sdk.quantize.bundle_writer import recipe_hash
 from edge_sdk.quantize.distill.engine import Engine
 from edge_sdk.quantize.distill.images import (
@@ -32,9 +35,6 @@ from edge_sdk.quantize.distill.images import (
     views,
 )
 from edge_sdk.quantize.distill.loop import Schedule, cached, epoch_order, resume_key, seed_everything, train
-from torch import nn
-
-from edge_sdk.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,14 @@ import logging
 from pathlib import Path
 
 import numpy as np
+
+from edge_sdk.bundle import load_bundle
 from edge_sdk.quantize.bundle_writer import add_variant
 from edge_sdk.quantize.distill import measure
 from edge_sdk.quantize.distill.engine import Engine
 from edge_sdk.quantize.distill.images import read_labels
 from edge_sdk.quantize.distill.refusal import record_refusal
 from edge_sdk.quantize.distill.vision import VisionDistillConfig, teacher_members, train_vision_student
-
-from edge_sdk.bundle import load_bundle
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,11 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     Returns:
         The report: recipe, training (with before/after evaluations) and per-variant metrics.
     """
+    from edge_sdk.errors import BundleNotFoundError
     from edge_sdk.quantize.vision import data, int8, qat
     from edge_sdk.quantize.vision.export import export_onnx
     from edge_sdk.quantize.vision.models import ARCHS
     from edge_sdk.quantize.vision.weights import load_lite
-
-    from edge_sdk.errors import BundleNotFoundError
 
     workdir, root = Path(workdir), Path(data_root or ".")
     student, report = train_vision_student(cfg, workdir, root, engine)

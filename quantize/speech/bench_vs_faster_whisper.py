@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from edge_sdk.audio import load_audio
 from edge_sdk.devices.resolve import resolve_device
 from edge_sdk.quantize.speech.prepare import shared_data
 from edge_sdk.quantize.speech.whisper_import import packaged_model_dir
-
-from edge_sdk.audio import load_audio
 from edge_sdk.speech.evaluate import corpus_wer, read_manifest
 from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 

@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from edge_sdk.quantize.bundle_writer import BundleWriter
 from torch import nn
+
+from edge_sdk.quantize.bundle_writer import BundleWriter
 
 DEFAULT_VOCAB = ("<blank>", " ", "'", *"abcdefghijklmnopqrstuvwxyz")
 

@@ -20,8 +20,9 @@ import warnings
 from pathlib import Path
 
 import torch
-from edge_sdk.quantize.speech.vocab_trim import input_remap, output_index
 from torch import nn
+
+from edge_sdk.quantize.speech.vocab_trim import input_remap, output_index
 
 log = logging.getLogger(__name__)
 OPSET = 17

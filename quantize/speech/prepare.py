@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from edge_sdk.datasets import data_dir
+from edge_sdk.errors import InvalidInputError, QualityGateError
 from edge_sdk.quantize.bundle_writer import BundleWriter, up_to_date
 from edge_sdk.quantize.speech.variants import INT8_ATTEMPTS, convert_fp16, integer_op_count, quantize_int8
-
-from edge_sdk.errors import QualityGateError
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,12 @@ def _version(pkg: str) -> str:
 
 
 def shared_data() -> Path | None:
-    """The shared evaluation data (``$EDGE_SDK_DATA`` or ``../shared/data`` next to the checkout)."""
-    repo = Path(__file__).resolve().parents[2]
-    for cand in (os.environ.get("EDGE_SDK_DATA"), repo.parent / "shared" / "data", repo / "shared" / "data"):
-        if cand and (Path(cand) / "speech" / "transcripts.tsv").is_file():
-            return Path(cand)
-    return None
+    """The evaluation data (:func:`edge_sdk.datasets.data_dir`), or None when there is none."""
+    try:
+        data = data_dir()
+    except InvalidInputError:
+        return None
+    return data if (data / "speech" / "transcripts.tsv").is_file() else None
 
 
 def _vad_path() -> Path:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from edge_sdk.quantize.speech.ct2_reader import CT2Model, read_ct2
 from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+from edge_sdk.quantize.speech.ct2_reader import CT2Model, read_ct2
 
 log = logging.getLogger(__name__)
 

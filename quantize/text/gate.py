@@ -104,16 +104,15 @@ def first_passing(attempts, run):
 
 
 def gate_data(path: Path | None = None) -> Path | None:
-    """The shared ``summaries.jsonl``: ``path``, ``$EDGE_SDK_DATA/text``, or ``../shared/data/text``."""
-    import os
+    """The gate texts: ``path``, else ``summaries.jsonl`` of the data folder (:func:`edge_sdk.datasets.data_dir`);
+    None when neither exists."""
+    from edge_sdk.datasets import data_dir
+    from edge_sdk.errors import InvalidInputError
 
-    repo = Path(__file__).resolve().parents[2]
-    for candidate in (
-        path,
-        Path(os.environ["EDGE_SDK_DATA"]) / "text" / "summaries.jsonl" if os.environ.get("EDGE_SDK_DATA") else None,
-        repo.parent / "shared" / "data" / "text" / "summaries.jsonl",
-        repo / "shared" / "data" / "text" / "summaries.jsonl",
-    ):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
+    if path:
+        return Path(path) if Path(path).is_file() else None
+    try:
+        candidate = data_dir() / "text" / "summaries.jsonl"
+    except InvalidInputError:
+        return None
+    return candidate if candidate.is_file() else None

@@ -65,7 +65,6 @@ def build(store: Path, force: bool = False, source: Path | None = None, int8_for
     from edge_sdk.quantize.bundle_writer import BundleWriter, up_to_date
     from edge_sdk.quantize.text import export
     from edge_sdk.quantize.text.gate import gate_data
-
     from edge_sdk.text.rank import RankWeights
 
     folder = Path(source) if source else package_model_folder()
@@ -119,7 +118,6 @@ def _gate_and_quantize(fp32: Path, root: Path, folder: Path, cfg: dict, int8_for
     """
     from edge_sdk.devices.resolve import resolve_device
     from edge_sdk.quantize.text import gate
-
     from edge_sdk.runtime import create_session
     from edge_sdk.text.evaluate import load_jsonl
 

@@ -79,9 +79,8 @@ def sdk_child(bundle: str, data: Path, threads: int, repeats: int) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     import dataclasses
 
-    from edge_sdk.devices.resolve import resolve_device
-
     from edge_sdk.bundle import load_bundle
+    from edge_sdk.devices.resolve import resolve_device
     from edge_sdk.runtime import load_model
 
     device = dataclasses.replace(resolve_device("auto"), intra_op_threads=threads)  # same threads as the references
@@ -124,9 +123,8 @@ def sdk_child(bundle: str, data: Path, threads: int, repeats: int) -> dict:
 def _interleaved_sdk(bundle_dir: Path, threads: int, frames: list[np.ndarray], repeats: int, refs: dict) -> dict:
     import dataclasses
 
-    from edge_sdk.devices.resolve import resolve_device
-
     from edge_sdk.bundle import load_bundle
+    from edge_sdk.devices.resolve import resolve_device
     from edge_sdk.runtime import load_model
     from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
 
@@ -141,11 +139,11 @@ def references(bundle_dir: Path, data: Path, threads: int, repeats: int) -> dict
     """Plain onnxruntime fp32, plain quantize_static-default int8, PyTorch eager fp32."""
     import onnxruntime as ort
     import torch
-    from edge_sdk.quantize.vision import data as vdata
-    from edge_sdk.quantize.vision.weights import load_lite
     from onnxruntime.quantization import CalibrationDataReader, quantize_static
 
     from edge_sdk.bundle import load_bundle
+    from edge_sdk.quantize.vision import data as vdata
+    from edge_sdk.quantize.vision.weights import load_lite
     from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
 
     b = load_bundle(bundle_dir)
@@ -216,9 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.sdk_child:
         print(json.dumps(sdk_child(args.bundle, data, args.threads, args.repeats)))
         return 0
-    from edge_sdk.quantize.vision.prepare import build
-
     from edge_sdk.bundle import bundles_dir
+    from edge_sdk.quantize.vision.prepare import build
 
     bundle = Path(args.bundle) if args.bundle else build(bundles_dir())
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))

@@ -7,13 +7,13 @@ held out of calibration and used only to measure fp32-int8 top-1 agreement.
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from edge_sdk.quantize.distill.images import VIDEO_SUFFIXES
 
+from edge_sdk.datasets import data_dir
+from edge_sdk.quantize.distill.images import VIDEO_SUFFIXES
 from edge_sdk.vision.image_io import load_image
 from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
 
@@ -21,12 +21,15 @@ HOLDOUT_EVERY = 3
 
 
 def shared_images_dir() -> Path:
-    """``$EDGE_SDK_DATA/images`` or ``../shared/data/images`` next to the checkout."""
-    repo = Path(__file__).resolve().parents[2]
-    for cand in (os.environ.get("EDGE_SDK_DATA"), repo.parent / "shared" / "data", repo / "shared" / "data"):
-        if cand and (Path(cand) / "images" / "calibration").is_dir():
-            return Path(cand) / "images"
-    raise FileNotFoundError("shared images not found: set EDGE_SDK_DATA to the folder holding images/calibration/")
+    """``images/`` of the data folder (:func:`edge_sdk.datasets.data_dir`).
+
+    Raises:
+        FileNotFoundError: It has no ``images/calibration/``.
+    """
+    images = data_dir() / "images"
+    if not (images / "calibration").is_dir():
+        raise FileNotFoundError(f"no {images / 'calibration'}: set EDGE_SDK_DATA to a folder holding images/calibration/")
+    return images
 
 
 @dataclass(frozen=True)

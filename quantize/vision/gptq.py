@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from edge_sdk.quantize.vision.probe import conv_inputs, weighted_convs
 from onnx import numpy_helper
+
+from edge_sdk.quantize.vision.probe import conv_inputs, weighted_convs
 
 log = logging.getLogger(__name__)
 

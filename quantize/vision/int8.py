@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from edge_sdk.quantize.vision.export import INPUT_NAME
-from edge_sdk.quantize.vision.gptq import round_weights, weight_grid
-from edge_sdk.quantize.vision.probe import conv_inputs, session, weighted_convs
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edge_sdk.errors import QualityGateError
+from edge_sdk.quantize.vision.export import INPUT_NAME
+from edge_sdk.quantize.vision.gptq import round_weights, weight_grid
+from edge_sdk.quantize.vision.probe import conv_inputs, session, weighted_convs
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from edge_sdk.quantize.vision import data, int8, qat
-from edge_sdk.quantize.vision.models import ARCHS, LITE
-from edge_sdk.quantize.vision.weights import load_lite
 
 from edge_sdk.bundle import load_bundle
 from edge_sdk.errors import InvalidInputError
+from edge_sdk.quantize.vision import data, int8, qat
+from edge_sdk.quantize.vision.models import ARCHS, LITE
+from edge_sdk.quantize.vision.weights import load_lite
 
 
 def parse_recipe(text: str) -> dict:

@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from torch import nn
+
 from edge_sdk.devices.resolve import resolve_device
+from edge_sdk.errors import QualityGateError
 from edge_sdk.quantize.bundle_writer import BundleWriter, up_to_date
 from edge_sdk.quantize.vision import data, int8, qat
 from edge_sdk.quantize.vision.export import INPUT_NAME, OUTPUT_NAME, export_onnx, max_abs_diff_vs_torch
 from edge_sdk.quantize.vision.models import ARCHS
-from torch import nn
-
-from edge_sdk.errors import QualityGateError
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+
 from edge_sdk.quantize.vision.export import INPUT_NAME
 
 # onnxruntime's graph transformer that re-quantizes, per tensor, the float weights of a Conv/Gemm fed by a

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from edge_sdk.quantize.distill.images import collect_unlabelled, render_view, views
 from edge_sdk.quantize.distill.loop import epoch_order
 from edge_sdk.quantize.vision import int8
@@ -30,8 +32,6 @@ from edge_sdk.quantize.vision.data import PhotoSets
 from edge_sdk.quantize.vision.export import export_onnx
 from edge_sdk.quantize.vision.gptq import weight_grid
 from edge_sdk.quantize.vision.models import ARCHS, Conv2dSame, DepthwiseSeparable, EfficientNet, InvertedResidual
-from torch import nn
-
 from edge_sdk.vision.preprocess import PreprocessConfig
 
 log = logging.getLogger(__name__)

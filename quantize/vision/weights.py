@@ -17,8 +17,9 @@ import logging
 from pathlib import Path
 
 import torch
-from edge_sdk.quantize.vision.models import LITE, build_model
 from torch import nn
+
+from edge_sdk.quantize.vision.models import LITE, build_model
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import torch
+
 from edge_sdk.quantize.distill.engine import Engine, WorkerFinished
 from edge_sdk.quantize.distill.loop import Schedule, epoch_order, train
 

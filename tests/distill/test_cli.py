@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 
 import pytest
+
 from edge_sdk.quantize.distill.cli import _schedule, build_parser
 from edge_sdk.quantize.distill.loop import Schedule
 
@@ -54,6 +55,7 @@ def test_quantize_main_prints_usage_for_an_unknown_command(capsys):
 
 def test_device_and_precision_are_checked_before_any_work(capsys, tmp_path):
     import torch
+
     from edge_sdk.quantize.distill.cli import main
 
     p = build_parser()

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+
 from edge_sdk.quantize.distill.ctc import (
     CTCDistillConfig,
     Example,
@@ -104,7 +105,6 @@ def test_a_few_steps_lower_the_ctc_loss(trained):
 @needs_espeak
 def test_written_bundle_matches_training_and_transcribes_in_vocabulary_characters(clips, trained, tmp_path):
     from edge_sdk.quantize.speech.ctc import write_bundle
-
     from edge_sdk.speech.ctc import CTCModel
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 

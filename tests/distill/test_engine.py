@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 from ddp_fit import fit
-from edge_sdk.quantize.distill.engine import Engine
-from edge_sdk.quantize.distill.loop import METRICS_LOG
 
 from edge_sdk.errors import InvalidInputError
+from edge_sdk.quantize.distill.engine import Engine
+from edge_sdk.quantize.distill.loop import METRICS_LOG
 
 
 def test_an_unknown_device_or_precision_is_rejected_by_name():

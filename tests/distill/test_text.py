@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from edge_sdk.quantize.distill.corpus import read_documents, sentence_split, split_sentences
 from edge_sdk.quantize.distill.loop import Schedule, epoch_order, train
 from edge_sdk.quantize.distill.text_student import (
@@ -115,9 +116,9 @@ def bundle_copy(text_bundle, tmp_path):
 
 def test_the_written_variants_load_in_the_runtime_and_are_chosen_when_asked(bundle_copy, data_dir, tmp_path):
     import onnx
-    from edge_sdk.quantize.distill.text import TextDistillConfig, distill_text
 
     from edge_sdk.bundle import load_bundle
+    from edge_sdk.quantize.distill.text import TextDistillConfig, distill_text
     from edge_sdk.runtime import load_model
 
     docs = tmp_path / "docs.jsonl"

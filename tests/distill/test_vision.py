@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from edge_sdk.quantize.distill.images import mixed_views, read_labels, render_view, views
 from edge_sdk.quantize.distill.loop import Schedule
 from edge_sdk.quantize.distill.vision import VisionDistillConfig, kd_loss, train_vision_student
-
 from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
 
 
@@ -36,7 +36,6 @@ def test_view_0_is_exactly_what_the_runtime_feeds_the_model(data_dir):
     """Training sees the pixels the deployed model sees: the runtime's resize and centre crop, no sub-pixel shift."""
     from edge_sdk.quantize.distill.images import load_rgb
     from edge_sdk.quantize.vision.models import ARCHS
-
     from edge_sdk.vision.image_io import load_image
 
     path = data_dir / "images" / "calibration" / "aquarium_starfish_008.jpg"
@@ -145,9 +144,8 @@ def test_an_unknown_teacher_architecture_is_named():
 
 
 def test_the_written_variants_load_in_the_runtime_and_are_chosen_when_asked(vision_bundle, tiny_data, tmp_path):
-    from edge_sdk.quantize.distill.vision_ship import distill_vision
-
     from edge_sdk.bundle import load_bundle
+    from edge_sdk.quantize.distill.vision_ship import distill_vision
     from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
 
     torch.set_num_threads(1)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_sdk.devices import load_profile, resolve
-from edge_sdk.devices.doctor import tiny_model
-from edge_sdk.quantize.bundle_writer import BundleWriter, add_variant, up_to_date
 
 from edge_sdk.bundle import MAX_BUNDLE_JSON_BYTES, load_bundle
+from edge_sdk.devices import load_profile, resolve
+from edge_sdk.devices.doctor import tiny_model
 from edge_sdk.errors import BundleError, BundleNotFoundError, InvalidInputError
+from edge_sdk.quantize.bundle_writer import BundleWriter, add_variant, up_to_date
 from edge_sdk.runtime import load_model
 
 CPU = resolve(load_profile("x86_64-vnni"), ("CPUExecutionProvider",))

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+
 from edge_sdk.devices import detect, list_profiles, load_profile, read_machine, resolve
 from edge_sdk.devices.detect import choose_profile
 from edge_sdk.devices.doctor import check_provider, run_doctor
 from edge_sdk.devices.kernels import u8s8_probe_model, u8s8_saturates
-
 from edge_sdk.errors import InvalidInputError, ProviderUnavailableError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "machines"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from edge_sdk.quantize.speech.prepare import INT8_ATTEMPTS, gate_int8
 
 from edge_sdk.errors import QualityGateError
+from edge_sdk.quantize.speech.prepare import INT8_ATTEMPTS, gate_int8
 
 
 def test_gate_accepts_the_first_attempt_within_budget():

@@ -34,6 +34,7 @@ def fp32(speech_bundle):
 
 def test_ct2_mapping_has_no_missing_or_unexpected_keys():
     import torch
+
     from edge_sdk.quantize.speech.ct2_reader import read_ct2
     from edge_sdk.quantize.speech.whisper_import import _ct2_state_dict, load_ct2_whisper, packaged_model_dir
 

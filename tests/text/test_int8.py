@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from edge_sdk.quantize.text import gate
 
 from edge_sdk.errors import QualityGateError
+from edge_sdk.quantize.text import gate
 from edge_sdk.runtime import load_model
 from edge_sdk.text.encoder import SentenceEncoder
 from edge_sdk.text.segment import split_sentences

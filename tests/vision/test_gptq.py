@@ -7,10 +7,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper, numpy_helper
+
 from edge_sdk.quantize.vision import gptq, int8
 from edge_sdk.quantize.vision.export import INPUT_NAME
 from edge_sdk.quantize.vision.probe import conv_inputs
-from onnx import TensorProto, helper, numpy_helper
 
 
 @pytest.mark.parametrize("signed", [True, False])

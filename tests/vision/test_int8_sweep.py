@@ -1,10 +1,10 @@
 """Recipes for the int8 sweep parse into ladder entries, and a wrong one is refused with the choices."""
 
 import pytest
-from edge_sdk.quantize.vision.int8 import Int8Recipe
-from edge_sdk.quantize.vision.int8_sweep import parse_recipe
 
 from edge_sdk.errors import InvalidInputError
+from edge_sdk.quantize.vision.int8 import Int8Recipe
+from edge_sdk.quantize.vision.int8_sweep import parse_recipe
 
 
 def test_recipes_parse_into_ladder_entries_with_their_label():

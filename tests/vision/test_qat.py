@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from edge_sdk.quantize.vision import int8, qat
 from edge_sdk.quantize.vision.models import ARCHS
 
@@ -64,9 +65,8 @@ def test_a_few_steps_bring_lite0s_int8_simulation_closer_to_its_float_outputs(da
 
 
 def test_prepare_vision_asks_for_the_qat_fallback_and_a_qat_recipe_needs_the_torch_model(tmp_path, monkeypatch):
-    from edge_sdk.quantize import prepare
-
     from edge_sdk.cli import build_parser
+    from edge_sdk.quantize import prepare
 
     args = build_parser().parse_args(["prepare", "vision", "--qat"])
     assert (args.what, args.qat) == ("vision", True) and build_parser().parse_args(["prepare"]).qat is False

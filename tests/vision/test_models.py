@@ -56,7 +56,11 @@ def test_checkpoint_on_disk_round_trips(tmp_path, suffix):
 
 @pytest.mark.kernel
 def test_random_resnet18_onnx_equals_torch_and_int8_agrees(tmp_path, int8_format):
-    """In the profile's int8 format (u8s8 on a saturating AVX2 kernel agreed on 0.923 of the photos)."""
+    """int8 in the profile's int8 format stays within 2 % logit RMSE of fp32, and keeps the top-1 of every photo that
+    is not a near-tie. Random weights leave near-ties (fp32 top-1 margins of 0.003 and 0.019 logit standard
+    deviations) that flip with the rounding of the format: u8s8 and s8s8 change 1 of 39 photos, u8u8 2 of 39, all at
+    a relative logit RMSE of 0.012 (measured on AMD EPYC, AVX-512 VNNI); u8s8 on a saturating AVX2 kernel changed
+    3 of 39."""
     torch.manual_seed(0)
     model = build_model("resnet18")
     spec = ARCHS["resnet18"]
@@ -73,5 +77,8 @@ def test_random_resnet18_onnx_equals_torch_and_int8_agrees(tmp_path, int8_format
     pre_path = int8.optimize_for_quantization(fp32, tmp_path / "pre.onnx")
     q = int8.quantize_int8(pre_path, tmp_path / "r18-int8.onnx", calib, int8.Int8Recipe("minmax", int8_format), [])
     assert int8.integer_op_counts(q).get("QuantizeLinear", 0) > 10
-    agreement = float((int8.predict(fp32, hold).argmax(1) == int8.predict(q, hold).argmax(1)).mean())
-    assert agreement >= 1 - int8.MAX_TOP1_CHANGE, agreement
+    f, g = int8.predict(fp32, hold), int8.predict(q, hold)
+    assert np.sqrt(((f - g) ** 2).mean()) / f.std() < 0.02
+    top2 = np.sort(f, axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) / f.std(axis=1) > 0.05
+    assert clear.sum() >= 30 and (f.argmax(1) == g.argmax(1))[clear].all()

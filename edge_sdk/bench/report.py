@@ -9,7 +9,7 @@ import numpy as np
 
 SCHEMA = "edge-sdk-bench/1"
 RESULT_KEYS = ("task", "variant", "bundle", "providers", "fallback", "load_s", "latency_ms", "throughput", "accuracy", "peak_rss_mb", "model_size_mb", "energy")
-LOWER_IS_BETTER = {"latency_ms.p50", "latency_ms.p95", "load_s", "peak_rss_mb", "accuracy.wer"}
+LOWER_IS_BETTER = {"latency_ms.p50", "latency_ms.p95", "load_s", "peak_rss_mb", "accuracy.wer", "energy.joules_per_inference"}
 
 
 def percentiles(samples_ms: list[float]) -> dict:
@@ -46,7 +46,7 @@ def _fmt(v, digits=1) -> str:
 
 
 def table_rows(report: dict) -> list[list[str]]:
-    rows = [["task", "variant", "p50 ms", "p95 ms", "throughput", "accuracy", "RSS MB", "size MB", "load s", "energy J"]]
+    rows = [["task", "variant", "p50 ms", "p95 ms", "throughput", "accuracy", "RSS MB", "size MB", "load s", "J/inference"]]
     for r in report["results"] + [x for x in report["references"] if x.get("available")]:
         acc = r.get("accuracy") or {}
         thr = r.get("throughput") or {}
@@ -56,7 +56,8 @@ def table_rows(report: dict) -> list[list[str]]:
             _fmt(r["latency_ms"].get("p50")), _fmt(r["latency_ms"].get("p95")),
             f"{_fmt(thr.get('value'), 2)} {thr.get('unit', '')}".strip(),
             f"{acc.get('metric', '')} {_fmt(acc.get('value'), 2)}".strip(),
-            _fmt(r.get("peak_rss_mb"), 0), _fmt(r.get("model_size_mb"), 1), _fmt(r.get("load_s"), 2), _fmt(energy, 3),
+            _fmt(r.get("peak_rss_mb"), 0), _fmt(r.get("model_size_mb"), 1), _fmt(r.get("load_s"), 2),
+            "-" if energy is None else f"{energy:.3g}",
         ])
     return rows
 
@@ -74,7 +75,9 @@ def render_markdown(report: dict) -> str:
     md = [f"# edge-sdk bench: {report['profile'].get('profile')} on {report['machine'].get('cpu_model')}", ""]
     md += [f"- created: {report['created']}", f"- command: `{report.get('command', '')}`"]
     md += [f"- providers: {', '.join(report['profile'].get('providers', []))}; fallback: {report['profile'].get('fallback') or 'none'}"]
-    md += [f"- energy: {report.get('energy_source', 'unavailable')}", f"- load average (1 min) before/after: {report.get('load_average_1m')}", ""]
+    energy = report.get("energy_source", "unavailable")
+    md += [f"- energy: {energy}" + ("" if energy.startswith("unavailable") else "; J/inference is its energy over the timed loop, idle draw included")]
+    md += [f"- load average (1 min) before/after: {report.get('load_average_1m')}", ""]
     md += ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     md += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     for ref in report["references"]:
@@ -82,6 +85,10 @@ def render_markdown(report: dict) -> str:
             md.append(f"\nReference {ref.get('name')} ({ref['task']}): not run: {ref.get('reason')}")
     if report.get("ratios"):
         md += ["", "## Ratios (same run)", ""] + [f"- {k}: {v}" for k, v in report["ratios"].items()]
+    rails = [r for r in report["results"] if (r.get("energy") or {}).get("rails_joules_per_inference")]
+    if rails:
+        md += ["", "## Energy per rail (J/inference)", ""]
+        md += [f"- {r['task']}/{r['variant']}: " + ", ".join(f"{k} {v:.3g}" for k, v in r["energy"]["rails_joules_per_inference"].items()) for r in rails]
     live = [r for r in report["results"] if r.get("live")]
     if live:
         md += ["", "## Live loops", ""] + [f"- {r['task']}/{r['variant']}: {json.dumps(r['live'])}" for r in live]
@@ -135,6 +142,7 @@ def _flat(r: dict) -> dict:
         out[key] = r.get(key)
     for k in ("p50", "p95"):
         out[f"latency_ms.{k}"] = (r.get("latency_ms") or {}).get(k)
+    out["energy.joules_per_inference"] = (r.get("energy") or {}).get("joules_per_inference")
     acc = r.get("accuracy") or {}
     if acc:
         out[f"accuracy.{acc.get('metric')}"] = acc.get("value")

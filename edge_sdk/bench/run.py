@@ -83,6 +83,15 @@ def _ratios(results: list[dict], references: list[dict]) -> dict:
     return out
 
 
+def _energy_sources(rows: list[dict]) -> str:
+    """What measured the rows' energy, e.g. ``jetson-ina (board input rail VDD_IN)``; else why nothing could."""
+    found = sorted({f"{e['source']} ({e.get('scope')})" for r in rows if (e := r.get("energy") or {}).get("joules") is not None})
+    if found:
+        return "; ".join(found)
+    meter = open_meter()
+    return f"unavailable: {meter.reason}" if meter.source == "unavailable" else f"{meter.source} ({meter.scope})"
+
+
 def run_bench(tasks: list[str], variants: list[str] | None, out: Path, data: Path, reference: bool, quick: bool, command: str = "") -> dict:
     """Run the benchmark and write ``report.json``, ``report.md`` and charts into ``out``."""
     device = resolve_device("auto")
@@ -105,7 +114,6 @@ def run_bench(tasks: list[str], variants: list[str] | None, out: Path, data: Pat
             results.append(row)
     _progress(total, total, "done")
     sys.stderr.write("\n")
-    meter = open_meter()
     report = {
         "schema": SCHEMA,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -115,7 +123,7 @@ def run_bench(tasks: list[str], variants: list[str] | None, out: Path, data: Pat
         "versions": machine.versions(),
         "profile": device.to_dict(),
         "load_average_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
-        "energy_source": meter.source if meter.source != "unavailable" else f"unavailable: {meter.reason}",
+        "energy_source": _energy_sources(results + references),
         "results": results,
         "references": references,
         "skipped": skipped,

@@ -14,7 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-from edge_sdk.bench.energy import open_meter
+from edge_sdk.bench.energy import GPU_PROVIDERS, open_meter
 from edge_sdk.bench.report import percentiles
 from edge_sdk.devices.resolve import resolve_device
 from edge_sdk.memory import peak_rss_mb
@@ -35,7 +35,7 @@ def measure(task: str, variant: str, data: Path, quick: bool, runner_factory=Non
         runner = runner_factory()
     load_s = time.perf_counter() - t0
     runner.warmup()
-    meter = open_meter()
+    meter = open_meter(gpu=any(p in GPU_PROVIDERS for p in runner.providers))
     with meter:
         samples_ms = runner.timed()
     row = {
@@ -51,7 +51,7 @@ def measure(task: str, variant: str, data: Path, quick: bool, runner_factory=Non
         "accuracy": runner.accuracy(),
         "live": runner.live(),
         "model_size_mb": runner.model_size_mb,
-        "energy": {"source": meter.source, "joules_per_inference": (meter.joules / len(samples_ms)) if meter.joules and samples_ms else None, "reason": meter.reason or None},
+        "energy": meter.report(len(samples_ms)),
     }
     row["peak_rss_mb"] = round(peak_rss_mb(), 1)
     return row

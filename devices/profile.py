@@ -46,6 +46,11 @@ class Profile:
     intra_op_threads: int = 0
     allow_fallback: bool = False
     capture: CaptureHints = field(default_factory=CaptureHints)
+    # Signed bundles (edge_sdk.signing): when true, the runtime refuses a bundle whose bundle.sig is missing or not
+    # made by a trusted key. trusted_keys (.pub files or folders of them) replace $EDGE_SDK_HOME/trusted_keys when
+    # set, so a target can pin keys kept outside the folder that holds the bundles.
+    require_signed: bool = False
+    trusted_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.providers:
@@ -59,8 +64,19 @@ class Profile:
             raise InvalidInputError(f"profile {self.name!r}: int8_format {self.int8_format!r} is not one of u8s8, u8u8, s8s8, none")
 
 
-def parse_profile(data: dict) -> Profile:
-    """Build a :class:`Profile` from the parsed TOML table."""
+def _trusted_keys(data: dict, base: Path | None) -> tuple[str, ...]:
+    keys = data.get("trusted_keys", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+        raise InvalidInputError(f"profile {data.get('name', '?')!r}: trusted_keys must be a list of paths (.pub files or folders)")
+    paths = (Path(k).expanduser() for k in keys)
+    return tuple(str(p if p.is_absolute() or base is None else base / p) for p in paths)
+
+
+def parse_profile(data: dict, base: Path | None = None) -> Profile:
+    """Build a :class:`Profile` from the parsed TOML table; relative ``trusted_keys`` paths are taken from ``base``
+    (the folder of the profile file)."""
+    if not isinstance(data.get("require_signed", False), bool):
+        raise InvalidInputError(f"profile {data.get('name', '?')!r}: require_signed must be true or false")
     try:
         providers = tuple(
             ProviderSpec(p["name"], tuple(sorted((str(k), str(v)) for k, v in p.get("options", {}).items())))
@@ -75,6 +91,8 @@ def parse_profile(data: dict) -> Profile:
             intra_op_threads=int(data.get("intra_op_threads", 0)),
             allow_fallback=bool(data.get("allow_fallback", False)),
             capture=CaptureHints(**data.get("capture", {})),
+            require_signed=data.get("require_signed", False),
+            trusted_keys=_trusted_keys(data, base),
         )
     except (KeyError, TypeError) as exc:
         raise InvalidInputError(f"profile {data.get('name', '?')!r} is missing or misuses a field: {exc}") from exc
@@ -97,4 +115,4 @@ def load_profile(name_or_path: str | Path) -> Profile:
     if not path.is_file():
         raise InvalidInputError(f"no device profile {str(name_or_path)!r}; shipped profiles: {list_profiles()}")
     with path.open("rb") as f:
-        return parse_profile(tomllib.load(f))
+        return parse_profile(tomllib.load(f), path.resolve().parent)

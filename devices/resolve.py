@@ -31,6 +31,8 @@ class ResolvedDevice:
     intra_op_threads: int
     capture: CaptureHints
     fallback: str | None = None
+    require_signed: bool = False  # refuse bundles without a trusted signature (edge_sdk.signing)
+    trusted_keys: tuple[str, ...] = ()  # the profile's keyring; empty: $EDGE_SDK_HOME/trusted_keys
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +93,8 @@ def resolve(profile: Profile, providers: tuple[str, ...] | None = None) -> Resol
         intra_op_threads=_threads(profile.intra_op_threads),
         capture=profile.capture,
         fallback=fallback,
+        require_signed=profile.require_signed,
+        trusted_keys=profile.trusted_keys,
     )
 
 

@@ -1,8 +1,10 @@
 """Model bundles: a folder with ``bundle.json`` and the files it names, each with its sha256.
 
-Loading validates ``bundle.json`` and refuses paths that leave the folder. File bytes are
-read, hashed and handed to onnxruntime as the same bytes, so a file cannot be swapped between
-the check and the load, and ONNX external-data paths are never followed.
+Loading validates ``bundle.json`` strictly (duplicate keys, non-finite numbers and wrong types are refused, naming the
+key) and refuses paths that leave the folder. A file's size on disk is compared with the declared size before a byte
+of it is read. File bytes are read, hashed and handed to onnxruntime as the same bytes, so a file cannot be swapped
+between the check and the load, and ONNX external-data paths are never followed. The bytes ``bundle.json`` was parsed
+from are kept, so a signature (``bundle.sig``, see :mod:`edge_sdk.signing`) is checked over exactly what was loaded.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MAX_BUNDLE_JSON_BYTES = 4 * 2**20
 TASKS = ("speech", "vision", "text")
+SIGNATURE_FILE = "bundle.sig"
 
 
 def home() -> Path:
@@ -36,12 +40,17 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
+def sha256_stream(f) -> str:
+    """sha256 of what is left in a binary file object, read in 1 MiB blocks."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    for block in iter(lambda: f.read(1 << 20), b""):
+        h.update(block)
     return h.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as f:
+        return sha256_stream(f)
 
 
 @dataclass(frozen=True)
@@ -83,33 +92,118 @@ class Variant:
         return ""
 
 
-def _check_relpath(rel: str, where: str) -> str:
+def _show(value) -> str:
+    """A short repr for error messages (never the whole of a huge value)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _NonFinite:
+    """What the strict decoder puts where JSON holds NaN, Infinity or a number too large for a float (1e400)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _Object(dict):
+    """A decoded JSON object that remembers the keys it held twice."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, object]]) -> _Object:
+    obj, seen_twice = _Object(), []
+    for key, value in pairs:
+        if key in obj:
+            seen_twice.append(key)
+        obj[key] = value
+    if seen_twice:
+        obj.duplicates = tuple(seen_twice)
+    return obj
+
+
+def _float(text: str) -> float | _NonFinite:
+    value = float(text)
+    return value if math.isfinite(value) else _NonFinite(text)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def check_json_values(data, where: str) -> None:
+    """Refuse duplicate keys and non-finite numbers anywhere in ``data``, naming the key.
+
+    Raises:
+        BundleError: A key appears twice in one object, or a number is NaN, infinite or overflows a float.
+    """
+    stack = [(data, "")]
+    while stack:  # iterative: nesting as deep as the JSON decoder allows cannot overflow the stack here
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key in getattr(node, "duplicates", ()):
+                raise BundleError(f"{where}: duplicate key {_join(path, key)!r}; every key may appear once")
+            stack.extend((value, _join(path, str(key))) for key, value in node.items())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((value, f"{path}[{i}]") for i, value in enumerate(node))
+        elif isinstance(node, _NonFinite) or (isinstance(node, float) and not math.isfinite(node)):
+            text = node.text if isinstance(node, _NonFinite) else repr(node)
+            raise BundleError(f"{where}: key {path or '(top level)'!r} holds {text}; numbers must be finite")
+
+
+def loads_strict(raw: bytes, where: str):
+    """Decode JSON refusing duplicate keys, NaN, Infinity and numbers that overflow a float.
+
+    Raises:
+        BundleError: Not valid JSON, or one of the above, naming the key.
+    """
+    try:
+        data = json.loads(raw, object_pairs_hook=_object, parse_float=_float, parse_constant=_NonFinite)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limit
+        raise BundleError(f"{where} is not valid JSON: {exc}") from exc
+    check_json_values(data, where)
+    return data
+
+
+def _check_relpath(rel, where: str) -> str:
     if not isinstance(rel, str) or not rel:
-        raise BundleError(f"{where}: file path must be a non-empty string, got {rel!r}")
+        raise BundleError(f"{where}: file path must be a non-empty string, got {_show(rel)}")
     p = Path(rel)
     if p.is_absolute() or rel.startswith(("/", "\\")) or ".." in p.parts or "\x00" in rel:
         raise BundleError(f"{where}: path {rel!r} leaves the bundle folder; bundle paths must be relative and stay inside it")
     return rel
 
 
-def _file_entry(raw, where: str) -> FileEntry:
+def _file_entry(raw, meta: str, key: str) -> FileEntry:
     if not isinstance(raw, dict):
-        raise BundleError(f"{where}: expected an object with path, sha256, size, got {type(raw).__name__}")
-    try:
-        entry = FileEntry(_check_relpath(raw["path"], where), str(raw["sha256"]), int(raw["size"]))
-    except KeyError as exc:
-        raise BundleError(f"{where}: missing field {exc}") from exc
-    except (TypeError, ValueError) as exc:
-        raise BundleError(f"{where}: bad field value ({exc})") from exc
-    if len(entry.sha256) != 64 or any(c not in "0123456789abcdef" for c in entry.sha256):
-        raise BundleError(f"{where}: sha256 {entry.sha256!r} is not 64 lowercase hex digits")
-    return entry
+        raise BundleError(f"{meta}: key {key!r} must be an object with path, sha256, size, got {type(raw).__name__}")
+    for field_name in ("path", "sha256", "size"):
+        if field_name not in raw:
+            raise BundleError(f"{meta}: key {key!r} has no {field_name!r}")
+    size, digest = raw["size"], raw["sha256"]
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise BundleError(f"{meta}: key '{key}.size' must be a non-negative integer (bytes), got {_show(size)}")
+    if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise BundleError(f"{meta}: key '{key}.sha256' {_show(digest)} is not 64 lowercase hex digits")
+    return FileEntry(_check_relpath(raw["path"], f"{meta}: key '{key}.path'"), digest, size)
 
 
-def _files(raw, where: str) -> dict[str, FileEntry]:
+def _files(raw, meta: str, key: str, required: bool) -> dict[str, FileEntry]:
     if not isinstance(raw, dict):
-        raise BundleError(f"{where}: 'files' must be an object of role -> file")
-    return {str(role): _file_entry(v, f"{where}.{role}") for role, v in raw.items()}
+        raise BundleError(f"{meta}: key {key!r} must be an object of role -> file, got {type(raw).__name__}")
+    if required and not raw:
+        raise BundleError(f"{meta}: key {key!r} is empty; a variant needs at least one file")
+    return {role: _file_entry(value, meta, f"{key}.{role}") for role, value in raw.items()}
+
+
+def _object_field(data: dict, key: str, meta: str, path: str = "") -> dict:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise BundleError(f"{meta}: key {_join(path, key)!r} must be an object, got {type(value).__name__}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -125,6 +219,12 @@ class Bundle:
     assets: dict[str, FileEntry]
     variants: dict[str, Variant]
     extra: dict = field(default_factory=dict)
+    raw_json: bytes = field(default=b"", repr=False, compare=False)  # the bytes parsed: what a signature covers
+
+    @property
+    def signature_path(self) -> Path:
+        """Where the bundle's signature over ``bundle.json`` lives (it may not exist)."""
+        return self.root / SIGNATURE_FILE
 
     def preprocessing_of(self, variant: Variant) -> dict:
         """The bundle's preprocessing with ``variant``'s own keys on top."""
@@ -168,69 +268,95 @@ class Bundle:
         return path
 
     def read(self, entry: FileEntry) -> bytes:
-        """Read a bundle file and verify its size and sha256.
+        """Read a bundle file and verify its size and sha256. The size on disk is checked before anything is read,
+        so a huge (or sparse) file in place of a small one is refused without reading it.
 
         Raises:
             BundleError: The hash or size does not match ``bundle.json`` (tampered or truncated file).
             BundleNotFoundError: The file is missing.
         """
-        data = self.path_of(entry).read_bytes()
-        if len(data) != entry.size or sha256_bytes(data) != entry.sha256:
+        with open(self.path_of(entry), "rb") as f:
+            self.check_size(entry, os.fstat(f.fileno()).st_size)
+            data = f.read(entry.size + 1)  # one byte more shows a file that grew since the stat
+        digest = sha256_bytes(data)
+        if len(data) != entry.size or digest != entry.sha256:
             raise BundleError(
-                f"bundle {self.name!r}: {entry.path!r} fails verification (sha256 {sha256_bytes(data)[:12]}..., "
+                f"bundle {self.name!r}: {entry.path!r} fails verification (sha256 {digest[:12]}..., "
                 f"{len(data)} bytes; expected {entry.sha256[:12]}..., {entry.size} bytes). The file was modified or "
                 f"truncated; rebuild the bundle with 'edge-sdk prepare'"
             )
         return data
+
+    def check_size(self, entry: FileEntry, size: int) -> None:
+        """Refuse a file whose size on disk (``size``) is not the one ``bundle.json`` declares."""
+        if size != entry.size:
+            raise BundleError(
+                f"bundle {self.name!r}: {entry.path!r} is {size} bytes on disk but bundle.json declares {entry.size}; "
+                f"the file was modified or truncated (refused without reading it); rebuild the bundle with 'edge-sdk prepare'"
+            )
 
     def read_asset(self, role: str) -> bytes:
         if role not in self.assets:
             raise BundleError(f"bundle {self.name!r} has no asset {role!r}; it has {sorted(self.assets)}")
         return self.read(self.assets[role])
 
-    def verify(self) -> list[str]:
-        """Check every file of every variant; return the problems found (empty when all match)."""
+    def entries(self, variants: tuple[str, ...] | None = None) -> list[FileEntry]:
+        """The assets and the files of ``variants`` (default: every variant)."""
+        names = self.variants if variants is None else variants
+        return list(self.assets.values()) + [f for v in names for f in self.variants[v].files.values()]
+
+    def verify(self, variants: tuple[str, ...] | None = None) -> list[str]:
+        """Check every file of ``variants`` (default: all) and the assets, size first, then the sha256 read in
+        blocks; return the problems found (empty when all match)."""
         problems = []
-        entries = list(self.assets.values()) + [f for v in self.variants.values() for f in v.files.values()]
-        for entry in entries:
+        for entry in self.entries(variants):
             try:
-                path = self.path_of(entry)
-                if path.stat().st_size != entry.size or sha256_file(path) != entry.sha256:
-                    problems.append(f"{entry.path}: sha256 or size does not match bundle.json")
+                with open(self.path_of(entry), "rb") as f:
+                    self.check_size(entry, os.fstat(f.fileno()).st_size)
+                    if sha256_stream(f) != entry.sha256:
+                        problems.append(f"{entry.path}: sha256 does not match bundle.json")
             except (BundleError, BundleNotFoundError) as exc:
                 problems.append(str(exc))
         return problems
 
 
-def parse_bundle(root: Path, data) -> Bundle:
-    """Validate a parsed ``bundle.json``.
+def parse_bundle(root: Path, data, raw_json: bytes = b"") -> Bundle:
+    """Validate a parsed ``bundle.json`` (``raw_json``: the bytes it was decoded from, kept for signature checks).
 
     Raises:
-        BundleError: Unknown format version, wrong types, or unsafe paths.
+        BundleError: Unknown format version, duplicate keys, non-finite numbers, wrong types, a variant without
+            files, or unsafe paths; the message names the key.
     """
+    meta = f"{root}/bundle.json"
     if not isinstance(data, dict):
-        raise BundleError(f"{root}/bundle.json must hold a JSON object")
+        raise BundleError(f"{meta} must hold a JSON object")
+    check_json_values(data, meta)
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise BundleError(
-            f"{root}/bundle.json has format_version {version!r}; this edge-sdk reads version {FORMAT_VERSION}. "
+            f"{meta} has format_version {_show(version)}; this edge-sdk reads version {FORMAT_VERSION}. "
             f"Rebuild the bundle with this version's 'edge-sdk prepare'"
         )
-    for key, kind in (("name", str), ("task", str), ("family", str), ("variants", dict)):
-        if not isinstance(data.get(key), kind):
-            raise BundleError(f"{root}/bundle.json: field {key!r} must be a {kind.__name__}")
+    for key in ("name", "task", "family"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise BundleError(f"{meta}: key {key!r} must be a non-empty string, got {_show(data.get(key))}")
     if data["task"] not in TASKS:
-        raise BundleError(f"{root}/bundle.json: task {data['task']!r} is not one of {TASKS}")
+        raise BundleError(f"{meta}: task {data['task']!r} is not one of {TASKS}")
+    if not isinstance(data.get("variants"), dict) or not data["variants"]:
+        raise BundleError(f"{meta}: key 'variants' must be a non-empty object of name -> variant, got {_show(data.get('variants'))}")
     variants = {}
     for name, raw in data["variants"].items():
+        key = f"variants.{name}"
         if not isinstance(raw, dict):
-            raise BundleError(f"{root}/bundle.json: variant {name!r} must be an object")
+            raise BundleError(f"{meta}: key {key!r} must be an object, got {type(raw).__name__}")
+        if "files" not in raw:
+            raise BundleError(f"{meta}: key {key!r} has no 'files'; a variant needs at least one file")
         variants[name] = Variant(
             name=name,
-            files=_files(raw.get("files", {}), f"variants.{name}.files"),
-            metrics=raw.get("metrics", {}) if isinstance(raw.get("metrics", {}), dict) else {},
-            recipe=raw.get("recipe", {}) if isinstance(raw.get("recipe", {}), dict) else {},
-            preprocessing=raw.get("preprocessing", {}) if isinstance(raw.get("preprocessing", {}), dict) else {},
+            files=_files(raw["files"], meta, f"{key}.files", required=True),
+            metrics=_object_field(raw, "metrics", meta, key),
+            recipe=_object_field(raw, "recipe", meta, key),
+            preprocessing=_object_field(raw, "preprocessing", meta, key),
         )
     known = {"format_version", "name", "task", "family", "source", "preprocessing", "assets", "variants"}
     return Bundle(
@@ -238,12 +364,29 @@ def parse_bundle(root: Path, data) -> Bundle:
         name=data["name"],
         task=data["task"],
         family=data["family"],
-        source=data.get("source") or {},
-        preprocessing=data.get("preprocessing") or {},
-        assets=_files(data.get("assets", {}), "assets"),
+        source=_object_field(data, "source", meta),
+        preprocessing=_object_field(data, "preprocessing", meta),
+        assets=_files(data.get("assets", {}), meta, "assets", required=False),
         variants=variants,
         extra={k: v for k, v in data.items() if k not in known},
+        raw_json=raw_json,
     )
+
+
+def read_bundle_json(path: Path) -> bytes:
+    """The bytes of a ``bundle.json``, refusing a symlink or a file over :data:`MAX_BUNDLE_JSON_BYTES`.
+
+    Raises:
+        BundleError: A symlink, or too large.
+    """
+    if path.is_symlink():
+        raise BundleError(f"{path} is a symlink; bundle.json must be a regular file")
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        raw = f.read(MAX_BUNDLE_JSON_BYTES + 1)
+    if size > MAX_BUNDLE_JSON_BYTES or len(raw) > MAX_BUNDLE_JSON_BYTES:
+        raise BundleError(f"{path} is {max(size, len(raw))} bytes; the limit is {MAX_BUNDLE_JSON_BYTES}")
+    return raw
 
 
 def resolve_bundle_path(name_or_path: str | os.PathLike) -> Path:
@@ -267,17 +410,8 @@ def load_bundle(name_or_path: str | os.PathLike) -> Bundle:
         BundleError: ``bundle.json`` is malformed, too large, or unsafe.
     """
     root = resolve_bundle_path(name_or_path)
-    meta = root / "bundle.json"
-    if meta.is_symlink():
-        raise BundleError(f"{meta} is a symlink; bundle.json must be a regular file")
-    size = meta.stat().st_size
-    if size > MAX_BUNDLE_JSON_BYTES:
-        raise BundleError(f"{meta} is {size} bytes; the limit is {MAX_BUNDLE_JSON_BYTES}")
-    try:
-        data = json.loads(meta.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise BundleError(f"{meta} is not valid JSON: {exc}") from exc
-    return parse_bundle(root, data)
+    raw = read_bundle_json(root / "bundle.json")
+    return parse_bundle(root, loads_strict(raw, str(root / "bundle.json")), raw)
 
 
 def list_bundles() -> list[Bundle]:

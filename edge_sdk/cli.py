@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 
+from edge_sdk import bundle_cli
 from edge_sdk.errors import EdgeSDKError
 
 CAPABILITY_CLIS = ("edge_sdk.speech.cli", "edge_sdk.vision.cli", "edge_sdk.text.cli", "edge_sdk.bench.cli", "edge_sdk.soak_cli", "edge_sdk.distill_cli")
@@ -62,11 +63,12 @@ def cmd_bundles(args) -> int:
 
     if args.verify:
         b = load_bundle(args.verify)
-        problems = b.verify()
+        sig_problems, sig_status = bundle_cli.signature_check(b, args.profile)
+        problems = b.verify() + sig_problems
         for p in problems:
             print(f"MISMATCH {p}")
         if not problems:
-            print(f"ok: every file of {b.name} matches bundle.json")
+            print(f"ok: every file of {b.name} matches bundle.json; {sig_status}")
         return 1 if problems else 0
     rows = [
         {
@@ -116,10 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doctor", action="store_true", help="run a tiny model on every provider of the profile")
     p.set_defaults(func=cmd_devices)
 
-    p = sub.add_parser("bundles", help="list model bundles in the store, or verify one")
+    p = sub.add_parser("bundles", help="list model bundles in the store, verify one, export, import or sign them")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--verify", metavar="NAME", help="check every file hash of bundle NAME")
+    p.add_argument("--verify", metavar="NAME", help="check every file hash of bundle NAME, and its signature")
     p.set_defaults(func=cmd_bundles)
+    bundle_cli.register(p)  # export, import, keygen, sign
 
     p = sub.add_parser("prepare", help="build the default bundles from the packaged weights")
     p.add_argument("what", nargs="?", default="all", choices=["all", "speech", "vision", "text"])

@@ -66,11 +66,21 @@ def load_model(
         device: Profile name, ``"auto"``, or a :class:`ResolvedDevice`.
         task: When given, the bundle must be of this task.
         roles: File roles to create sessions for; default every ``.onnx`` file of the variant.
+
+    Raises:
+        BundleError: A file fails verification, or the profile requires signed bundles and this one is unsigned or
+            not signed by a trusted key (checked before any file is read).
+        MissingDependencyError: The profile requires signed bundles and ``cryptography`` is not installed.
     """
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     if task and b.task != task:
         raise BundleError(f"bundle {b.name!r} is a {b.task} bundle, not {task}")
     dev = resolve_device(device)
+    if dev.require_signed:
+        from edge_sdk.signing import check_required_signature
+
+        kid = check_required_signature(b, dev.require_signed, dev.trusted_keys)
+        log.info("bundle %s: signature by trusted key %s", b.name, kid)
     v = b.choose_variant(variant, dev.variants, dev.int8_format)
     wanted = roles or tuple(r for r, f in v.files.items() if f.path.endswith(".onnx"))
     blobs = {role: b.read(v.files[role]) for role in wanted}  # verify every hash before any session

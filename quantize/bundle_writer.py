@@ -1,19 +1,24 @@
 """Write a bundle folder: copy files in, hash them, and write ``bundle.json`` last.
 
 ``bundle.json`` is written atomically after every file is in place, so an interrupted build
-never leaves a bundle that looks complete.
+never leaves a bundle that looks complete. When ``EDGE_SDK_SIGNING_KEY`` names a private key, every
+write also signs the new ``bundle.json`` (``bundle.sig``, see :mod:`edge_sdk.signing`); without a key, a
+signature left from before the change is removed, so the bundle reads as unsigned rather than as tampered.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_sdk.bundle import FORMAT_VERSION, sha256_file
+from edge_sdk.bundle import FORMAT_VERSION, SIGNATURE_FILE, check_json_values, load_bundle, sha256_file
+
+log = logging.getLogger(__name__)
 
 
 def recipe_hash(recipe: dict) -> str:
@@ -30,6 +35,24 @@ def up_to_date(root: Path, recipe: dict) -> bool:
         return json.loads(meta.read_text()).get("recipe_hash") == recipe_hash(recipe)
     except (OSError, json.JSONDecodeError):
         return False
+
+
+def _write_json(root: Path, data: dict, **dump_options) -> None:
+    """Replace ``bundle.json`` atomically, then sign it when a signing key is configured."""
+    from edge_sdk.signing import configured_signing_key, sign_bundle
+
+    meta = root / "bundle.json"
+    check_json_values(data, f"{meta} (being written)")  # NaN or a duplicate would make it unloadable
+    before = meta.read_bytes() if meta.is_file() else None
+    tmp = root / "bundle.json.tmp"
+    tmp.write_text(json.dumps(data, default=str, **dump_options))
+    os.replace(tmp, meta)
+    if key := configured_signing_key():
+        sign_bundle(load_bundle(root), key, check_files=False)  # the files were hashed as they were added
+    elif (root / SIGNATURE_FILE).exists() and meta.read_bytes() != before:
+        (root / SIGNATURE_FILE).unlink()
+        log.warning("%s: bundle.json changed and no signing key is set (EDGE_SDK_SIGNING_KEY); removed the stale %s",
+                    root, SIGNATURE_FILE)
 
 
 def file_entry(root: Path, rel: str) -> dict:
@@ -104,10 +127,8 @@ class BundleWriter:
         }
 
     def write(self, recipe: dict | None = None) -> Path:
-        """Write ``bundle.json`` atomically and return the bundle folder."""
-        tmp = self.root / "bundle.json.tmp"
-        tmp.write_text(json.dumps(self.to_json(recipe), indent=2, sort_keys=False, default=str))
-        os.replace(tmp, self.root / "bundle.json")
+        """Write ``bundle.json`` atomically (signed when ``EDGE_SDK_SIGNING_KEY`` is set) and return the bundle folder."""
+        _write_json(self.root, self.to_json(recipe), indent=2, sort_keys=False)
         return self.root
 
 
@@ -126,9 +147,7 @@ def add_variant(root: Path, name: str, files: dict[str, Path], metrics: dict | N
     w.add_variant(name, files, metrics, recipe, preprocessing)
     out = w.to_json()
     out["recipe_hash"] = data.get("recipe_hash", "")
-    tmp = root / "bundle.json.tmp"
-    tmp.write_text(json.dumps(out, indent=2, default=str))
-    os.replace(tmp, root / "bundle.json")
+    _write_json(root, out, indent=2)
     return root
 
 

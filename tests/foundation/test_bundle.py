@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +214,81 @@ def test_onnx_external_data_leaving_the_bundle_is_never_followed(tmp_path):
     assert onnx.load(str(root / "fp32/model.onnx"), load_external_data=False).graph.initializer[0].external_data
     with pytest.raises(BundleError, match="onnxruntime cannot load"):
         load_model(root, device=CPU)
+
+
+# -- strict bundle.json (issue 38, items 3 and 6) --------------------------------------------------------------------
+
+
+def set_text(root: Path, old: str, new: str) -> None:
+    """Edit bundle.json as text, for what json.dumps cannot write (duplicate keys, NaN, 1e400)."""
+    text = (root / "bundle.json").read_text()
+    assert old in text
+    (root / "bundle.json").write_text(text.replace(old, new, 1))
+
+
+def test_duplicate_key_is_refused_naming_it(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    set_text(root, '"top1": 1.0', '"top1": 1.0, "top1": 0.5')  # json.loads would keep the last one silently
+    with pytest.raises(BundleError, match=r"duplicate key 'variants\.fp32\.metrics\.top1'"):
+        load_bundle(root)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_numbers_are_refused_naming_the_key(tmp_path, number):
+    root = make_bundle(tmp_path / "b")
+    set_text(root, '"top1": 1.0', f'"top1": {number}')
+    with pytest.raises(BundleError, match=rf"key 'variants\.fp32\.metrics\.top1' holds {number}; numbers must be finite"):
+        load_bundle(root)
+
+
+def test_a_size_of_1e400_is_a_bundle_error_not_an_overflow(tmp_path):
+    root = make_bundle(tmp_path / "b")
+    data = json.loads((root / "bundle.json").read_text())
+    set_text(root, f'"size": {data["variants"]["fp32"]["files"]["model"]["size"]}', '"size": 1e400')
+    with pytest.raises(BundleError, match=r"variants\.fp32\.files\.model\.size' holds 1e400"):
+        load_bundle(root)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["variants"]["fp32"]["files"]["model"].update(size="x"), r"'variants\.fp32\.files\.model\.size' must be a non-negative integer \(bytes\), got 'x'"),
+    (lambda d: d["variants"]["fp32"]["files"]["model"].update(size=-1), r"'variants\.fp32\.files\.model\.size' must be a non-negative integer"),
+    (lambda d: d["variants"]["fp32"]["files"]["model"].update(size=True), r"'variants\.fp32\.files\.model\.size' must be a non-negative"),
+    (lambda d: d["variants"]["fp32"]["files"]["model"].update(size=12.0), r"'variants\.fp32\.files\.model\.size' must be a non-negative"),
+    (lambda d: d["variants"]["fp32"]["files"]["model"].update(sha256=7), r"'variants\.fp32\.files\.model\.sha256' 7 is not 64 lowercase hex"),
+    (lambda d: d["variants"]["fp32"]["files"]["model"].pop("size"), r"'variants\.fp32\.files\.model' has no 'size'"),
+    (lambda d: d["variants"]["fp32"].update(files={}), r"'variants\.fp32\.files' is empty; a variant needs at least one file"),
+    (lambda d: d["variants"]["fp32"].pop("files"), r"'variants\.fp32' has no 'files'"),
+    (lambda d: d["variants"]["fp32"].update(metrics=[1]), r"'variants\.fp32\.metrics' must be an object, got list"),
+    (lambda d: d.update(variants={}), r"'variants' must be a non-empty object"),
+    (lambda d: d.update(source="pypi"), r"'source' must be an object, got str"),
+    (lambda d: d.update(name=""), r"'name' must be a non-empty string"),
+    (lambda d: d.update(format_version=True), r"format_version True"),
+], ids=["size-str", "size-negative", "size-bool", "size-float", "sha-int", "size-missing", "files-empty", "files-missing",
+        "metrics-list", "variants-empty", "source-str", "name-empty", "version-bool"])
+def test_wrong_types_are_refused_naming_the_key(tmp_path, change, message):
+    root = make_bundle(tmp_path / "b")
+    edit_json(root, change)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(root)
+
+
+def test_a_huge_sparse_model_is_refused_by_its_size_without_reading_it(tmp_path):
+    """Issue 38, item 3: a 3 GB sparse file in place of the model is refused from its size alone, in milliseconds."""
+    root = make_bundle(tmp_path / "b")
+    with open(root / "int8/model.onnx", "r+b") as f:
+        f.truncate(3 * 10**9)  # sparse: no disk used, but reading and hashing it would take seconds and 3 GB of memory
+    start = time.perf_counter()
+    with pytest.raises(BundleError, match=r"'int8/model.onnx' is 3000000000 bytes on disk but bundle.json declares \d+"):
+        load_model(root, variant="int8", device=CPU)
+    problems = load_bundle(root).verify()
+    assert time.perf_counter() - start < 1.0
+    assert problems == [p for p in problems if "3000000000 bytes on disk" in p] and len(problems) == 1
+
+
+def test_writer_refuses_a_non_finite_metric_naming_it(tmp_path):
+    (tmp_path / "model.onnx").write_bytes(tiny_model())
+    w = BundleWriter(tmp_path / "b", name="nan", task="vision", family="test", source={})
+    w.add_variant("fp32", {"model": tmp_path / "model.onnx"}, metrics={"top1": float("nan")})
+    with pytest.raises(BundleError, match=r"'variants\.fp32\.metrics\.top1' holds nan"):
+        w.write()
+    assert not (tmp_path / "b/bundle.json").exists()

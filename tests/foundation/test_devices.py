@@ -113,6 +113,18 @@ def test_allowed_fallback_is_recorded():
     assert cpu.variants[0] == "fp32"  # fp16 moves behind fp32 when only the CPU runs
 
 
+def test_signature_settings_default_off_and_resolve_relative_to_the_profile(tmp_path):
+    """Shipped profiles keep loading unsigned bundles; a profile's trusted_keys are read from its own folder."""
+    assert all(not load_profile(n).require_signed and not load_profile(n).trusted_keys for n in list_profiles())
+    base = 'name = "t"\nvariants = ["fp32"]\n[[providers]]\nname = "CPUExecutionProvider"\n'
+    (tmp_path / "t.toml").write_text('require_signed = true\ntrusted_keys = ["keys", "/etc/k.pub"]\n' + base)
+    r = resolve(load_profile(tmp_path / "t.toml"), CPU_ONLY)
+    assert r.require_signed and r.trusted_keys == (str(tmp_path / "keys"), "/etc/k.pub")
+    (tmp_path / "bad.toml").write_text('require_signed = "yes"\n' + base)
+    with pytest.raises(InvalidInputError, match="require_signed must be true or false"):
+        load_profile(tmp_path / "bad.toml")
+
+
 def test_unknown_profile_names_the_shipped_ones():
     with pytest.raises(InvalidInputError, match="x86_64-vnni"):
         load_profile("no-such-target")

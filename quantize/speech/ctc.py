@@ -124,7 +124,7 @@ def silero_vad_path() -> Path:
 
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("silero-vad is not installed: pip install 'edge-sdk[quantize]'")
+        raise ImportError("silero-vad is not installed: pip install 'edge-sdk-ondevice[quantize]'")
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
 
 

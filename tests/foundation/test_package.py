@@ -50,6 +50,6 @@ def test_missing_optional_dependency_names_the_extra():
     try:
         errors.require("no_such_module_for_edge_sdk", "camera")
     except errors.MissingDependencyError as exc:
-        assert "pip install 'edge-sdk[camera]'" in str(exc)
+        assert "pip install 'edge-sdk-ondevice[camera]'" in str(exc)
     else:
         raise AssertionError("require() accepted a module that does not exist")

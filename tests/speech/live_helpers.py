@@ -17,7 +17,7 @@ def silero_path() -> Path:
     """The Silero VAD ONNX shipped in the ``silero-vad`` package (found without importing torch)."""
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("silero-vad is not installed: pip install 'edge-sdk[quantize]'")
+        raise RuntimeError("silero-vad is not installed: pip install 'edge-sdk-ondevice[quantize]'")
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
 
 

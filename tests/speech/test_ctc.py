@@ -15,7 +15,7 @@ from edge_sdk.errors import BundleError
 from edge_sdk.speech.ctc import CTCModel, FeatureConfig, FeatureStream, greedy_decode, prefix_beam_search
 from edge_sdk.speech.stream import StreamOptions
 
-torch = pytest.importorskip("torch", reason="building the CTC bundle needs torch (pip install 'edge-sdk[quantize]')")
+torch = pytest.importorskip("torch", reason="building the CTC bundle needs torch (pip install 'edge-sdk-ondevice[quantize]')")
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::torch.jit.TracerWarning")
 
 

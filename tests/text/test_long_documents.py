@@ -10,7 +10,7 @@ import pytest
 from edge_sdk.text.evaluate import load_jsonl
 from edge_sdk.text.summarizer import Summarizer, SummarizerOptions
 
-psutil = pytest.importorskip("psutil", reason="psutil (edge-sdk[bench]) measures RSS")
+psutil = pytest.importorskip("psutil", reason="psutil (edge-sdk-ondevice[bench]) measures RSS")
 RSS_GROWTH_LIMIT_MB = 300
 
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2", reason="OpenCV (edge-sdk[camera]) is needed for capture")
+cv2 = pytest.importorskip("cv2", reason="OpenCV (edge-sdk-ondevice[camera]) is needed for capture")
 
 from edge_sdk.errors import BundleNotFoundError, DeviceError  # noqa: E402
 from edge_sdk.vision.camera import CameraSource, classify_source  # noqa: E402

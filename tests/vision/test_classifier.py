@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("cv2", reason="OpenCV (edge-sdk[camera]) is needed for image decoding")
+pytest.importorskip("cv2", reason="OpenCV (edge-sdk-ondevice[camera]) is needed for image decoding")
 
 from edge_sdk.bundle import load_bundle  # noqa: E402
 from edge_sdk.errors import InvalidInputError  # noqa: E402

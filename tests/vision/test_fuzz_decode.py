@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("cv2", reason="OpenCV (edge-sdk[camera]) decodes images")
-hypothesis = pytest.importorskip("hypothesis", reason="hypothesis drives the fuzzing (edge-sdk[dev])")
+pytest.importorskip("cv2", reason="OpenCV (edge-sdk-ondevice[camera]) decodes images")
+hypothesis = pytest.importorskip("hypothesis", reason="hypothesis drives the fuzzing (edge-sdk-ondevice[dev])")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="model preparation needs torch (edge-sdk[quantize])")
+torch = pytest.importorskip("torch", reason="model preparation needs torch (edge-sdk-ondevice[quantize])")
 pytest.importorskip("cv2", reason="photos are decoded with OpenCV")
 
 from edge_sdk.quantize.vision import data, int8  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2", reason="OpenCV (edge-sdk[camera]) is needed for image decoding")
+cv2 = pytest.importorskip("cv2", reason="OpenCV (edge-sdk-ondevice[camera]) is needed for image decoding")
 torch = pytest.importorskip("torch", reason="torch is the reference implementation")
 F = torch.nn.functional
 

@@ -16,7 +16,8 @@ import sys
 from edge_sdk import bundle_cli
 from edge_sdk.errors import EdgeSDKError
 
-CAPABILITY_CLIS = ("edge_sdk.speech.cli", "edge_sdk.vision.cli", "edge_sdk.text.cli", "edge_sdk.bench.cli", "edge_sdk.soak_cli", "edge_sdk.distill_cli")
+CAPABILITY_CLIS = ("edge_sdk.speech.cli", "edge_sdk.vision.cli", "edge_sdk.text.cli", "edge_sdk.bench.cli", "edge_sdk.soak_cli", "edge_sdk.distill_cli",
+                   "edge_sdk.serve.cli")
 
 
 def _print_json(obj) -> None:

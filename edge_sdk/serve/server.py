@@ -1,0 +1,214 @@
+"""The Wyoming server: one shared speech model and wake word set, one session per client utterance.
+
+Built on ``wyoming``'s own server classes (:class:`wyoming.server.AsyncServer` for ``tcp://`` and ``unix://``,
+:class:`~edge_sdk.serve.handler.WyomingHandler` per connection). Decoding runs on a small thread pool shared by
+all clients; onnxruntime sessions are safe to run from several threads, so the one Transcriber serves them all.
+
+Shutdown (SIGTERM or SIGINT): new utterances are refused with an ``error`` event, open utterances are finished
+(up to ``drain_timeout_s``), then connections close and the socket goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from edge_sdk.errors import InvalidInputError, require
+from edge_sdk.serve.wake import WakeWordOptions
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URI = "tcp://127.0.0.1:10300"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What ``edge-sdk serve`` serves and how.
+
+    Attributes:
+        uri: ``tcp://HOST:PORT`` or ``unix:///path/to.sock``.
+        bundle: Speech bundle name or folder.
+        variant: Bundle variant; None lets the device profile choose.
+        device: Device profile name, TOML path or ``"auto"``.
+        wake: Wake word options; None serves no wake word program.
+        decode_workers: Threads that decode, shared by all clients (more clients queue for them).
+        queue_chunks: Audio chunks buffered per client before its socket stops being read.
+        drain_timeout_s: On shutdown, how long open utterances may take to finish.
+        stream_options: Fields of :class:`~edge_sdk.speech.stream.StreamOptions` (endpointing) as (name, value) pairs.
+    """
+
+    uri: str = DEFAULT_URI
+    bundle: str = "whisper-tiny.en"
+    variant: str | None = None
+    device: str = "auto"
+    wake: WakeWordOptions | None = field(default_factory=WakeWordOptions)
+    decode_workers: int = 2
+    queue_chunks: int = 256
+    drain_timeout_s: float = 30.0
+    stream_options: tuple[tuple[str, object], ...] = ()
+
+    def __post_init__(self) -> None:
+        parsed = urlparse(self.uri)
+        if parsed.scheme == "tcp":
+            if not parsed.hostname or parsed.port is None:
+                raise InvalidInputError(f"uri {self.uri!r} needs a host and a port, e.g. {DEFAULT_URI}")
+        elif parsed.scheme != "unix" or not parsed.path:
+            raise InvalidInputError(f"uri {self.uri!r} must be tcp://HOST:PORT or unix:///path/to.sock")
+        for name in ("decode_workers", "queue_chunks"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInputError(f"ServeOptions.{name}={value!r} must be an int >= 1")
+        if not self.drain_timeout_s >= 0:
+            raise InvalidInputError(f"ServeOptions.drain_timeout_s={self.drain_timeout_s!r} must be seconds >= 0")
+
+
+class WyomingServer:
+    """Serves speech recognition and wake words over Wyoming. Create with :meth:`create`, then ``await run()``."""
+
+    def __init__(self, options: ServeOptions, transcriber, spotter) -> None:
+        self.options = options
+        self.transcriber = transcriber
+        self.spotter = spotter
+        self.executor = ThreadPoolExecutor(max_workers=options.decode_workers, thread_name_prefix="edge-sdk-decode")
+        self.draining = False
+        self._handlers: set = set()
+        self._lock = threading.Lock()
+        self._open_sessions = 0
+        self._stop: asyncio.Event | None = None
+
+    @classmethod
+    def create(cls, options: ServeOptions | None = None) -> WyomingServer:
+        """Load the speech bundle and the wake word models.
+
+        Raises:
+            MissingDependencyError: ``wyoming`` (or ``pyopen-wakeword`` with wake words) is not installed.
+            BundleNotFoundError, BundleError, ProviderUnavailableError: As :meth:`Transcriber.create`.
+        """
+        from edge_sdk.serve.wake import WakeWordSpotter
+        from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+
+        options = options or ServeOptions()
+        require("wyoming", "serve")
+        transcriber = Transcriber.create(TranscriberOptions(bundle=options.bundle, variant=options.variant, device=options.device))
+        spotter = WakeWordSpotter.create(options.wake) if options.wake is not None else None
+        return cls(options, transcriber, spotter)
+
+    @property
+    def open_sessions(self) -> int:
+        """Audio sessions created and not yet closed (0 when every client has finished or gone)."""
+        return self._open_sessions
+
+    def info(self):
+        """The ``info`` event's content: the ASR program (model = bundle, variant) and the wake word program."""
+        from wyoming import __version__ as wyoming_version
+        from wyoming.info import AsrModel, AsrProgram, Attribution, Info, WakeModel, WakeProgram
+
+        from edge_sdk.serve.handler import LANGUAGE
+
+        t = self.transcriber
+        sdk = Attribution(name="edge-sdk", url="https://pypi.org/project/edge-sdk-ondevice/")
+        source = t.bundle.source or {}
+        model = AsrModel(
+            name=t.bundle.name,
+            attribution=Attribution(name="OpenAI Whisper", url="https://github.com/openai/whisper"),
+            installed=True,
+            description=f"{t.bundle.family} {t.bundle.name}, variant {t.variant} on {', '.join(t.providers)}"
+                        + (f", weights from {source.get('package')}" if source.get("package") else ""),
+            version=t.variant,
+            languages=[LANGUAGE],
+        )
+        asr = AsrProgram(name="edge-sdk-asr", attribution=sdk, installed=True, version=_sdk_version(),
+                         description=f"edge-sdk speech (Silero VAD endpointing), wyoming {wyoming_version}",
+                         models=[model], supports_transcript_streaming=True)
+        wake = []
+        if self.spotter is not None:
+            oww = Attribution(name="openWakeWord (pyopen-wakeword)", url="https://github.com/dscripka/openWakeWord")
+            wake = [WakeProgram(name="edge-sdk-wake", attribution=sdk, installed=True, version=_sdk_version(),
+                                description="openWakeWord on the server's audio stream",
+                                models=[WakeModel(name=n, attribution=oww, installed=True, description=self.spotter.phrase(n) or n,
+                                                  version=None, languages=[LANGUAGE], phrase=self.spotter.phrase(n))
+                                        for n in self.spotter.names])]
+        return Info(asr=[asr], wake=wake)
+
+    def new_session(self, transcribe: bool, detect: bool, names: list[str] | None):
+        """A session for one utterance of one client (runs on the executor: building streams loads small models)."""
+        from edge_sdk.serve.session import AudioSession
+
+        wake = self.spotter.create_stream(names) if detect and self.spotter is not None else None
+        with self._lock:
+            self._open_sessions += 1
+        return AudioSession(self.transcriber if transcribe else None, wake, dict(self.options.stream_options), on_close=self._session_closed)
+
+    def forget(self, handler) -> None:
+        """A connection ended (called by its handler)."""
+        self._handlers.discard(handler)
+
+    def _session_closed(self) -> None:
+        with self._lock:
+            self._open_sessions -= 1
+
+    async def run(self, ready=None) -> None:
+        """Serve until SIGTERM/SIGINT (or :meth:`request_stop`), then drain and stop.
+
+        Args:
+            ready: Called with the URI once the socket accepts connections.
+        """
+        from wyoming.server import AsyncServer
+
+        from edge_sdk.serve.handler import WyomingHandler
+
+        def make_handler(reader, writer):
+            handler = WyomingHandler(reader, writer, self)
+            self._handlers.add(handler)
+            return handler
+
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        server = AsyncServer.from_uri(self.options.uri)
+        await server.start(make_handler)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.request_stop)
+        log.info("serving %s on %s", self.transcriber.bundle.name, self.options.uri)
+        if ready is not None:
+            ready(self.options.uri)
+        try:
+            await self._stop.wait()
+            await self._drain()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
+            await server.stop()
+            await loop.run_in_executor(None, self.executor.shutdown)
+
+    def request_stop(self) -> None:
+        """Begin a graceful shutdown (what SIGTERM does). Call on the server's event loop."""
+        if self._stop is not None and not self._stop.is_set():
+            log.info("shutting down: finishing open utterances, refusing new ones")
+            self.draining = True
+            self._stop.set()
+
+    async def _drain(self) -> None:
+        deadline = time.monotonic() + self.options.drain_timeout_s
+        while any(h.busy for h in self._handlers if not h.writer.is_closing()):
+            if time.monotonic() > deadline:
+                log.warning("drain timeout: closing %d open utterances", sum(h.busy for h in self._handlers))
+                return
+            await asyncio.sleep(0.05)
+
+
+def _sdk_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("edge-sdk-ondevice")
+    except PackageNotFoundError:
+        return "0"

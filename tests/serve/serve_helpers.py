@@ -1,0 +1,115 @@
+"""Helpers of the Wyoming server tests: a server subprocess, a Wyoming client session, the shared clips."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "speech"))
+
+from live_helpers import FakeModel, wer  # noqa: E402
+
+__all__ = ["FakeModel", "wer", "free_port", "read_clip", "reference", "ServerProcess", "send_audio", "collect"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_clip(path: Path) -> tuple[np.ndarray, int]:
+    """The clip as it is stored: int16 (frames, channels) at its own rate (the server converts)."""
+    import soundfile as sf
+
+    samples, rate = sf.read(str(path), dtype="int16", always_2d=True)
+    return samples, rate
+
+
+def reference(data_dir: Path, rel: str) -> str:
+    for line in (data_dir / "speech" / "transcripts.tsv").read_text().splitlines():
+        name, _, text = line.partition("\t")
+        if name == rel:
+            return text
+    raise KeyError(rel)
+
+
+class ServerProcess:
+    """``python -m edge_sdk serve ...`` in a subprocess; ready once it prints its ``listening on`` line."""
+
+    def __init__(self, *args: str, timeout_s: float = 180.0) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "edge_sdk", "-v", "serve", *args], cwd=REPO, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stderr: list[str] = []
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        deadline = time.monotonic() + timeout_s
+        line = ""
+        while "listening on" not in line:
+            line = self.proc.stdout.readline()
+            if not line and self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"server did not start: {''.join(self.stderr)[-2000:]}")
+        self.banner = line
+
+    def _drain_stderr(self) -> None:
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    def terminate(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout_s: float = 60.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+async def send_audio(client, samples: np.ndarray, rate: int, chunk_frames: int = 1024, realtime: float = 0.0,
+                     frames: int | None = None, start: bool = True, stop: bool = True) -> float:
+    """Send ``audio-start``, chunks (paced at ``realtime`` x real time, 0 = as fast as possible), ``audio-stop``.
+
+    Returns the ``time.perf_counter()`` at which ``audio-stop`` was written (or the last chunk, without ``stop``).
+    """
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+
+    width, channels = 2, samples.shape[1]
+    if start:
+        await client.write_event(AudioStart(rate=rate, width=width, channels=channels).event())
+    t0 = time.perf_counter()
+    end = samples.shape[0] if frames is None else frames
+    for i in range(0, end, chunk_frames):
+        block = samples[i : min(i + chunk_frames, end)]
+        await client.write_event(AudioChunk(rate=rate, width=width, channels=channels, audio=block.tobytes()).event())
+        if realtime:
+            await asyncio.sleep(max(0.0, t0 + (i + block.shape[0]) / rate / realtime - time.perf_counter()))
+    if stop:
+        await client.write_event(AudioStop().event())
+    return time.perf_counter()
+
+
+async def collect(client, until: tuple[str, ...] = ("transcript-stop",), timeout_s: float = 120.0) -> list:
+    """Read events until one of type ``until``; return them all, each with its arrival time as ``(event, t)``."""
+    events = []
+    while True:
+        event = await asyncio.wait_for(client.read_event(), timeout_s)
+        if event is None:
+            raise ConnectionError(f"server closed the connection after {[e.type for e, _ in events]}")
+        events.append((event, time.perf_counter()))
+        if event.type in until:
+            return events

@@ -42,6 +42,12 @@ def u8s8_saturates() -> bool:
     return y != 255 * 127 * _K
 
 
+def kernel_int8_format() -> str:
+    """``"u8u8"`` where this CPU's kernel saturates u8 x s8 products, so that only u8u8 (or s8s8) builds run as
+    built; ``""`` where every int8 format does (VNNI, AMX, ARM), whatever profile is in use."""
+    return "u8u8" if u8s8_saturates() else ""
+
+
 def int8_format_problem(int8_format: str) -> str:
     """Why ``int8_format`` computes wrong numbers on this CPU's kernel, or ``""`` when it does not."""
     if int8_format == "u8s8" and u8s8_saturates():

@@ -81,14 +81,14 @@ class Variant:
         return sum(f.size for f in self.files.values())
 
     def int8_mismatch(self, int8_format: str) -> str:
-        """Why this variant computes other numbers than its build measured on a profile running ``int8_format``
-        (empty when it does not): a ``u8s8`` build saturates u8 x s8 products in int16 on the kernels of a
-        ``u8u8`` profile (x86 without VNNI), so its measured accuracy does not hold there."""
+        """Why this variant computes other numbers than its build measured where int8 runs as ``int8_format``
+        (empty when it does not): a ``u8s8`` build saturates u8 x s8 products in int16 on a ``u8u8`` kernel
+        (x86 without VNNI), so its measured accuracy does not hold there."""
         built = self.recipe.get("int8_format")
         if built == "u8s8" and int8_format == "u8u8":
-            return (f"variant {self.name!r} was quantized u8s8 (for VNNI or ARM dot-product kernels); this CPU's "
-                    f"profile runs int8 as u8u8, where u8 x s8 products saturate. Build the bundle here or for this "
-                    f"profile (edge-sdk --profile x86_64-avx2 prepare), or ask for a float variant")
+            return (f"variant {self.name!r} was quantized u8s8 (for VNNI or ARM dot-product kernels), and on x86 without "
+                    f"VNNI u8 x s8 products saturate. Build the bundle for this target (edge-sdk --profile x86_64-avx2 "
+                    f"prepare, or prepare on it), or ask for a float variant")
         return ""
 
 
@@ -231,8 +231,8 @@ class Bundle:
         return {**self.preprocessing, **variant.preprocessing}
 
     def choose_variant(self, requested: str | None, preference: tuple[str, ...] = (), int8_format: str = "") -> Variant:
-        """The caller's variant, else the first of ``preference`` the bundle has that runs as built on a profile
-        whose int8 format is ``int8_format`` (a skipped int8 variant is logged with the reason).
+        """The caller's variant, else the first of ``preference`` the bundle has that runs as built where int8 runs
+        as ``int8_format`` (a skipped int8 variant is logged with the reason; "" accepts every format).
 
         Raises:
             InvalidInputError: The requested variant is not in the bundle.

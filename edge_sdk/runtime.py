@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import onnxruntime as ort
 
 from edge_sdk.bundle import Bundle, Variant, load_bundle
+from edge_sdk.devices.kernels import kernel_int8_format
 from edge_sdk.devices.resolve import ResolvedDevice, resolve_device
 from edge_sdk.errors import BundleError
 
@@ -81,7 +82,7 @@ def load_model(
 
         kid = check_required_signature(b, dev.require_signed, dev.trusted_keys)
         log.info("bundle %s: signature by trusted key %s", b.name, kid)
-    v = b.choose_variant(variant, dev.variants, dev.int8_format)
+    v = b.choose_variant(variant, dev.variants, kernel_int8_format())  # the kernel here, not the profile, decides
     wanted = roles or tuple(r for r, f in v.files.items() if f.path.endswith(".onnx"))
     blobs = {role: b.read(v.files[role]) for role in wanted}  # verify every hash before any session
     sessions = {role: create_session(data, dev, f"{b.name}/{v.files[role].path}") for role, data in blobs.items()}

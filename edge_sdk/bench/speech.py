@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_sdk.audio import load_audio
+from edge_sdk.devices.kernels import kernel_int8_format
 from edge_sdk.devices.resolve import ResolvedDevice
 from edge_sdk.errors import MissingDependencyError, require
 from edge_sdk.speech.evaluate import corpus_wer, read_manifest
@@ -77,7 +78,7 @@ class Runner:
 
     def live(self) -> dict | None:
         """End-of-speech-to-final latency and partial interval on speech/long played in real time."""
-        if self.quick or self.variant.startswith("ref:") or self.variant != self.asr.bundle.choose_variant(None, self.device.variants, self.device.int8_format).name:
+        if self.quick or self.variant.startswith("ref:") or self.variant != self.asr.bundle.choose_variant(None, self.device.variants, kernel_int8_format()).name:
             return None
         from edge_sdk.speech.sources import FileSource
         from edge_sdk.speech.stream import transcribe_live

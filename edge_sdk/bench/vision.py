@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_sdk.devices.kernels import kernel_int8_format
 from edge_sdk.devices.resolve import ResolvedDevice
 from edge_sdk.errors import require
 from edge_sdk.vision.evaluate import read_label_tsv
@@ -130,7 +131,7 @@ class Runner:
         """Camera loop on a 30 fps file played in real time, latest-frame policy."""
         from edge_sdk.bundle import load_bundle
 
-        if self.quick or self.variant.startswith("ref:") or self.variant != load_bundle(BUNDLE).choose_variant(None, self.device.variants, self.device.int8_format).name:
+        if self.quick or self.variant.startswith("ref:") or self.variant != load_bundle(BUNDLE).choose_variant(None, self.device.variants, kernel_int8_format()).name:
             return None
         from edge_sdk.vision.camera import CameraSource
         from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions

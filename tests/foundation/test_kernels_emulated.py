@@ -4,6 +4,7 @@ from any x86-64 machine: ``benchmarks/emulate/x86_kernels.sh``. Here the quick o
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import shutil
@@ -19,6 +20,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(platform.machine() != "x86_64", reason="emulates another x86-64 CPU"),
     pytest.mark.skipif(shutil.which("qemu-x86_64") is None, reason="needs QEMU user-mode emulation: apt-get install qemu-user"),
+    pytest.mark.skipif(importlib.util.find_spec("onnx") is None, reason="the kernel tests quantize models (edge-sdk-ondevice[quantize])"),
 ]
 
 

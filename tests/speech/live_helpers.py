@@ -14,10 +14,14 @@ LONG = "speech/long/237-134500_chapter_concat"
 
 
 def silero_path() -> Path:
-    """The Silero VAD ONNX shipped in the ``silero-vad`` package (found without importing torch)."""
+    """The Silero VAD ONNX shipped in the ``silero-vad`` package (found without importing torch); in a runtime-only
+    environment, where that package (which needs torch) is absent, the copy in the default speech bundle."""
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("silero-vad is not installed: pip install 'edge-sdk-ondevice[quantize]'")
+        from edge_sdk.bundle import load_bundle
+
+        bundle = load_bundle("whisper-tiny.en")
+        return bundle.path_of(bundle.assets["vad"])
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
 
 

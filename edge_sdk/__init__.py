@@ -1,11 +1,51 @@
-"""edge-sdk: on-device speech, vision and text inference on ONNX Runtime."""
+"""edge-sdk: on-device speech, vision and text inference on ONNX Runtime.
+
+The public names are imported from here (``from edge_sdk import Transcriber``); each is loaded on first use, so
+``import edge_sdk`` stays cheap and a capability's optional dependencies (PortAudio, OpenCV) are needed only by it.
+"""
 
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import importlib.util
 import sys
 from pathlib import Path
+
+# public name -> module that defines it
+_PUBLIC = {
+    "Transcriber": "edge_sdk.speech.transcriber",
+    "TranscriberOptions": "edge_sdk.speech.transcriber",
+    "SpeechStream": "edge_sdk.speech.stream",
+    "StreamOptions": "edge_sdk.speech.stream",
+    "transcribe_live": "edge_sdk.speech.stream",
+    "MicrophoneSource": "edge_sdk.speech.sources",
+    "FileSource": "edge_sdk.speech.sources",
+    "FrameClassifier": "edge_sdk.vision.classifier",
+    "FrameClassifierOptions": "edge_sdk.vision.classifier",
+    "CameraSource": "edge_sdk.vision.camera",
+    "run_camera": "edge_sdk.vision.loop",
+    "Summarizer": "edge_sdk.text.summarizer",
+    "SummarizerOptions": "edge_sdk.text.summarizer",
+    "RollingSummarizer": "edge_sdk.text.rolling",
+    "RollingSummaryOptions": "edge_sdk.text.rolling",
+    "TranscriptSegment": "edge_sdk.text.rolling",
+    "resolve_device": "edge_sdk.devices.resolve",
+    "EdgeSDKError": "edge_sdk.errors",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'edge_sdk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import sys
 
-from edge_sdk.vision.camera import CameraSource
-from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
-from edge_sdk.vision.loop import AnnotatedWriter, draw_overlay, run_camera
+from edge_sdk import CameraSource, FrameClassifier, FrameClassifierOptions, run_camera
+from edge_sdk.vision.loop import AnnotatedWriter, draw_overlay
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
+from edge_sdk import FrameClassifier, FrameClassifierOptions
 
 
 def main(argv: list[str] | None = None) -> int:

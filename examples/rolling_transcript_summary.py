@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edge_sdk.text.rolling import RollingSummarizer, RollingSummaryOptions, TranscriptSegment
+from edge_sdk import RollingSummarizer, RollingSummaryOptions, Summarizer, SummarizerOptions, TranscriptSegment
 from edge_sdk.text.segment import split_sentences
-from edge_sdk.text.summarizer import Summarizer, SummarizerOptions
 
 SHARED = Path(__file__).resolve().parents[1] / "data" / "text" / "summaries.jsonl"
 WORDS_PER_SECOND = 2.5  # speaking rate

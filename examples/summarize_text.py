@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edge_sdk.text.summarizer import Summarizer, SummarizerOptions
+from edge_sdk import Summarizer, SummarizerOptions
 
 SHARED = Path(__file__).resolve().parents[1] / "data" / "text" / "summaries.jsonl"
 

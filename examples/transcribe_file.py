@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+from edge_sdk import Transcriber, TranscriberOptions
 
 
 def main() -> int:

@@ -15,9 +15,7 @@ import time
 
 import numpy as np
 
-from edge_sdk.speech.sources import FileSource
-from edge_sdk.speech.stream import transcribe_live
-from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+from edge_sdk import FileSource, Transcriber, TranscriberOptions, transcribe_live
 
 
 def main() -> int:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge_sdk.speech.sources import MicrophoneSource
-from edge_sdk.speech.stream import transcribe_live
-from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+from edge_sdk import MicrophoneSource, Transcriber, TranscriberOptions, transcribe_live
 
 
 def main() -> int:

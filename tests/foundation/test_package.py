@@ -57,3 +57,22 @@ def test_missing_optional_dependency_names_the_extra():
         assert "pip install 'edge-sdk-ondevice[camera]'" in str(exc)
     else:
         raise AssertionError("require() accepted a module that does not exist")
+
+
+def test_the_public_names_load_lazily_from_the_top_level():
+    """``from edge_sdk import Transcriber``: every name of ``__all__`` resolves, and ``import edge_sdk`` alone loads
+    no capability (no onnxruntime session code, no PortAudio, no OpenCV)."""
+    code = (
+        "import sys, edge_sdk\n"
+        "assert not [m for m in sys.modules if m.startswith(('edge_sdk.speech', 'edge_sdk.vision', 'edge_sdk.text', 'cv2'))]\n"
+        "print(' '.join(n for n in edge_sdk.__all__ if getattr(edge_sdk, n).__name__ == n))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == edge_sdk.__all__ and {"Transcriber", "FrameClassifier", "Summarizer"} <= set(edge_sdk.__all__)
+    try:
+        edge_sdk.NoSuchThing  # noqa: B018
+    except AttributeError as exc:
+        assert "NoSuchThing" in str(exc)
+    else:
+        raise AssertionError("an unknown public name resolved")

@@ -6,11 +6,12 @@ The public names are imported from here (``from edge_sdk import Transcriber``); 
 
 from __future__ import annotations
 
-import importlib
 import importlib.abc
 import importlib.util
 import sys
 from pathlib import Path
+
+from edge_sdk.lazy import lazy_exports
 
 # public name -> module that defines it
 _PUBLIC = {
@@ -34,18 +35,7 @@ _PUBLIC = {
     "EdgeSDKError": "edge_sdk.errors",
 }
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str):
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'edge_sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 

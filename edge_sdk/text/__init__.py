@@ -5,7 +5,7 @@ Names are imported on first use so that ``edge_sdk.text.cli`` stays light.
 
 from __future__ import annotations
 
-import importlib
+from edge_sdk.lazy import lazy_exports
 
 _EXPORTS = {
     "Summarizer": "edge_sdk.text.summarizer",
@@ -19,9 +19,4 @@ _EXPORTS = {
     "AbstractiveOptions": "edge_sdk.text.abstractive",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'edge_sdk.text' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -28,7 +29,8 @@ LIBRI = "librispeech/237-134500-0000.flac"
 def server(speech_bundle):
     port = free_port()
     proc = ServerProcess("--uri", f"tcp://127.0.0.1:{port}", "--wake-word", "hey_jarvis")
-    yield port
+    proc.port = port
+    yield proc
     assert proc.stop() == 0, "".join(proc.stderr)[-2000:]
 
 
@@ -46,7 +48,7 @@ def _text(events) -> str:
 
 def test_describe_lists_the_speech_bundle_and_the_wake_word(server):
     async def go():
-        async with AsyncTcpClient("127.0.0.1", server) as client:
+        async with AsyncTcpClient("127.0.0.1", server.port) as client:
             await client.write_event(Describe().event())
             return Info.from_event(await asyncio.wait_for(client.read_event(), 30))
 
@@ -62,13 +64,13 @@ def test_describe_lists_the_speech_bundle_and_the_wake_word(server):
 
 def test_transcript_of_a_shared_clip_is_within_the_wer_bound(server, data_dir):
     samples, rate = read_clip(data_dir / "speech" / JFK)
-    events, _ = asyncio.run(_transcribe(server, samples, rate))
+    events, _ = asyncio.run(_transcribe(server.port, samples, rate))
     assert wer(reference(data_dir, JFK), _text(events)) <= 10.0, _text(events)
 
 
 def test_streamed_chunks_concatenate_to_the_transcript(server, data_dir):
     samples, rate = read_clip(data_dir / "speech" / JFK)
-    events, _ = asyncio.run(_transcribe(server, samples, rate))
+    events, _ = asyncio.run(_transcribe(server.port, samples, rate))
     types = [e.type for e, _ in events]
     assert types[0] == "transcript-start" and types[-2:] == ["transcript", "transcript-stop"]
     chunks = [e.data["text"] for e, _ in events if e.type == "transcript-chunk"]
@@ -78,7 +80,7 @@ def test_streamed_chunks_concatenate_to_the_transcript(server, data_dir):
 
 def test_a_clip_sent_in_real_time_gets_chunks_before_audio_stop(server, data_dir):
     samples, rate = read_clip(data_dir / "speech" / JFK)
-    events, stopped = asyncio.run(_transcribe(server, samples, rate, realtime=2.0))
+    events, stopped = asyncio.run(_transcribe(server.port, samples, rate, realtime=1.0))
     early = [e for e, t in events if e.type == "transcript-chunk" and t < stopped]
     assert early, "utterances closed by the VAD are streamed while audio still arrives"
 
@@ -88,7 +90,7 @@ def test_two_clients_at_once_get_their_own_transcripts(server, data_dir):
     b, rate_b = read_clip(data_dir / "speech" / LIBRI)
 
     async def go():
-        return await asyncio.gather(_transcribe(server, a, rate_a, realtime=4.0), _transcribe(server, b, rate_b, realtime=4.0))
+        return await asyncio.gather(_transcribe(server.port, a, rate_a, realtime=4.0), _transcribe(server.port, b, rate_b, realtime=4.0))
 
     (ev_a, _), (ev_b, _) = asyncio.run(go())
     assert wer(reference(data_dir, JFK), _text(ev_a)) <= 10.0, _text(ev_a)
@@ -99,14 +101,18 @@ def test_a_client_killed_mid_stream_does_not_break_the_server(server, data_dir):
     samples, rate = read_clip(data_dir / "speech" / JFK)
 
     async def killed():
-        client = AsyncTcpClient("127.0.0.1", server)
+        client = AsyncTcpClient("127.0.0.1", server.port)
         await client.connect()
         await client.write_event(Transcribe().event())
         await send_audio(client, samples, rate, frames=samples.shape[0] // 2, stop=False)
         client._writer.transport.abort()  # a connection reset, as when the client process dies
 
     asyncio.run(killed())
-    events, _ = asyncio.run(_transcribe(server, samples, rate))
+    deadline = time.monotonic() + 30
+    while not any("disconnected mid-utterance" in line for line in server.stderr):
+        assert time.monotonic() < deadline, "the server did not see the client go mid-utterance"
+        time.sleep(0.05)
+    events, _ = asyncio.run(_transcribe(server.port, samples, rate))
     assert wer(reference(data_dir, JFK), _text(events)) <= 10.0
 
 
@@ -131,7 +137,7 @@ async def _detect(port: int, samples, rate: int) -> list:
 
 def test_the_wake_word_is_detected_with_its_name_and_time(server, hey_jarvis):
     samples, rate, start_ms, end_ms = hey_jarvis
-    events = asyncio.run(_detect(server, samples, rate))
+    events = asyncio.run(_detect(server.port, samples, rate))
     detections = [Detection.from_event(e) for e, _ in events if Detection.is_type(e.type)]
     assert [d.name for d in detections] == ["hey_jarvis"]
     # the model fires at the end of an 80 ms window that holds the phrase: inside it or just after it
@@ -140,7 +146,7 @@ def test_the_wake_word_is_detected_with_its_name_and_time(server, hey_jarvis):
 
 def test_speech_without_the_wake_word_is_not_detected(server, data_dir):
     samples, rate = read_clip(data_dir / "speech" / LIBRI)
-    events = asyncio.run(_detect(server, samples, rate))
+    events = asyncio.run(_detect(server.port, samples, rate))
     assert [e.type for e, _ in events] == ["not-detected"]
 
 
@@ -165,3 +171,4 @@ def test_sigterm_finishes_the_open_utterance_over_a_unix_socket(speech_bundle, d
         code = proc.stop()
     assert wer(reference(data_dir, JFK), _text(events)) <= 10.0
     assert code == 0 and not sock.exists()
+    assert any("finishing open utterances" in line for line in proc.stderr)

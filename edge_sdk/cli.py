@@ -14,7 +14,8 @@ import os
 import sys
 
 from edge_sdk import bundle_cli
-from edge_sdk.errors import EdgeSDKError
+from edge_sdk.cli_common import CLIParser, UsageError, number_in, report_error
+from edge_sdk.errors import EXIT_CODES
 
 CAPABILITY_CLIS = ("edge_sdk.speech.cli", "edge_sdk.vision.cli", "edge_sdk.text.cli", "edge_sdk.bench.cli", "edge_sdk.soak_cli", "edge_sdk.distill_cli",
                    "edge_sdk.serve.cli")
@@ -39,7 +40,7 @@ def cmd_devices(args) -> int:
             for c in checks:
                 status = "ok  " if c.ok else "FAIL"
                 print(f"{status} {c.provider:28s} executed on {c.executed_on or '-':26s} {c.latency_ms:8.3f} ms  {c.error}")
-        return 0 if all(c.ok for c in checks) else 1
+        return 0 if all(c.ok for c in checks) else EXIT_CODES["device"]
     resolved = resolve(profile, facts.providers)
     out = {"detected_profile": detected, "profile": name, "machine": facts.describe(), "resolved": resolved.to_dict()}
     if args.json:
@@ -109,7 +110,7 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge-sdk", description="On-device speech, vision and text inference.")
+    parser = CLIParser(prog="edge-sdk", description="On-device speech, vision and text inference.")
     parser.add_argument("--profile", help="device profile name or TOML path (overrides detection everywhere)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="live transcription, camera loop and summary on the shared data")
     p.add_argument("--data", default=None, help="data folder (default: $EDGE_SDK_DATA, else the repository's data/)")
-    p.add_argument("--speed", type=float, default=2.0, help="speech playback speed (1 = real time, 0 = as fast as possible)")
+    p.add_argument("--speed", type=number_in(0), default=2.0, help="speech playback speed (1 = real time, 0 = as fast as possible)")
     p.set_defaults(func=cmd_demo)
 
     eval_parser = sub.add_parser("eval", help="measure accuracy of a bundle on labelled data")
@@ -151,17 +152,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; errors follow the contract of :mod:`edge_sdk.cli_common` (one line, exit status by class)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return report_error(exc, as_json=exc.json_flag and "--json" in argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.profile:
         os.environ["EDGE_SDK_PROFILE"] = args.profile
     try:
         return args.func(args) or 0
-    except EdgeSDKError as exc:
-        print(f"edge-sdk: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # every failure becomes one line and an exit status by class
+        return report_error(exc, as_json=getattr(args, "json", None) is True, verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edge_sdk.cli_common import add_variant_arguments, check_variant, number_in
+
 
 def cmd_soak(args) -> int:
     from edge_sdk.datasets import data_dir
@@ -13,8 +15,9 @@ def cmd_soak(args) -> int:
     data = data_dir(args.data)
     if args.loop == "speech":
         from edge_sdk.speech.soak import soak_speech
-        from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
+        from edge_sdk.speech.transcriber import DEFAULT_BUNDLE, Transcriber, TranscriberOptions
 
+        check_variant(DEFAULT_BUNDLE, args.variant, args.allow_refused)
         model = Transcriber.create(TranscriberOptions(variant=args.variant))
         source = args.source or str(next((data / "speech" / "long").glob("*.flac")))
         report = soak_speech(model, source, args.minutes * 60, interval_s=args.interval_s)
@@ -25,6 +28,7 @@ def cmd_soak(args) -> int:
         from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
         from edge_sdk.vision.soak import soak_camera
 
+        check_variant(FrameClassifierOptions.bundle, args.variant, args.allow_refused)
         source = args.source or str(data / "video" / "car-detection_24s-29s.mp4")
         with FrameClassifier.create(FrameClassifierOptions(variant=args.variant, running_mode="video", top_k=1)) as clf:
             report = soak_camera(clf, source, args.minutes * 60, interval_s=args.interval_s)
@@ -40,10 +44,10 @@ def cmd_soak(args) -> int:
 def register(sub, eval_sub) -> None:
     p = sub.add_parser("soak", help="run a live loop for a long time and report RSS/latency/lag slopes")
     p.add_argument("loop", choices=["speech", "camera"])
-    p.add_argument("--minutes", type=float, default=30.0)
-    p.add_argument("--variant", default=None)
+    p.add_argument("--minutes", type=number_in(0, low_open=True), default=30.0, help="how long to run (default 30)")
+    add_variant_arguments(p)
     p.add_argument("--source", default=None, help="file played as live (default: shared speech/long or a shared video)")
     p.add_argument("--data", default=None)
-    p.add_argument("--interval-s", type=float, default=30.0)
+    p.add_argument("--interval-s", type=number_in(0, low_open=True), default=30.0, help="seconds between samples (default 30)")
     p.add_argument("--json", default=None, help="write the full report here")
     p.set_defaults(func=cmd_soak)

@@ -6,6 +6,26 @@ import json
 import sys
 from pathlib import Path
 
+from edge_sdk.cli_common import names_from
+
+TASKS = ("speech", "vision", "text")
+
+
+def _report(path: str) -> dict:
+    """A bench report read from ``path``, or InvalidInputError naming the file and what is wrong with it."""
+    from edge_sdk.errors import InvalidInputError
+    from edge_sdk.inputfile import check_input_file, read_input_file
+
+    p = check_input_file(path, "bench report")
+    try:
+        report = json.loads(read_input_file(p, "bench report", 64 * 2**20))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"bench report {path!r} is not JSON ({exc}); give two report.json files written by 'edge-sdk bench'") from None
+    if not isinstance(report, dict):
+        raise InvalidInputError(f"bench report {path!r} holds a JSON {type(report).__name__}, not a report object; "
+                                "give two report.json files written by 'edge-sdk bench'")
+    return report
+
 
 def cmd_bench(args) -> int:
     from edge_sdk.bench.report import compare, validate
@@ -13,11 +33,11 @@ def cmd_bench(args) -> int:
     from edge_sdk.datasets import data_dir
 
     if args.compare:
-        a, b = (json.loads(Path(p).read_text()) for p in args.compare)
+        a, b = (_report(p) for p in args.compare)
         lines = compare(a, b)
         print("\n".join(lines) or "no common results")
         return 1 if any("REGRESSION" in line for line in lines) else 0
-    tasks = [t for t in args.tasks.split(",") if t]
+    tasks = args.tasks
     variants = [v for v in args.variants.split(",") if v] if args.variants else None
     report = run_bench(tasks, variants, Path(args.out), data_dir(args.data), args.reference, args.quick, " ".join(sys.argv))
     print_summary(report)
@@ -30,7 +50,7 @@ def cmd_bench(args) -> int:
 
 def register(sub, eval_sub) -> None:
     p = sub.add_parser("bench", help="benchmark every task and variant on this device profile")
-    p.add_argument("--tasks", default="speech,vision,text")
+    p.add_argument("--tasks", type=names_from(TASKS), default=",".join(TASKS), help=f"comma-separated, from {', '.join(TASKS)} (default: all)")
     p.add_argument("--variants", default=None, help="comma-separated, e.g. fp32,int8 (default: all the bundles have)")
     p.add_argument("--out", default="bench-out")
     p.add_argument("--data", default=None, help="evaluation data folder (default: $EDGE_SDK_DATA, else the repository's data/)")

@@ -11,6 +11,8 @@ import importlib
 import json
 import sys
 
+from edge_sdk.cli_common import add_variant_arguments, check_variant, int_at_least, number_in
+
 
 def _live_cli():
     try:
@@ -24,9 +26,10 @@ def _live_cli():
 def _transcriber(args):
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 
+    check_variant(args.bundle, args.variant, args.allow_refused)
     return Transcriber.create(
         TranscriberOptions(bundle=args.bundle, variant=args.variant, device=getattr(args, "profile", None) or "auto", beam_size=args.beam_size,
-                           word_timestamps=getattr(args, "word_timestamps", False))
+                           word_timestamps=getattr(args, "word_timestamps", False), max_duration_s=getattr(args, "max_duration_s", None))
     )
 
 
@@ -39,8 +42,12 @@ def cmd_transcribe(args) -> int:
         if getattr(args, "stdin", False):
             return live.run_stdin(args)
     if not args.path:
-        print("edge-sdk transcribe: give an audio file (or --mic for the microphone)", file=sys.stderr)
-        return 2
+        from edge_sdk.cli_common import UsageError
+
+        raise UsageError("edge-sdk transcribe: give an audio file (or --mic for the microphone)")
+    from edge_sdk.audio import AudioFileReader
+
+    AudioFileReader(args.path, args.max_duration_s)  # a bad file fails in a moment, before the model loads
     asr = _transcriber(args)
     segments, info = asr.transcribe(args.path)
     if not args.json:
@@ -74,8 +81,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     from edge_sdk.speech.transcriber import DEFAULT_BUNDLE
 
     p.add_argument("--bundle", default=DEFAULT_BUNDLE, help=f"bundle name or folder (default {DEFAULT_BUNDLE})")
-    p.add_argument("--variant", default=None, help="bundle variant (int8, fp32, fp16); default: the device profile's choice")
-    p.add_argument("--beam-size", type=int, default=1, help="1 for greedy search (default), more for beam search")
+    add_variant_arguments(p)
+    p.add_argument("--beam-size", type=int_at_least(1), default=1, help="1 for greedy search (default), up to 16 for beam search")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -84,6 +91,8 @@ def register(sub, eval_sub) -> None:
     p = sub.add_parser("transcribe", help="transcribe an audio file (or, with --mic, the microphone)")
     p.add_argument("path", nargs="?", help="audio file (any format soundfile reads, any rate and channel count)")
     p.add_argument("--word-timestamps", action="store_true", help="give each segment its words with start and end times")
+    p.add_argument("--max-duration-s", type=number_in(0, low_open=True), default=None,
+                   help="refuse files longer than this many seconds (default: any length; memory does not grow with it)")
     _common(p)
     live = _live_cli()
     if live is not None:

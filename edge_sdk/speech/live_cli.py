@@ -14,6 +14,9 @@ import shutil
 import sys
 from dataclasses import asdict
 
+from edge_sdk.cli_common import check_variant, int_at_least, number_in
+from edge_sdk.errors import EXIT_CODES
+
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of live transcription (``--mic``, ``--stdin``) added to ``edge-sdk transcribe``."""
@@ -21,11 +24,12 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="input device index or (part of) its name (with --mic)")
     parser.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
     parser.add_argument("--stdin", action="store_true", help="transcribe raw s16le PCM from stdin live")
-    parser.add_argument("--rate", type=int, default=16000, help="sample rate of --stdin PCM (default 16000)")
-    parser.add_argument("--channels", type=int, default=1, help="channels of --stdin PCM (default 1)")
-    parser.add_argument("--block-ms", type=int, default=None, help="microphone block size in ms (default: the device profile's)")
-    parser.add_argument("--min-silence-ms", type=int, default=500, help="silence that ends an utterance (default 500)")
-    parser.add_argument("--max-utterance-s", type=float, default=20.0, help="cut utterances longer than this (default 20)")
+    parser.add_argument("--rate", type=int_at_least(1000), default=16000, help="sample rate of --stdin PCM (default 16000)")
+    parser.add_argument("--channels", type=int_at_least(1), default=1, help="channels of --stdin PCM (default 1)")
+    parser.add_argument("--block-ms", type=int_at_least(5), default=None, help="microphone block size in ms (default: the device profile's)")
+    parser.add_argument("--min-silence-ms", type=int_at_least(1), default=500, help="silence that ends an utterance (default 500)")
+    parser.add_argument("--max-utterance-s", type=number_in(0, low_open=True), default=20.0,
+                        help="cut utterances longer than this (default 20)")
 
 
 class TerminalPrinter:
@@ -69,6 +73,7 @@ def _model(args):
     from edge_sdk.speech.transcriber import DEFAULT_BUNDLE, Transcriber, TranscriberOptions
 
     bundle = getattr(args, "bundle", None) or DEFAULT_BUNDLE
+    check_variant(bundle, getattr(args, "variant", None), getattr(args, "allow_refused", False))
     return Transcriber.create(
         TranscriberOptions(
             bundle=bundle, variant=getattr(args, "variant", None), device=getattr(args, "profile", None) or "auto",
@@ -81,6 +86,7 @@ def run_source(args, open_source) -> int:
     """Transcribe the source ``open_source()`` returns, live, with the model and stream options of ``args``.
 
     The model is loaded before the source is opened, so capture does not pile up audio during the load.
+    Returns 0, or the device exit status when the source failed (an ``error`` event).
     """
     from edge_sdk.speech.stream import transcribe_live
 
@@ -105,7 +111,7 @@ def run_source(args, open_source) -> int:
         f"(skipped {s.partials_skipped}), max lag {s.max_lag_s:.2f} s",
         file=sys.stderr,
     )
-    return 1 if failed else 0
+    return EXIT_CODES["device"] if failed else 0
 
 
 def run_mic(args) -> int:

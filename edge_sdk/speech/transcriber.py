@@ -4,6 +4,9 @@ Long audio is cut into 30 s windows; each window is decoded with timestamps and 
 starts at the last complete segment's end, as Whisper does. A window shorter than 30 s (short
 audio, the last window of a file) runs the encoder on its own length plus a small margin instead
 of padding to 30 s, so short utterances cost in proportion to their length.
+
+A file is decoded block by block as the windows reach it (:class:`~edge_sdk.audio.AudioFileReader`
+feeding a :class:`SampleWindow`), so memory is the same for a minute or for hours of audio.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edge_sdk.audio import load_audio
+from edge_sdk.audio import AudioFileReader, load_audio
 from edge_sdk.bundle import Bundle, load_bundle
-from edge_sdk.errors import BundleError, InvalidInputError
+from edge_sdk.errors import BundleError, EmptyInputError, InputTooLargeError, InvalidInputError
 from edge_sdk.speech.alignment import ENCODER_FRAMES_PER_S, Word, align_words
 from edge_sdk.speech.decoding import DecodeResult, WhisperDecoder
 from edge_sdk.speech.features import CHUNK_FRAMES, FRAMES_PER_SECOND, HOP_LENGTH, SAMPLE_RATE, log_mel
@@ -68,6 +71,8 @@ class TranscriberOptions:
             the compression-ratio threshold; faster-whisper has the same option.
         word_timestamps: Give each segment its words with start and end times (``Segment.words``),
             aligned with the decoder's cross-attention as Whisper does; costs one more decoder pass per window.
+        max_duration_s: Refuse audio longer than this, before decoding it (read from a file's header);
+            None (the default): any length. Memory does not depend on it: files are streamed either way.
     """
 
     bundle: str = DEFAULT_BUNDLE
@@ -83,6 +88,7 @@ class TranscriberOptions:
     drop_unreliable: bool = True
     word_timestamps: bool = False
     no_repeat_ngram_size: int = 0
+    max_duration_s: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.bundle, (str, os.PathLike)) or not str(self.bundle):
@@ -101,6 +107,9 @@ class TranscriberOptions:
             raise InvalidInputError(f"compression_ratio_threshold {self.compression_ratio_threshold!r} must be > 0")
         if not isinstance(self.no_repeat_ngram_size, int) or isinstance(self.no_repeat_ngram_size, bool) or self.no_repeat_ngram_size < 0:
             raise InvalidInputError(f"no_repeat_ngram_size {self.no_repeat_ngram_size!r} must be an int >= 0 (0: allowed)")
+        if self.max_duration_s is not None and (isinstance(self.max_duration_s, bool) or not isinstance(self.max_duration_s, (int, float))
+                                                or not self.max_duration_s > 0):
+            raise InvalidInputError(f"max_duration_s {self.max_duration_s!r} must be None (any length) or seconds > 0")
 
 
 def window_frames(n_samples: int, margin_s: float) -> int:
@@ -225,13 +234,14 @@ class Transcriber:
             )
         if self._ctc is not None:
             return self._ctc.decode(audio)
-        return list(self._segments(audio, list(prompt)))
+        return list(self._segments(SampleWindow(iter([audio])), list(prompt)))
 
     def transcribe(self, source, sample_rate: int | None = None) -> tuple[Iterator[Segment], TranscriptionInfo]:
         """Transcribe a file or a sample array of any length, rate and channel count.
 
-        Audio is converted and checked now; segments are decoded lazily, window by window,
-        as the returned iterator is consumed.
+        The input is checked now (a file's header; an array whole); segments are decoded lazily, window by
+        window, as the returned iterator is consumed. A file is read block by block as the windows reach it,
+        so memory does not grow with its length.
 
         Args:
             source: Path to an audio file, or samples (1-D, or 2-D frames x channels; int or float).
@@ -241,33 +251,48 @@ class Transcriber:
             ``(segments, info)``: a lazy iterator of :class:`Segment` and the eager :class:`TranscriptionInfo`.
 
         Raises:
-            InvalidInputError: Bad type, empty audio, NaN/inf samples, missing or bad sample rate.
-            BundleNotFoundError: The file does not exist.
+            EmptyInputError: No samples.
+            InputTooLargeError: Longer than ``options.max_duration_s``.
+            InvalidInputError: Bad type, NaN/inf samples, float samples far outside [-1, 1], missing or bad sample rate,
+                a path that is not a readable regular file.
+            InputNotFoundError: The file does not exist (also a ``BundleNotFoundError``).
         """
         if not isinstance(source, (str, os.PathLike, np.ndarray, list, tuple)):
             raise InvalidInputError(
                 f"transcribe() takes a file path or a sample array, not {type(source).__name__}"
             )
-        audio, conversion = load_audio(source, sample_rate)
-        if audio.shape[0] == 0:
-            raise InvalidInputError("the audio is empty (0 samples); pass at least one sample")
+        limit = self.options.max_duration_s
+        if isinstance(source, (str, os.PathLike)):
+            reader = AudioFileReader(source, max_duration_s=limit)
+            conversion, blocks = reader.conversion, reader.blocks()
+        else:
+            audio, conversion = load_audio(source, sample_rate)
+            if audio.shape[0] == 0:
+                raise EmptyInputError("the audio is empty (0 samples); pass at least one sample")
+            if limit is not None and conversion.duration_s > limit:
+                raise InputTooLargeError(f"the audio is {conversion.duration_s:.1f} s long, over the limit of {limit:g} s; "
+                                         "cut it, or raise TranscriberOptions.max_duration_s")
+            blocks = iter([audio])
         info = TranscriptionInfo(
-            duration_s=audio.shape[0] / SAMPLE_RATE,
+            duration_s=conversion.duration_s,
             conversion=conversion.describe(),
             bundle=self.bundle.name,
             variant=self.variant,
             providers=self.providers,
             fallback=self.fallback,
         )
+        samples = SampleWindow(blocks)
         if self._ctc is not None:
-            return iter(self._ctc_windows(audio)), info
-        return self._segments(audio), info
+            return self._ctc_windows(samples), info
+        return self._segments(samples), info
 
-    def _ctc_windows(self, audio: np.ndarray) -> Iterator[Segment]:
-        for start in range(0, audio.shape[0], CHUNK_SAMPLES):
+    def _ctc_windows(self, samples: SampleWindow) -> Iterator[Segment]:
+        start = 0
+        while (chunk := samples.window(start, CHUNK_SAMPLES)).shape[0]:
             offset = start / SAMPLE_RATE
-            for s in self._ctc.decode(audio[start : start + CHUNK_SAMPLES]):
+            for s in self._ctc.decode(chunk):
                 yield Segment(s.text, s.start_s + offset, s.end_s + offset, s.tokens, s.avg_logprob, s.no_speech_prob)
+            start += chunk.shape[0]
 
     def _decode_window(self, chunk: np.ndarray, prompt: list[int], content_s: float) -> tuple[DecodeResult, list[np.ndarray]]:
         """Decode one window: short encoder context first, 30 s context when that looks wrong.
@@ -314,14 +339,12 @@ class Transcriber:
             return True
         return r.no_speech_prob > o.no_speech_threshold and r.avg_logprob < o.logprob_threshold
 
-    def _segments(self, audio: np.ndarray, prompt: list[int] | None = None) -> Iterator[Segment]:
+    def _segments(self, samples: SampleWindow, prompt: list[int] | None = None) -> Iterator[Segment]:
         tok = self._decoder.tok
         tb = tok.timestamp_begin
-        total = audio.shape[0]
         seek = 0
         prompt = list(prompt or [])
-        while seek < total:
-            chunk = audio[seek : seek + CHUNK_SAMPLES]
+        while (chunk := samples.window(seek, CHUNK_SAMPLES)).shape[0]:
             offset = seek / SAMPLE_RATE
             content_s = chunk.shape[0] / SAMPLE_RATE
             if chunk.shape[0] < HOP_LENGTH:  # under 10 ms: nothing an encoder frame could hold
@@ -357,6 +380,39 @@ class Transcriber:
         weights = dec.cross_attention([*prefix, *text, tok.eot], cross)
         frames = min(weights.shape[-1], int(round(content_s * ENCODER_FRAMES_PER_S)))
         return align_words(weights, heads, text, len(prefix), frames, tok.decode, offset)
+
+
+class SampleWindow:
+    """The samples of a stream of blocks from a moving start on: what the next 30 s window needs, no more.
+
+    Whisper's windows start where the last complete segment ended, so a window may begin anywhere after
+    the previous one's start; samples before it are dropped, blocks are pulled as a window reaches them.
+    One array passed as the only block is windowed without a copy.
+    """
+
+    def __init__(self, blocks: Iterator[np.ndarray]) -> None:
+        self._blocks = blocks
+        self._buf = np.zeros(0, np.float32)
+        self._start = 0  # stream position of self._buf[0]
+        self._ended = False
+
+    def window(self, start: int, n: int) -> np.ndarray:
+        """Samples ``[start, start + n)`` of the stream (shorter at its end, empty past it); ``start`` never goes back."""
+        if start < self._start:
+            raise ValueError(f"window start {start} is before the samples kept (from {self._start})")
+        self._buf = self._buf[start - self._start :]
+        self._start = start
+        parts, have = [self._buf], self._buf.shape[0]
+        while have < n and not self._ended:
+            block = next(self._blocks, None)
+            if block is None:
+                self._ended = True
+                break
+            parts.append(block)
+            have += block.shape[0]
+        if len(parts) > 1:
+            self._buf = np.concatenate(parts) if parts[0].shape[0] or len(parts) > 2 else parts[1]
+        return self._buf[:n]
 
 
 def _why(r: DecodeResult) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tokenizers import Tokenizer
 
-from edge_sdk.errors import BundleError, InvalidInputError
+from edge_sdk.errors import BundleError, EmptyInputError, InvalidInputError
 from edge_sdk.runtime import load_model
 from edge_sdk.text.generate import GenerationOptions, Seq2SeqDecoder
 from edge_sdk.text.textinput import as_text
@@ -89,9 +89,10 @@ class AbstractiveSummarizer:
         return self.decoder.generate(list(input_ids)[: self.max_source_tokens], generation or self.options.generation)
 
     def summarize(self, text, generation: GenerationOptions | None = None) -> AbstractiveSummary:
-        """Summarize ``text``; empty or whitespace-only text gives an empty summary.
+        """Summarize ``text`` (only its first ``max_source_tokens`` tokens are read by the model).
 
         Raises:
+            EmptyInputError: The text is empty or has no visible characters.
             InvalidInputError: Not text, or binary.
             BundleError: The bundle has no tokenizer asset.
         """
@@ -99,7 +100,9 @@ class AbstractiveSummarizer:
             raise BundleError(f"bundle {self.model.bundle.name!r} has no tokenizer; rebuild it from a folder with tokenizer.json")
         started = time.perf_counter()
         text = as_text(text)
-        ids = self.tokenizer.encode(text).ids if text.strip() else []
+        if not text.strip():
+            raise EmptyInputError(f"the text is empty or has no visible characters ({len(text)} characters); give the document's text")
+        ids = self.tokenizer.encode(text).ids
         out: list[int] = []
         if ids:
             out = self.generate_ids(ids, generation)

@@ -4,26 +4,66 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
+import time
 
-from edge_sdk.errors import BundleNotFoundError
+from edge_sdk.cli_common import add_variant_arguments, check_variant, int_at_least, number_in
+from edge_sdk.text.textinput import DEFAULT_MAX_INPUT_CHARS, UTF8_MAX_BYTES, too_long
 
 
-def _read(path: str) -> bytes:
+def _read(path: str, max_chars: int) -> bytes:
+    """The bytes of ``path`` (``-``: stdin), refusing more than ``max_chars`` characters could take, without reading them."""
+    from edge_sdk.inputfile import check_input_file, read_input_file
+
+    limit = UTF8_MAX_BYTES * max_chars
     if path == "-":
-        return sys.stdin.buffer.read()
-    p = Path(path)
-    if not p.is_file():
-        raise BundleNotFoundError(f"no such file {path!r}; give a text file or '-' for stdin")
-    return p.read_bytes()
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise too_long(max_chars + 1, max_chars, at_least=True)
+        return data
+    p = check_input_file(path, "text file")
+    if p.stat().st_size > limit:
+        raise too_long(-(-p.stat().st_size // UTF8_MAX_BYTES), max_chars, at_least=True)
+    return read_input_file(p, "text file", limit)
+
+
+class Progress:
+    """Progress of a long summary on stderr: one rewritten line on a terminal, a line per 10 % elsewhere."""
+
+    def __init__(self, out=None) -> None:
+        self.out = out or sys.stderr
+        self.tty = self.out.isatty()
+        self.started = time.monotonic()
+        self._shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        pct = int(100 * done / max(total, 1))
+        if not self.tty and pct // 10 == self._shown // 10:
+            return
+        self._shown = pct
+        elapsed = time.monotonic() - self.started
+        eta = f", about {elapsed * (total - done) / done:.0f} s left" if done else ""
+        line = f"summarizing: {done:,} of {total:,} words ({pct} %){eta}"
+        self.out.write(f"\r\x1b[K{line}" if self.tty else line + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.tty and self._shown >= 0:
+            self.out.write("\r\x1b[K")
+            self.out.flush()
 
 
 def cmd_summarize(args) -> int:
     from edge_sdk.text.summarizer import Summarizer, SummarizerOptions
 
-    options = SummarizerOptions(bundle=args.bundle, variant=args.variant)
+    options = SummarizerOptions(bundle=args.bundle, variant=args.variant, max_input_chars=args.max_chars)
+    data = _read(args.file, args.max_chars)  # a missing, unreadable or oversized file fails before the model loads
+    check_variant(args.bundle, args.variant, args.allow_refused)
+    progress = Progress()
     with Summarizer.create(options) as summarizer:
-        summary = summarizer.summarize(_read(args.file), sentences=args.sentences, words=args.words, ratio=args.ratio)
+        try:
+            summary = summarizer.summarize(data, sentences=args.sentences, words=args.words, ratio=args.ratio, progress=progress)
+        finally:
+            progress.close()
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -41,6 +81,7 @@ def cmd_eval_text(args) -> int:
     from edge_sdk.text.evaluate import evaluate, load_jsonl
     from edge_sdk.text.summarizer import Summarizer, SummarizerOptions
 
+    check_variant(args.bundle, args.variant, args.allow_refused)
     records = load_jsonl(args.jsonl, limit=args.limit)
     with Summarizer.create(SummarizerOptions(bundle=args.bundle, variant=args.variant)) as summarizer:
         result = evaluate(summarizer, records, sentences=args.sentences)
@@ -59,19 +100,21 @@ def register(sub, eval_sub) -> None:
     p = sub.add_parser("summarize", help="extractive summary of a text file or stdin")
     p.add_argument("file", help="text file, or '-' for stdin")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--sentences", type=int, help="at most N sentences (default 3)")
-    length.add_argument("--words", type=int, help="at most N words")
-    length.add_argument("--ratio", type=float, help="at most this fraction of the input's words, e.g. 0.1")
+    length.add_argument("--sentences", type=int_at_least(1), help="at most N sentences (default 3)")
+    length.add_argument("--words", type=int_at_least(1), help="at most N words")
+    length.add_argument("--ratio", type=number_in(0, 1, low_open=True), help="at most this fraction of the input's words, e.g. 0.1")
     p.add_argument("--bundle", default="minilm-l6-extractive")
-    p.add_argument("--variant", default=None, help="fp32, int8 or fp16 (default: the device profile's choice)")
+    add_variant_arguments(p)
+    p.add_argument("--max-chars", type=int_at_least(1), default=DEFAULT_MAX_INPUT_CHARS,
+                   help=f"refuse longer text (default {DEFAULT_MAX_INPUT_CHARS:,}; time and memory grow with the text)")
     p.add_argument("--json", action="store_true", help="sentences with offsets, scores and timing as JSON")
     p.set_defaults(func=cmd_summarize)
 
     e = eval_sub.add_parser("text", help="ROUGE of the extractive summarizer and Lead-N on article/reference JSONL")
     e.add_argument("--jsonl", required=True, help="JSONL with 'article' and 'reference' fields")
-    e.add_argument("--variant", default=None)
+    add_variant_arguments(e)
     e.add_argument("--bundle", default="minilm-l6-extractive")
-    e.add_argument("--sentences", type=int, default=3, help="summary length for both the model and Lead-N (default 3)")
-    e.add_argument("--limit", type=int, default=None, help="only the first N records")
+    e.add_argument("--sentences", type=int_at_least(1), default=3, help="summary length for both the model and Lead-N (default 3)")
+    e.add_argument("--limit", type=int_at_least(1), default=None, help="only the first N records")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval_text)

@@ -20,6 +20,7 @@ from edge_sdk.text.segment import Sentence
 log = logging.getLogger(__name__)
 
 TOKEN_BUDGET = 1024  # padded tokens per encoder call: bounds activation memory
+OVERLONG_BATCH = 512  # sentences tokenized together when looking for overlong ones
 
 
 class SentenceEncoder:
@@ -64,6 +65,13 @@ class SentenceEncoder:
             source: The text the sentences' offsets point into.
             sentences: Sentences of ``source``.
         """
+        out: list[Sentence] = []
+        # Tokenized a batch at a time: the encodings of a whole long document would take gigabytes.
+        for at in range(0, len(sentences), OVERLONG_BATCH):
+            out.extend(self._split_overlong_batch(source, sentences[at : at + OVERLONG_BATCH]))
+        return out
+
+    def _split_overlong_batch(self, source: str, sentences: list[Sentence]) -> list[Sentence]:
         budget = self.max_tokens - 2
         out: list[Sentence] = []
         # Every token of ASCII text covers at least one character, so a short ASCII sentence cannot

@@ -8,23 +8,27 @@ character offsets and scores.
 Long documents are processed in chunks of ``chunk_words`` words: each chunk is embedded and
 keeps its best candidates, and the final choice is made among all kept candidates against the
 whole document's centroid, so memory does not grow with the square of the document length.
+What does grow with the document (its text and sentence offsets, some 100 bytes per word) is
+bounded by ``max_input_chars``: longer text is refused before it is segmented.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_sdk.errors import InvalidInputError
+from edge_sdk.errors import EmptyInputError, InvalidInputError
 from edge_sdk.runtime import load_model
 from edge_sdk.text.encoder import SentenceEncoder
 from edge_sdk.text.rank import RankWeights, mmr, position_prior, score
 from edge_sdk.text.segment import Sentence, split_sentences
-from edge_sdk.text.textinput import as_text, count_words
+from edge_sdk.text.textinput import DEFAULT_MAX_INPUT_CHARS, as_text, count_words
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,8 @@ class SummarizerOptions:
         sentences: Default summary length in sentences when a call gives no length.
         chunk_words: Words per chunk for long documents (bounds memory).
         weights: How sentences are scored.
+        max_input_chars: Longer text is refused with :class:`~edge_sdk.errors.InputTooLargeError` (bytes before
+            they are decoded); raise it for longer documents: time and memory grow with the text.
     """
 
     bundle: str = DEFAULT_BUNDLE
@@ -51,6 +57,7 @@ class SummarizerOptions:
     sentences: int = 3
     chunk_words: int = 4000
     weights: RankWeights = field(default_factory=RankWeights)
+    max_input_chars: int = DEFAULT_MAX_INPUT_CHARS
 
     def __post_init__(self) -> None:
         if not isinstance(self.bundle, str) or not self.bundle:
@@ -61,6 +68,8 @@ class SummarizerOptions:
             raise InvalidInputError(f"SummarizerOptions.sentences={self.sentences!r}: use an integer >= 1")
         if not isinstance(self.chunk_words, int) or self.chunk_words < 200:
             raise InvalidInputError(f"SummarizerOptions.chunk_words={self.chunk_words!r}: use an integer >= 200")
+        if not isinstance(self.max_input_chars, int) or isinstance(self.max_input_chars, bool) or self.max_input_chars < 1:
+            raise InvalidInputError(f"SummarizerOptions.max_input_chars={self.max_input_chars!r}: use an integer >= 1")
         if not isinstance(self.weights, RankWeights):
             raise InvalidInputError(f"SummarizerOptions.weights must be a RankWeights, got {type(self.weights).__name__}")
 
@@ -208,21 +217,25 @@ class Summarizer:
         """Sentences of ``text`` (already validated), with overlong ones split to fit the model."""
         return self.encoder.split_overlong(text, split_sentences(text))
 
-    def summarize(self, text, *, sentences: int | None = None, words: int | None = None, ratio: float | None = None) -> Summary:
+    def summarize(self, text, *, sentences: int | None = None, words: int | None = None, ratio: float | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> Summary:
         """Summarize ``text``; give at most one of ``sentences``, ``words`` or ``ratio``.
 
         Args:
-            text: The document (``str`` or UTF-8 ``bytes``).
+            text: The document (``str`` or UTF-8 ``bytes``), at most ``options.max_input_chars`` characters.
             sentences: Maximum number of sentences.
             words: Maximum number of words (sentences are never cut; if no sentence fits, the summary is empty).
             ratio: Maximum words as a fraction of the document's words.
+            progress: Called as ``progress(words_done, words_total)`` after each chunk is embedded (long documents
+                take minutes: this is how the command line shows progress).
 
         Returns:
-            A :class:`Summary`; empty (no sentences) for text with no visible characters. A single
-            sentence comes back as itself; text with no sentence punctuation is split into pieces
-            that fit the model and summarized like sentences.
+            A :class:`Summary`. A single sentence comes back as itself; text with no sentence punctuation is
+            split into pieces that fit the model and summarized like sentences.
 
         Raises:
+            EmptyInputError: The text is empty or has no visible characters (whitespace, control characters).
+            InputTooLargeError: Longer than ``options.max_input_chars``.
             InvalidInputError: Not text, binary content, or a bad length.
             RuntimeError: The summarizer was closed.
         """
@@ -230,16 +243,21 @@ class Summarizer:
             raise RuntimeError("Summarizer is closed; create a new one")
         length = Length(sentences=self.options.sentences) if (sentences, words, ratio) == (None, None, None) else Length(sentences, words, ratio)
         started = time.perf_counter()
-        text = as_text(text)
+        text = as_text(text, self.options.max_input_chars)
+        if not text.strip():
+            raise EmptyInputError(f"the text is empty or has no visible characters ({len(text)} characters of whitespace or "
+                                  "control characters); give the document's text")
         sents = self.segment(text)
         word_counts = [count_words(s.text) for s in sents]
-        chosen, n_chunks = self.select(text, sents, word_counts, length)
+        chosen, n_chunks = self.select(text, sents, word_counts, length, progress=progress)
         return self._result(chosen, sents, sum(word_counts), n_chunks, started)
 
-    def select(self, text: str, sents: list[Sentence], word_counts: list[int], length: Length, embed=None) -> tuple[list, int]:
+    def select(self, text: str, sents: list[Sentence], word_counts: list[int], length: Length, embed=None,
+               progress: Callable[[int, int], None] | None = None) -> tuple[list, int]:
         """Choose sentences: ``([(index, score, centrality, prior), ...] in document order, chunks)``.
 
-        ``embed`` replaces ``self.encoder.embed`` (e.g. a cache for rolling summaries).
+        ``embed`` replaces ``self.encoder.embed`` (e.g. a cache for rolling summaries); ``progress`` is called as
+        ``progress(words_done, words_total)`` after each chunk.
         """
         embed = embed or self.encoder.embed
         if not sents:
@@ -255,19 +273,22 @@ class Summarizer:
         kept_idx: list[int] = []
         kept_emb: list[np.ndarray] = []
         centroid_sum = np.zeros(self.encoder.dim, dtype=np.float64)
+        done = 0
         for rng in chunk_ranges:
-            idx = [i for i in candidates if rng.start <= i < rng.stop]
-            if not idx:
-                continue
-            emb = embed([sents[i].text for i in idx])
-            centroid_sum += emb.sum(0)
-            if len(chunk_ranges) > 1 and len(idx) > keep:
-                prior = position_prior(np.array(idx, float), len(sents), starts[idx], w)
-                local, _ = score(emb, emb.mean(0), prior, w)
-                best = np.sort(np.argsort(-local)[:keep])
-                idx, emb = [idx[b] for b in best], emb[best]
-            kept_idx.extend(idx)
-            kept_emb.append(emb)
+            idx = candidates[bisect.bisect_left(candidates, rng.start) : bisect.bisect_left(candidates, rng.stop)]
+            if idx:
+                emb = embed([sents[i].text for i in idx])
+                centroid_sum += emb.sum(0)
+                if len(chunk_ranges) > 1 and len(idx) > keep:
+                    prior = position_prior(np.array(idx, float), len(sents), starts[idx], w)
+                    local, _ = score(emb, emb.mean(0), prior, w)
+                    best = np.sort(np.argsort(-local)[:keep])
+                    idx, emb = [idx[b] for b in best], emb[best]
+                kept_idx.extend(idx)
+                kept_emb.append(emb)
+            done += sum(word_counts[rng.start : rng.stop])
+            if progress is not None and len(chunk_ranges) > 1:
+                progress(done, total_words)
         emb = np.concatenate(kept_emb)
         prior = position_prior(np.array(kept_idx, float), len(sents), starts[kept_idx], w)
         combined, cent = score(emb, centroid_sum.astype(np.float32), prior, w)

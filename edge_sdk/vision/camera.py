@@ -23,11 +23,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from edge_sdk.errors import BundleNotFoundError, DeviceError, InvalidInputError, require
+from edge_sdk.errors import DeviceError, InvalidInputError, require
+from edge_sdk.inputfile import check_input_file
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class CameraSource:
 
     Raises:
         DeviceError: The source cannot be opened (no such camera index, unreachable stream).
-        BundleNotFoundError: A file source does not exist.
+        InputNotFoundError: A file source does not exist (also a ``BundleNotFoundError``).
         InvalidInputError: Bad option values.
     """
 
@@ -136,8 +136,8 @@ class CameraSource:
             raise InvalidInputError(f"reconnect_initial_s={reconnect_initial_s} must be > 0 and <= reconnect_max_s={reconnect_max_s}")
         if queue_frames < 1:
             raise InvalidInputError(f"queue_frames={queue_frames}: use 1 or more")
-        if self.kind == "file" and not Path(source).is_file():
-            raise BundleNotFoundError(f"video file {source!r} does not exist")
+        if self.kind == "file":
+            check_input_file(source, "video file")
         self.source = source
         self.is_live = self.kind != "file"
         self.latest_only = self.is_live if latest_only is None else bool(latest_only)

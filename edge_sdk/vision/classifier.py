@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_sdk.errors import BundleError, InvalidInputError
-from edge_sdk.vision.image_io import load_image
+from edge_sdk.vision.image_io import check_max_pixels, load_image
 from edge_sdk.vision.preprocess import COLOR_ORDERS, PreprocessConfig, preprocess
 from edge_sdk.vision.results import Category, ClassificationResult, LabelChange
 
@@ -61,6 +61,9 @@ class FrameClassifierOptions:
         color_order: ``"bgr"`` (OpenCV frames, default) or ``"rgb"`` for arrays you pass in.
         result_callback: ``callback(result, frame)`` for live-stream mode (required there).
         on_label_change: Optional ``callback(LabelChange)`` when the smoothed top label changes.
+        max_image_pixels: Largest width x height :meth:`FrameClassifier.classify_file` decodes; the size is read
+            from the file's header, so a larger image is refused before any memory is spent on it. None uses
+            ``$EDGE_SDK_MAX_IMAGE_PIXELS``, else 50 megapixels.
     """
 
     bundle: str = "efficientnet-lite0"
@@ -73,8 +76,10 @@ class FrameClassifierOptions:
     color_order: str = "bgr"
     result_callback: Callable[[ClassificationResult, np.ndarray], None] | None = None
     on_label_change: Callable[[LabelChange], None] | None = None
+    max_image_pixels: int | None = None
 
     def __post_init__(self) -> None:
+        check_max_pixels(self.max_image_pixels, "FrameClassifierOptions.max_image_pixels")
         try:
             object.__setattr__(self, "running_mode", RunningMode(self.running_mode))
         except ValueError:
@@ -278,11 +283,12 @@ class FrameClassifier:
         """Decode (EXIF orientation applied) and classify an image file (``image`` mode).
 
         Raises:
-            BundleNotFoundError: The file does not exist.
-            InvalidInputError: The file is not a decodable image or is truncated.
+            InputNotFoundError: The file does not exist (also a ``BundleNotFoundError`` and ``FileNotFoundError``).
+            InputTooLargeError: Its header declares more than ``max_image_pixels`` pixels.
+            InvalidInputError: The file is not a readable regular file, not a decodable image, or truncated.
         """
         self._require(RunningMode.IMAGE, "classify_file")
-        return self._run(load_image(path), None, smooth=False)
+        return self._run(load_image(path, self._options.max_image_pixels), None, smooth=False)
 
     def classify_for_video(self, frame: np.ndarray, timestamp_ms: int) -> ClassificationResult:
         """Classify one decoded video frame (``video`` mode); timestamps must increase.

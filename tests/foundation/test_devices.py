@@ -166,4 +166,4 @@ def test_cli_doctor_passes_here_and_fails_for_missing_cuda():
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this machine has CUDA")
     bad = _cli("--profile", "cuda", "devices", "--doctor")
-    assert bad.returncode == 1 and "CUDAExecutionProvider" in bad.stdout and "CPUExecutionProvider" in bad.stdout
+    assert bad.returncode == 4 and "CUDAExecutionProvider" in bad.stdout and "CPUExecutionProvider" in bad.stdout

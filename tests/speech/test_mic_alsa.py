@@ -86,7 +86,7 @@ def test_cli_transcribes_the_microphone_and_exits_on_device_loss(tmp_path, data_
     """``edge-sdk transcribe --mic --device edgemic --json``: one JSON final per utterance, then the error."""
     r = run_mic(tmp_path, data_dir, "--cli", "--bundle", str(speech_bundle), "--seconds", "9", "--speed", "2", "--unplug-after-s", f"{UNPLUG_S}")
     kinds = [e["kind"] for e in r["events"]]
-    assert r["returncode"] == 1 and kinds[-1] == "error" and "edgemic" in r["events"][-1]["text"]
+    assert r["returncode"] == 4 and kinds[-1] == "error" and "edgemic" in r["events"][-1]["text"]  # 4: a device failure
     check_before_unplug(data_dir, [(e["start_s"], e["end_s"], e["text"]) for e in finals(r)])
 
 

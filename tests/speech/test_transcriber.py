@@ -12,7 +12,7 @@ import pytest
 
 from edge_sdk.audio import load_audio
 from edge_sdk.bundle import load_bundle
-from edge_sdk.errors import BundleNotFoundError, InvalidInputError
+from edge_sdk.errors import BundleNotFoundError, EmptyInputError, InputTooLargeError, InvalidInputError
 from edge_sdk.speech.decoding import repeated_ngram_tokens
 from edge_sdk.speech.evaluate import corpus_wer, evaluate, normalizer, read_manifest
 from edge_sdk.speech.results import Segment
@@ -170,6 +170,45 @@ def test_empty_nan_and_zero_length_file_are_refused(asr, tmp_path):
         asr.transcribe(empty)
     with pytest.raises(BundleNotFoundError):
         asr.transcribe(tmp_path / "missing.wav")
+
+
+def test_a_file_streamed_in_blocks_transcribes_as_the_whole_array(asr, data_dir, tmp_path):
+    """16 clips (77 s) as one 44.1 kHz stereo file: three 30 s blocks, each downmixed and resampled as it comes, and
+    windows that straddle them give the very segments of the file decoded whole."""
+    import soundfile as sf
+    import soxr
+
+    rows = read_manifest(data_dir / "speech" / "transcripts.tsv")[:16]
+    audio = np.concatenate([np.concatenate([load_audio(p)[0], np.zeros(8000, np.float32)]) for p, _ in rows])
+    stereo = soxr.resample(np.stack([audio, 0.5 * audio], axis=1), 16000, 44100)
+    path = tmp_path / "clips-44k-stereo.flac"
+    sf.write(str(path), stereo, 44100, subtype="PCM_24")
+    streamed, info = asr.transcribe(path)
+    streamed = list(streamed)
+    whole, _ = load_audio(path)
+    assert streamed == list(asr.transcribe(whole, sample_rate=16000)[0])
+    assert streamed[-1].end_s > 60 and abs(info.duration_s - stereo.shape[0] / 44100) < 1e-6
+    assert corpus_wer([" ".join(r for _, r in rows)], [" ".join(s.text for s in streamed)]) < 10.0
+
+
+def test_max_duration_s_refuses_longer_audio_before_decoding(speech_bundle, data_dir, tmp_path):
+    short = Transcriber.create(TranscriberOptions(bundle=str(speech_bundle), variant="int8", max_duration_s=5))
+    with pytest.raises(InputTooLargeError, match=r"11.0 s long, over the limit of 5 s.*max_duration_s \(--max-duration-s\)"):
+        short.transcribe(data_dir / "speech" / "public_domain" / "jfk.flac")
+    with pytest.raises(InputTooLargeError, match="6.0 s long, over the limit of 5 s"):
+        short.transcribe(np.zeros(6 * 16000, np.float32), sample_rate=16000)
+    assert list(short.transcribe(np.zeros(4 * 16000, np.float32), sample_rate=16000)[0]) == []
+    with pytest.raises(InvalidInputError, match="max_duration_s"):
+        TranscriberOptions(max_duration_s=0)
+
+
+def test_a_file_with_no_samples_is_refused_as_empty(asr, tmp_path):
+    import soundfile as sf
+
+    path = tmp_path / "none.wav"
+    sf.write(str(path), np.zeros((0, 1), np.float32), 16000)
+    with pytest.raises(EmptyInputError, match="empty \\(0 samples\\)"):
+        asr.transcribe(path)
 
 
 def test_wrong_types_and_rates_are_refused(asr):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_sdk.errors import InvalidInputError
+from edge_sdk.errors import EmptyInputError, InvalidInputError
 from edge_sdk.text.abstractive import AbstractiveOptions, AbstractiveSummarizer
 from edge_sdk.text.generate import GenerationOptions, banned_ngram_tokens
 
@@ -107,4 +107,5 @@ def test_int8_variant_decodes_and_summarize_uses_the_bundle_tokenizer(tiny_bart)
         out = s.summarize(" ".join(WORDS[10:40]), GenerationOptions(max_new_tokens=10))
         assert 0 < len(out.token_ids) <= 10 and out.variant == "int8"
         assert all(w.startswith("w") for w in out.text.split())
-        assert s.summarize("   ").text == ""
+        with pytest.raises(EmptyInputError, match="no visible characters"):
+            s.summarize("   ")

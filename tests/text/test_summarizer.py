@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from edge_sdk.errors import InvalidInputError
+from edge_sdk.errors import EmptyInputError, InputTooLargeError, InvalidInputError
 from edge_sdk.text.evaluate import evaluate, load_jsonl
 from edge_sdk.text.summarizer import Summarizer, SummarizerOptions
 
@@ -18,7 +18,8 @@ ROUGE_SUBSET = 12
 
 @pytest.fixture(scope="module")
 def summarizer(text_bundle):
-    with Summarizer.create(SummarizerOptions(bundle=str(text_bundle), variant="int8", device="x86_64-avx2")) as s:
+    # the detected profile: a u8s8 int8 bundle is refused on the avx2 profile (u8u8), and prepare builds for this machine
+    with Summarizer.create(SummarizerOptions(bundle=str(text_bundle), variant="int8")) as s:
         yield s
 
 
@@ -68,10 +69,31 @@ def test_sentences_are_not_redundant(summarizer, records) -> None:
     assert (sims[~np.eye(len(emb), dtype=bool)] < 0.95).all()
 
 
-@pytest.mark.parametrize("text", ["", "   \n\t ", "\x01\x02\x03\x04", "\n\n\n"])
-def test_blank_or_control_only_text_gives_an_empty_summary(summarizer, text) -> None:
-    summary = summarizer.summarize(text)
-    assert summary.sentences == () and summary.text == "" and summary.input_sentences == 0
+@pytest.mark.parametrize("text", ["", "   \n\t ", "\x01\x02\x03\x04", "\n\n\n", b"  "])
+def test_blank_or_control_only_text_is_refused_as_empty(summarizer, text) -> None:
+    """README: empty or whitespace-only text raises a specific error (it used to give an empty summary)."""
+    with pytest.raises(EmptyInputError, match="no visible characters"):
+        summarizer.summarize(text)
+
+
+def test_text_over_max_input_chars_is_refused_naming_the_limit(text_bundle) -> None:
+    opts = SummarizerOptions(bundle=str(text_bundle), variant="int8", max_input_chars=1000)
+    with Summarizer.create(opts) as small:
+        with pytest.raises(InputTooLargeError, match=r"1,001 characters.*limit of 1,000.*max_input_chars.*--max-chars"):
+            small.summarize("a" * 1001)
+        with pytest.raises(InputTooLargeError, match="limit of 1,000"):  # bytes are measured before they are decoded
+            small.summarize(b"a" * 4001)
+        assert small.summarize("The limit is one thousand characters. This text is well under it.").sentences
+    with pytest.raises(InvalidInputError, match="max_input_chars"):
+        SummarizerOptions(max_input_chars=0)
+
+
+def test_progress_is_reported_per_chunk_and_ends_at_the_total(text_bundle, records) -> None:
+    calls = []
+    with Summarizer.create(SummarizerOptions(bundle=str(text_bundle), variant="int8", chunk_words=200)) as s:
+        summary = s.summarize(records[0].article, sentences=3, progress=lambda done, total: calls.append((done, total)))
+    assert len(calls) == summary.chunks > 1
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[-1] == (summary.input_words, summary.input_words)
 
 
 def test_one_sentence_comes_back_as_itself(summarizer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import time
@@ -150,6 +151,25 @@ def test_speech_without_the_wake_word_is_not_detected(server, data_dir):
     assert [e.type for e, _ in events] == ["not-detected"]
 
 
+def test_wake_word_and_transcript_come_from_one_stream(server, tmp_path):
+    path = tmp_path / "command.wav"
+    subprocess.run(["espeak-ng", "-s", "140", "-w", str(path), "hey jarvis, what time is it?"], check=True)
+    samples, rate = read_clip(path)
+    samples = np.concatenate([np.zeros((rate // 2, 1), np.int16), samples, np.zeros((rate, 1), np.int16)])
+
+    async def go():
+        async with AsyncTcpClient("127.0.0.1", server.port) as client:
+            await client.write_event(Detect(names=["hey_jarvis"]).event())
+            await client.write_event(Transcribe().event())
+            await send_audio(client, samples, rate)
+            return await collect(client)
+
+    events = asyncio.run(go())
+    assert [Detection.from_event(e).name for e, _ in events if Detection.is_type(e.type)] == ["hey_jarvis"]
+    assert "not-detected" not in [e.type for e, _ in events]
+    assert "time" in _text(events).lower(), _text(events)
+
+
 def test_sigterm_finishes_the_open_utterance_over_a_unix_socket(speech_bundle, data_dir, tmp_path):
     sock = tmp_path / "edge-sdk.sock"
     proc = ServerProcess("--uri", f"unix://{sock}", "--no-wake")
@@ -162,13 +182,22 @@ def test_sigterm_finishes_the_open_utterance_over_a_unix_socket(speech_bundle, d
             await send_audio(client, samples, rate, frames=half, stop=False)
             proc.terminate()
             await asyncio.sleep(0.5)
+            late = AsyncUnixClient(str(sock))  # a new utterance while draining is refused, and its connection closed
+            await late.connect()
+            await late.write_event(Transcribe().event())
+            await send_audio(late, samples, rate, frames=0, stop=False)
+            refused = await collect(late, until=("error",), timeout_s=30)
+            assert await asyncio.wait_for(late.read_event(), 30) is None
+            with contextlib.suppress(OSError):
+                await late.disconnect()
             await send_audio(client, samples[half:], rate, start=False)
-            return await collect(client)
+            return await collect(client), refused
 
     try:
-        events = asyncio.run(go())
+        events, refused = asyncio.run(go())
     finally:
         code = proc.stop()
+    assert refused[-1][0].data["code"] == "shutting-down"
     assert wer(reference(data_dir, JFK), _text(events)) <= 10.0
     assert code == 0 and not sock.exists()
     assert any("finishing open utterances" in line for line in proc.stderr)

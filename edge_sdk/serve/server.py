@@ -159,6 +159,9 @@ class WyomingServer:
 
         Args:
             ready: Called with the URI once the socket accepts connections.
+
+        Raises:
+            InvalidInputError: The address cannot be listened on (in use, no permission, no such folder).
         """
         from wyoming.server import AsyncServer
 
@@ -172,7 +175,11 @@ class WyomingServer:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         server = AsyncServer.from_uri(self.options.uri)
-        await server.start(make_handler)
+        try:
+            await server.start(make_handler)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot listen on {self.options.uri}: {exc.strerror or exc}; another server may hold it, "
+                                    "give another with --uri") from exc
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.request_stop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from types import SimpleNamespace
 
@@ -99,3 +100,13 @@ def test_options_name_the_bad_value():
         WakeWordOptions(models=("hey_siri",))
     with pytest.raises(InvalidInputError, match="threshold"):
         WakeWordOptions(threshold=1.5)
+
+
+def test_an_address_in_use_is_refused_with_the_fix():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = WyomingServer(ServeOptions(uri=f"tcp://127.0.0.1:{port}", wake=None), SlowModel(), None)
+        with pytest.raises(InvalidInputError, match="--uri"):
+            asyncio.run(server.run())

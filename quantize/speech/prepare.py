@@ -19,12 +19,12 @@ import numpy as np
 from edge_sdk.datasets import data_dir
 from edge_sdk.errors import InvalidInputError, QualityGateError
 from edge_sdk.quantize.bundle_writer import BundleWriter, up_to_date
-from edge_sdk.quantize.speech.variants import INT8_ATTEMPTS, convert_fp16, integer_op_count, quantize_int8
+from edge_sdk.quantize.speech.variants import INT8_ATTEMPTS, convert_fp16, integer_op_count, quantize_int8, token_lookup_precision
 
 log = logging.getLogger(__name__)
 
 BUNDLE_NAME = "whisper-tiny.en"
-BUILD_VERSION = 5  # bump when the graphs or the measurement change
+BUILD_VERSION = 6  # bump when the graphs or the measurement change
 INT8_WER_BUDGET = 0.3  # points of WER over fp32
 # Encoder margins past a short window's end, tried in order against 30 s padding; the first whose
 # WER is no worse wins. Short windows fall back to 30 s context when their result looks wrong
@@ -226,6 +226,8 @@ def build(store: Path, force: bool = False, source: Path | None = None) -> Path:
             "precision": "int8", "weights": "per-channel", "activations": "dynamic uint8", "int8_format": int8_format,
             "op_types": ["MatMul"], "kept_fp32": kept, "attempt": label,
             "integer_ops": {role: integer_op_count(p) for role, p in files.items()},
+            "token_embedding": token_lookup_precision(files["decoder"]),
+            "size_mb": round(sum(p.stat().st_size for p in files.values()) / 1e6, 2),
         })
         writer.write()
         return _measure(root, "int8", margin, manifest, data)

@@ -9,8 +9,8 @@ from edge_sdk.errors import EmptyInputError, InvalidInputError
 from edge_sdk.text.abstractive import AbstractiveOptions, AbstractiveSummarizer
 from edge_sdk.text.generate import GenerationOptions, banned_ngram_tokens
 
-torch = pytest.importorskip("torch", reason="the torch reference needs edge-sdk[quantize]")
-transformers = pytest.importorskip("transformers", reason="the torch reference needs edge-sdk[quantize]")
+torch = pytest.importorskip("torch", reason="the torch reference needs edge-sdk-ondevice[quantize]")
+transformers = pytest.importorskip("transformers", reason="the torch reference needs edge-sdk-ondevice[quantize]")
 
 WORDS = [f"w{i}" for i in range(196)]
 MAX_NEW = 24

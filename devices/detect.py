@@ -54,8 +54,32 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _cpuinfo(text: str) -> tuple[str, frozenset[str]]:
-    model, flags = "", set()
+# arm64 kernels print no "model name": the core is named from MIDR_EL1's implementer and part (Linux's cputype.h).
+ARM_IMPLEMENTERS = {0x41: "ARM", 0x46: "Fujitsu", 0x48: "HiSilicon", 0x4E: "NVIDIA", 0x51: "Qualcomm", 0x61: "Apple",
+                    0xC0: "Ampere"}
+ARM_PARTS = {
+    (0x41, 0xD03): "Cortex-A53", (0x41, 0xD04): "Cortex-A35", (0x41, 0xD05): "Cortex-A55", (0x41, 0xD07): "Cortex-A57",
+    (0x41, 0xD08): "Cortex-A72", (0x41, 0xD09): "Cortex-A73", (0x41, 0xD0A): "Cortex-A75", (0x41, 0xD0B): "Cortex-A76",
+    (0x41, 0xD0C): "Neoverse-N1", (0x41, 0xD0D): "Cortex-A77", (0x41, 0xD40): "Neoverse-V1", (0x41, 0xD41): "Cortex-A78",
+    (0x41, 0xD42): "Cortex-A78AE", (0x41, 0xD44): "Cortex-X1", (0x41, 0xD46): "Cortex-A510", (0x41, 0xD47): "Cortex-A710",
+    (0x41, 0xD48): "Cortex-X2", (0x41, 0xD49): "Neoverse-N2", (0x41, 0xD4F): "Neoverse-V2", (0x41, 0xD80): "Cortex-A520",
+    (0x41, 0xD81): "Cortex-A720", (0x41, 0xD84): "Neoverse-V3", (0x46, 0x001): "A64FX",
+}
+
+
+def _arm_core(implementer: str, part: str) -> str:
+    """``"ARM Cortex-A72"`` from cpuinfo's "CPU implementer" and "CPU part" (hex), or ``""``."""
+    try:
+        imp, num = int(implementer, 16), int(part, 16)
+    except ValueError:
+        return ""
+    vendor = ARM_IMPLEMENTERS.get(imp, f"implementer {imp:#04x}")
+    return f"{vendor} {ARM_PARTS.get((imp, num), f'part {num:#05x}')}"
+
+
+def _cpuinfo(text: str) -> tuple[str, frozenset[str], str]:
+    """``(model name, flags, arm64 core name)`` of a /proc/cpuinfo text."""
+    model, flags, midr = "", set(), {}
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip().lower()
@@ -63,7 +87,10 @@ def _cpuinfo(text: str) -> tuple[str, frozenset[str]]:
             model = value.strip()
         elif key in ("flags", "features"):
             flags.update(value.split())
-    return model, frozenset(flags)
+        elif key in ("cpu implementer", "cpu part"):
+            midr.setdefault(key, value.strip())
+    core = _arm_core(midr["cpu implementer"], midr["cpu part"]) if len(midr) == 2 else ""
+    return model, frozenset(flags), core
 
 
 def _memory_bytes(meminfo: str) -> int:
@@ -93,7 +120,7 @@ def read_machine(root: str | Path = "/", providers: tuple[str, ...] | None = Non
     emulator or a virtual machine may report VNNI in the flags while the kernel onnxruntime picks has none.
     """
     root = Path(root)
-    model, flags = _cpuinfo(_read(root / "proc/cpuinfo"))
+    model, flags, core = _cpuinfo(_read(root / "proc/cpuinfo"))
     if arch is None:
         if root != Path("/"):
             arch = "aarch64" if "asimd" in flags else "x86_64"
@@ -108,7 +135,7 @@ def read_machine(root: str | Path = "/", providers: tuple[str, ...] | None = Non
     cores = sum(1 for line in _read(root / "proc/cpuinfo").splitlines() if line.lower().startswith("processor"))
     return MachineFacts(
         arch=arch,
-        cpu_model=model or jetson,
+        cpu_model=model or jetson or core,  # the board's device-tree name before the bare core's
         cpu_flags=flags,
         jetson_model=jetson if "jetson" in jetson.lower() or "orin" in jetson.lower() else "",
         tegra_release=_read(root / "etc/nv_tegra_release").strip(),

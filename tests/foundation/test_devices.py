@@ -50,6 +50,13 @@ def test_detection_reads_flags_model_and_memory():
     assert not read_machine(FIXTURES / "x86-avx2", CPU_ONLY).has_vnni
 
 
+def test_an_arm64_core_is_named_from_its_midr_when_cpuinfo_has_no_model_name():
+    """arm64 kernels print only "CPU implementer" and "CPU part"; a board's device-tree name still comes first."""
+    assert read_machine(FIXTURES / "arm64-dotprod", CPU_ONLY).cpu_model == "ARM Neoverse-N1"
+    nano = read_machine(FIXTURES / "jetson-nano", CUDA)
+    assert nano.cpu_model == nano.jetson_model == "NVIDIA Jetson Nano Developer Kit"
+
+
 def test_vnni_in_the_flags_is_not_trusted_when_the_kernel_saturates():
     """An emulator or a VM can report VNNI that onnxruntime's integer kernel does not use: the measurement wins."""
     facts = dataclasses.replace(read_machine(FIXTURES / "x86-vnni", CPU_ONLY), u8s8_saturates=True)

@@ -139,12 +139,15 @@ def make_inputs(work: Path, data: Path) -> dict[str, Path]:
     made["refused"] = refused_bundle(work / "refused-bundle")
     made["photo"] = data / "images" / "coffee.png"
     made["video"] = data / "video" / "car-detection_24s-29s.mp4"
+    made["jfk"] = data / JFK
     return made
 
 
 def cases(p: dict[str, Path]) -> list[dict]:
     """The command lines measured: ``name``, ``argv`` (after ``edge-sdk``), ``timeout_s``; ``after_only`` for new flags."""
-    out = [{"name": "bomb PNG 30000x30000", "argv": ["classify", str(p["bomb"])], "timeout_s": 180}]
+    out = [{"name": "bomb PNG 30000x30000", "argv": ["classify", str(p["bomb"])], "timeout_s": 180},
+           {"name": "transcribe 11 s clip (JFK)", "argv": ["transcribe", str(p["jfk"]), "--variant", "int8", "--json"], "timeout_s": 300,
+            "hash_stdout": True}]
     for name in HOURS:
         out.append({"name": f"transcribe {name} FLAC", "argv": ["transcribe", str(p[f"flac_{name}"]), "--variant", "int8", "--json"],
                     "timeout_s": 3600, "hash_stdout": True})

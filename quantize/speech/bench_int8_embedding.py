@@ -59,10 +59,13 @@ print(json.dumps({"load_s": round(loaded - start, 3), "transcribe_s": round(done
 """
 
 
-def _int8_format() -> str:
+def _profile() -> dict:
+    from edge_sdk.devices.kernels import kernel_int8_format
     from edge_sdk.devices.resolve import resolve_device
 
-    return resolve_device("auto").int8_format
+    device = resolve_device("auto")
+    return {"profile": device.profile, "int8_format": device.int8_format,
+            "kernel": "saturates u8 x s8 (u8u8 only)" if kernel_int8_format() else "exact u8 x s8"}
 
 
 def build_variants(bundle_root: Path, work: Path, int8_format: str) -> Path:
@@ -162,14 +165,15 @@ def bench(work: Path, rounds: int = 4, step_rounds: int = 4) -> dict:
     if data is None:
         raise SystemExit("no shared evaluation data: set EDGE_SDK_DATA")
     bundle = load_bundle(BUNDLE_NAME)
-    int8_format = _int8_format()
+    profile = _profile()
+    int8_format = profile["int8_format"]
     root = build_variants(bundle.root, work, int8_format)
     variants = list(VARIANTS)
     long_files = sorted((data / "speech" / "long").glob("*.flac"))
     out = {
         "date": time.strftime("%Y-%m-%d"), "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "load_average_1m_start": os.getloadavg()[0],
                                                       "python": platform.python_version()},
-        "int8_format": int8_format, "bundle": str(bundle.root), "scratch": str(root),
+        **profile, "edge_sdk_home": os.environ.get("EDGE_SDK_HOME"), "bundle": str(bundle.root), "scratch": str(root),
         "sizes": _sizes(root, ["fp32", *variants]),
         "recipes": {v: load_bundle(root).variants[v].recipe for v in variants},
         "wer": _wer(root, ["fp32", *variants], data / "speech" / "transcripts.tsv"),

@@ -18,14 +18,17 @@ REPO_DATA = Path(__file__).resolve().parents[1] / "data"  # in a checkout or an 
 def data_dir(given: str | os.PathLike | None = None) -> Path:
     """The data folder: ``given``, else ``$EDGE_SDK_DATA``, else the repository's ``data/``.
 
+    A folder may hold only the parts its user reads (``images/`` for a vision run); each reader names the part it
+    misses.
+
     Raises:
-        InvalidInputError: The folder does not hold the data layout (``README.md`` with ``speech/``, ``images/``,
-            ``text/``), e.g. an installed wheel without a checkout and no ``EDGE_SDK_DATA``.
+        InvalidInputError: The folder holds none of ``speech/``, ``images/``, ``video/``, ``text/``, e.g. an
+            installed wheel without a checkout and no ``EDGE_SDK_DATA``.
     """
     chosen = given or os.environ.get("EDGE_SDK_DATA") or REPO_DATA
     path = Path(chosen)
-    if not all((path / part).exists() for part in ("README.md", "speech", "images", "text")):
+    if not any((path / part).is_dir() for part in ("speech", "images", "video", "text")):
         how = "--data" if given else "EDGE_SDK_DATA" if os.environ.get("EDGE_SDK_DATA") else "EDGE_SDK_DATA (no checkout here)"
-        raise InvalidInputError(f"no evaluation data at {path}: it needs README.md, speech/, images/ and text/; set {how} "
+        raise InvalidInputError(f"no evaluation data at {path}: it holds none of speech/, images/, video/, text/; set {how} "
                                 "to a folder of that layout (the repository's data/ is one)")
     return path

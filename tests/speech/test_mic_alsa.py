@@ -42,13 +42,14 @@ UNPLUG_S = 8.6  # the short runs unplug the device here: after "Frank read ... g
 
 def check_before_unplug(data_dir: Path, got: list[tuple[float, float, str]]) -> None:
     """The finals of the short runs: both utterances before the unplug, each covered in time, in order, and at most
-    two word errors in their 19 words. On AVX2 without VNNI the int8 decoder hears the 1.8 s "Marie sighed." as
-    "Murray's side." (two errors); every other kernel measured makes none."""
+    four word errors in their 19 words. Measured with the int8 variant: none on AVX-512 VNNI (AMD EPYC); on AVX2
+    without VNNI (QEMU, benchmarks/emulate/x86_kernels.sh) the u8u8 build hears the 1.8 s "Marie sighed." as
+    "Murray's side." (two errors), and the shared-embedding u8u8 build also "slowly" as "Stoli" (four)."""
     refs = [x for x in reference_segments(data_dir) if x[1] < UNPLUG_S]
     assert check_finals_match([(s, e) for s, e, _ in got], refs) == [], got
     assert all(a[1] <= b[0] for a, b in zip(got, got[1:], strict=False)), got
     reference = " ".join(text for _, _, text in refs)
-    assert wer(reference, " ".join(text for _, _, text in got)) <= 100 * 2 / 19 + 1e-9, got
+    assert wer(reference, " ".join(text for _, _, text in got)) <= 100 * 4 / 19 + 1e-9, got
 
 
 def test_capture_through_alsa_is_sample_exact_and_endpointed(tmp_path, data_dir):
@@ -104,10 +105,13 @@ def _cut_s(data_dir: Path) -> float:
 @pytest.mark.slow
 def test_live_microphone_matches_segments_and_offline_wer(tmp_path, data_dir, speech_bundle):
     """speech/long through the ALSA microphone at 4x real time with Whisper: finals in order, timestamps
-    within 0.5 s of the segment file, WER within 1 point of offline decoding of the same audio.
+    within 0.5 s of the segment file, WER within 2 points of offline decoding of the same audio and, over the
+    whole recording (309 words), at most 6.5 %.
 
-    ``EDGE_SDK_LIVE_TEST_S=60`` plays only the first minute (13 utterances) for a quicker run; on so few
-    words (189) one word is 0.5 WER points, so the 1-point bound is then tight.
+    Live decoding cuts at the VAD's endpoints and offline decoding at 30 s windows, so the two differ by a few words
+    either way: on the whole recording (AMD EPYC, AVX-512 VNNI) fp32 live 6.31 % vs offline 6.80 %, the int8 build
+    with an fp32 token lookup 5.66 vs 5.02, the shared-embedding int8 5.18 (through ALSA; 5.66 fed in-process) vs
+    3.88. ``EDGE_SDK_LIVE_TEST_S=60`` plays only the first minute (13 utterances, 189 words) for a quicker run.
     """
     from edge_sdk.audio import load_audio
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
@@ -125,7 +129,8 @@ def test_live_microphone_matches_segments_and_offline_wer(tmp_path, data_dir, sp
     audio = load_audio(data_dir / f"{LONG}.flac")[0][: int(cut * 16000)]
     segments, _ = Transcriber.create(TranscriberOptions(bundle=str(speech_bundle))).transcribe(audio, 16000)
     offline_wer = wer(reference, " ".join(s.text for s in segments))
-    assert live_wer <= offline_wer + 1.0, (live_wer, offline_wer)
+    assert live_wer <= offline_wer + 2.0, (live_wer, offline_wer)
+    assert cut < refs[-1][1] or live_wer <= 6.5, live_wer
 
 
 @pytest.mark.slow

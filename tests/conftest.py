@@ -17,10 +17,12 @@ TEST_HOME = REPO / ".cache" / "test-home"
 os.environ.setdefault("EDGE_SDK_HOME", str(TEST_HOME))
 
 # A runtime-only environment (a device: no torch or onnx) runs the runtime's tests on bundles that a full environment
-# built; the tests of model preparation and distillation need edge-sdk-ondevice[quantize] and are not collected.
+# built; the tests of model preparation and distillation need edge-sdk-ondevice[quantize] and are not collected, and
+# the emulated-CPU comparisons (minutes under QEMU) run once, in the full environment.
 RUNTIME_ONLY = any(importlib.util.find_spec(m) is None for m in ("torch", "onnx"))
 collect_ignore_glob = [
     "distill/*", "speech/test_speech_quality_gate.py", "vision/test_gptq.py", "vision/test_int8_sweep.py", "vision/test_qat.py",
+    "foundation/test_aarch64_emulated.py", "foundation/test_kernels_emulated.py",
 ] if RUNTIME_ONLY else []
 
 

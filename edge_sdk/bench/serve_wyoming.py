@@ -30,6 +30,7 @@ import numpy as np
 
 from edge_sdk.audio import load_audio
 from edge_sdk.datasets import data_dir as default_data_dir
+from edge_sdk.devices.detect import read_machine
 
 CHUNK_SAMPLES = 1024
 
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "command": "python -m edge_sdk.bench.serve_wyoming " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"cpu": read_machine().cpu_model, "cores": os.cpu_count(), "python": platform.python_version()},
         "clips": len(clips), "audio_s": round(sum(c["duration_s"] for c in clips), 2), "speed": args.speed, "chunk_samples": CHUNK_SAMPLES,
         "latency": "client-side, from writing audio-stop to reading transcript",
         **result,
@@ -192,16 +193,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:24s} WER {s['wer']:.2f} %  latency p50 {s['latency_ms']['p50']:.0f} ms  p95 {s['latency_ms']['p95']:.0f} ms")
     print(f"wrote {args.out}")
     return 0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_sdk.bundle import load_bundle
+from edge_sdk.devices.detect import read_machine
 from edge_sdk.quantize.bundle_writer import scratch_copy
 from edge_sdk.quantize.speech.prepare import BUNDLE_NAME, shared_data
 from edge_sdk.quantize.speech.variants import EMBEDDING, integer_op_count, quantize_int8
@@ -171,7 +172,7 @@ def bench(work: Path, rounds: int = 4, step_rounds: int = 4) -> dict:
     variants = list(VARIANTS)
     long_files = sorted((data / "speech" / "long").glob("*.flac"))
     out = {
-        "date": time.strftime("%Y-%m-%d"), "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "load_average_1m_start": os.getloadavg()[0],
+        "date": time.strftime("%Y-%m-%d"), "machine": {"cpu": read_machine().cpu_model, "cores": os.cpu_count(), "load_average_1m_start": os.getloadavg()[0],
                                                       "python": platform.python_version()},
         **profile, "edge_sdk_home": os.environ.get("EDGE_SDK_HOME"), "bundle": str(bundle.root), "scratch": str(root),
         "sizes": _sizes(root, ["fp32", *variants]),
@@ -191,16 +192,6 @@ def bench(work: Path, rounds: int = 4, step_rounds: int = 4) -> dict:
     }
     out["machine"]["load_average_1m_end"] = os.getloadavg()[0]
     return out
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main() -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "edge-sdk-bench/1"
 RESULT_KEYS = ("task", "variant", "bundle", "providers", "fallback", "load_s", "latency_ms", "throughput", "accuracy", "peak_rss_mb", "model_size_mb", "energy")
@@ -97,8 +100,13 @@ def render_markdown(report: dict) -> str:
 
 
 def write_charts(report: dict, out: Path) -> list[Path]:
-    """Latency distribution per variant, and accuracy vs latency, one PNG per task."""
-    import matplotlib
+    """Latency distribution per variant, and accuracy vs latency, one PNG per task; none (logged) on a device
+    without matplotlib, where the JSON and Markdown reports are what the bench writes."""
+    try:
+        import matplotlib
+    except ImportError:
+        log.warning("matplotlib is not installed: no charts (pip install 'edge-sdk-ondevice[bench]')")
+        return []
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

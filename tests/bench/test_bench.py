@@ -4,6 +4,7 @@ the CUDA check runs here with its CUDA parts skipped explicitly. No timing is as
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import subprocess
 import sys
@@ -41,7 +42,10 @@ def test_quick_bench_writes_complete_report(quick_report):
     assert speech["int8"]["accuracy"]["metric"] == "wer" and speech["int8"]["accuracy"]["value"] < 15
     assert report["machine"]["onnxruntime_providers"] == onnxruntime.get_available_providers()
     assert (out / "report.md").read_text().startswith("# edge-sdk bench")
-    assert (out / "speech.png").stat().st_size > 1000 and (out / "text.png").stat().st_size > 1000
+    if importlib.util.find_spec("matplotlib"):  # a runtime-only environment writes no charts
+        assert (out / "speech.png").stat().st_size > 1000 and (out / "text.png").stat().st_size > 1000
+    else:
+        assert not list(out.glob("*.png"))
     assert "text int8 / fp32" in stdout
 
 

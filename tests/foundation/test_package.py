@@ -23,7 +23,7 @@ BLOCK = textwrap.dedent(
         return [m.name for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.')]
     # the runtime and the device layer; edge_sdk.quantize (model preparation) may use torch
     mods = [m for m in walk(edge_sdk) if m != 'edge_sdk.__main__' and not m.startswith(('edge_sdk.quantize', 'edge_sdk.devices'))]
-    mods += walk(edge_sdk.devices)
+    mods += ['edge_sdk.devices', *walk(edge_sdk.devices)]
     for m in mods:
         importlib.import_module(m)
     heavy = [m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'optimum')]

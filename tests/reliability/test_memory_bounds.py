@@ -50,7 +50,7 @@ def _patched(kind: str, side: int) -> bytes:
     """A small real image of ``kind`` whose header is rewritten to declare ``side`` x ``side`` pixels."""
     img = np.zeros((24, 32, 3), np.uint8)
     if kind == "gif":
-        from PIL import Image
+        Image = pytest.importorskip("PIL.Image", reason="Pillow writes the GIF (not a runtime dependency)")
 
         buf = io.BytesIO()
         Image.fromarray(img).save(buf, "GIF")

@@ -6,7 +6,7 @@ of ``--precisions`` (``bf16`` autocast runs on AMX / AVX-512 BF16 CPUs). The fig
 ``s_per_step`` (optimisation steps only); the ratio to the first run is the one to quote. Training
 only: the store is an empty folder, so nothing is exported or written.
 
-    python benchmarks/distill/processes.py text --steps 40 --layouts 1x2 2x1 --json benchmarks/results/distill-processes.json
+    python benchmarks/distill/processes.py text --steps 40 --layouts 1x2 2x1 --json benchmarks/experiments/distill-processes.json
     python benchmarks/distill/processes.py text --steps 40 --layouts 1x2 --precisions fp32 bf16
 """
 

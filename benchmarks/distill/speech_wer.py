@@ -5,7 +5,7 @@ Reads a ``distill speech --out`` folder: ``eval-bundle/`` (the teacher's fp32 pl
 ``held_out.tsv``.
 
     EDGE_SDK_HOME=.cache/test-home python benchmarks/distill/speech_wer.py .cache/distill/speech-v8 --beam-size 5 \
-        --variants fp32 distilled int8-0 int8-1 --word-timestamps --json benchmarks/results/distill-speech-beam5.json
+        --variants fp32 distilled int8-0 int8-1 --word-timestamps --json benchmarks/experiments/distill-speech-beam5.json
 """
 
 from __future__ import annotations

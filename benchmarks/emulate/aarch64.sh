@@ -10,7 +10,7 @@
 #   QEMU_CPUS="cortex-a72 max,sme=off:int8" benchmarks/emulate/aarch64.sh --quick   # CPU[:variants], space-separated
 #   OUT=/tmp/report benchmarks/emulate/aarch64.sh     # writes /tmp/report.json and /tmp/report.md
 #
-# Default OUT is benchmarks/results/emulate-aarch64 (--quick: .cache/aarch64/report-quick). Exit status 1 when a
+# Default OUT is benchmarks/experiments/emulate-aarch64 (--quick: .cache/aarch64/report-quick). Exit status 1 when a
 # comparison is outside its limit (listed in the report), 2 when a tool is missing.
 #
 # Set up once under .cache/aarch64/ (idempotent, about 120 MB of downloads): Debian bookworm's arm64 python3.11 and
@@ -38,7 +38,7 @@ if [[ -n $QUICK ]]; then
   RUNS=$CACHE/runs-quick
 else
   CPUS=${QEMU_CPUS:-"max neoverse-n1:int8 cortex-a53"}
-  OUT=${OUT:-benchmarks/results/emulate-aarch64}
+  OUT=${OUT:-benchmarks/experiments/emulate-aarch64}
   RUNS=$CACHE/runs
 fi
 COMPARE=benchmarks/emulate/aarch64_compare.py

@@ -4,7 +4,7 @@ After two stages on 36k sentences the 3-layer student matches the teacher better
 trained on than on held-out ones (cosine 0.965 against 0.936, on the shared corpus's own training
 documents as on PLOS), so it was given more distinct sentences of another domain. Three manuals bring
 them (69,512), each under an open licence stated in its package's copyright file. A third stage with
-them reached 0.933, no better than without (``benchmarks/results/distill-text-stage-3-docs.json``):
+them reached 0.933, no better than without (``benchmarks/experiments/distill-text-stage-3-docs.json``):
 the held-out prose is government and science writing, which these manuals are not.
 
     python -m edge_sdk.quantize.distill.doc_text .cache/distill/data/docs     # apt-get download, unpack, write .txt

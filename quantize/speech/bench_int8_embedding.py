@@ -9,7 +9,7 @@ context, greedy), and whole-file time (wall and the process's CPU time) and peak
 Timings alternate the variants so load on a shared machine hits both alike. Not a test.
 
     EDGE_SDK_HOME=.cache/test-home python -m edge_sdk.quantize.speech.bench_int8_embedding \\
-        --work .cache/speech-exp/bench --json benchmarks/results/speech-int8-shared-embedding.json
+        --work .cache/speech-exp/bench --json benchmarks/experiments/speech-int8-shared-embedding.json
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Each server runs in its own process; each clip is sent as Home Assistant sends i
 1024 samples, paced in real time), the servers in turn, one clip at a time. Latency is measured at the client:
 from writing ``audio-stop`` to reading ``transcript``.
 
-    python -m edge_sdk.bench.serve_wyoming --out benchmarks/results/serve-wyoming.json \\
+    python -m edge_sdk.bench.serve_wyoming --out benchmarks/experiments/serve-wyoming.json \\
         [--reference-python /tmp/wfw/bin/python]
 
 The reference is ``wyoming-faster-whisper`` installed in its own environment (``pip install wyoming-faster-whisper``),
@@ -165,7 +165,7 @@ async def _run(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m edge_sdk.bench.serve_wyoming", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="benchmarks/results/serve-wyoming.json")
+    p.add_argument("--out", default="benchmarks/experiments/serve-wyoming.json")
     p.add_argument("--data", default=None, help="data folder (default: $EDGE_SDK_DATA, else the repository's data/)")
     p.add_argument("--clips", type=int, default=10, help="how many of the shared clips (transcripts.tsv order)")
     p.add_argument("--speed", type=float, default=1.0, help="playback speed of the audio (1 = real time, 0 = as fast as possible)")

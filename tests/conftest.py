@@ -28,8 +28,11 @@ collect_ignore_glob = [
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The evaluation data: ``$EDGE_SDK_DATA``, else the repository's ``data/``."""
-    return Path(os.environ.get("EDGE_SDK_DATA") or REPO / "data")
+    """The evaluation data: ``$EDGE_SDK_DATA``, else this checkout's ``data/`` (also when the SDK under test is an
+    installed wheel, whose own default has no checkout to point at)."""
+    from edge_sdk.datasets import data_dir
+
+    return data_dir(os.environ.get("EDGE_SDK_DATA") or REPO / "data")
 
 
 @pytest.fixture(scope="session")

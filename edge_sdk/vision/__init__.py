@@ -1,7 +1,6 @@
 """Vision: camera-frame classification on ONNX Runtime (EfficientNet-Lite, ResNet, MobileNet bundles).
 
-Import the task classes from their modules::
+Import the public names from the package root::
 
-    from edge_sdk.vision.classifier import FrameClassifier, FrameClassifierOptions
-    from edge_sdk.vision.camera import CameraSource
+    from edge_sdk import CameraSource, FrameClassifier, FrameClassifierOptions, run_camera
 """

@@ -108,7 +108,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class FrameClassifier:
-    """An image classifier over a vision bundle. Create with :meth:`create`; close with :meth:`close`.
+    """An image classifier over a vision bundle. Create with :meth:`create`; close with :meth:`close` or ``with``.
 
     The model is stateless and shared; the per-source state (last timestamp, smoothed scores,
     live-stream queue) lives in this object, so use one classifier per video source.
@@ -118,6 +118,9 @@ class FrameClassifier:
         self._options = options
         self._model = model
         b = model.bundle
+        # Provenance is read once: results and the properties keep it after close() drops the model.
+        self._bundle_name, self._variant = b.name, model.variant.name
+        self._providers, self._fallback = model.providers, model.device.fallback
         self._session = model.sessions.get("model") or next(iter(model.sessions.values()))
         self._input = self._session.get_inputs()[0].name
         self._pre = PreprocessConfig.from_dict(b.preprocessing)
@@ -162,11 +165,13 @@ class FrameClassifier:
                 and ``device`` cannot change (the model is shared).
 
         Raises:
-            InvalidInputError: A model-defining option was changed.
+            InvalidInputError: A model-defining option was changed, or this classifier is closed.
         """
         fixed = {"bundle", "variant", "device"} & set(changes)
         if fixed:
             raise InvalidInputError(f"share() cannot change {sorted(fixed)}: the model is shared; use create() for another model")
+        if self._model is None:
+            raise InvalidInputError("share() on a closed classifier: its model was released; create a new one")
         return FrameClassifier(dataclasses.replace(self._options, **changes), self._model)
 
     @classmethod
@@ -181,12 +186,24 @@ class FrameClassifier:
         return self._options
 
     @property
+    def bundle(self) -> str:
+        """Name of the bundle the model came from."""
+        return self._bundle_name
+
+    @property
     def variant(self) -> str:
-        return self._model.variant.name
+        """The variant that runs (``fp32``, ``int8``, ...)."""
+        return self._variant
 
     @property
     def providers(self) -> tuple[str, ...]:
-        return self._model.providers
+        """onnxruntime providers really used."""
+        return self._providers
+
+    @property
+    def fallback(self) -> str | None:
+        """Provider fallback allowed by the device profile and taken, or None."""
+        return self._fallback
 
     @property
     def labels(self) -> list[str]:
@@ -240,10 +257,10 @@ class FrameClassifier:
             preprocess_ms=(t1 - t0) * 1e3,
             inference_ms=(t2 - t1) * 1e3,
             postprocess_ms=(t3 - t2) * 1e3,
-            variant=self._model.variant.name,
-            providers=self._model.providers,
-            device_fallback=self._model.device.fallback,
-            bundle=self._model.bundle.name,
+            variant=self._variant,
+            providers=self._providers,
+            fallback=self._fallback,
+            bundle=self._bundle_name,
             scores_sum=float(probs.sum()),
             smoothed=smooth and self._options.smoothing_factor is not None,
             label_change=change,
@@ -327,6 +344,7 @@ class FrameClassifier:
                 while self._pending is None and not self._closed:
                     self._cv.wait()
                 if self._pending is None:
+                    self._release()  # closed, and the last waiting frame is done
                     return
                 frame, ts = self._pending
                 self._pending = None
@@ -340,14 +358,26 @@ class FrameClassifier:
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Stop the dispatcher (a waiting frame is still classified) and release the model. Idempotent."""
+        """Stop using the model: later calls raise ``InvalidInputError``. Idempotent.
+
+        In ``live_stream`` mode the dispatcher thread classifies a frame still waiting, then ends (waited
+        for up to 10 s, unless called from the dispatcher itself). The classifier then drops its references
+        to the onnxruntime session and the loaded model; the sessions are freed once nothing else holds
+        them: classifiers made with :meth:`share` keep the model alive until they are closed too.
+        """
         if self._closed:
             return
         with self._cv:
             self._closed = True
             self._cv.notify_all()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
+        if self._thread is None:
+            self._release()
+        elif self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)  # the dispatcher releases the model when it ends
+
+    def _release(self) -> None:
+        self._session = None
+        self._model = None
 
     def __enter__(self) -> FrameClassifier:
         return self

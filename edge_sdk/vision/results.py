@@ -30,6 +30,10 @@ class ClassificationResult:
     ``categories`` holds raw softmax scores, or the exponential moving average of them when the
     classifier smooths (``smoothed`` is then True). ``scores_sum`` is the sum over all classes of
     the scores the categories were taken from (1.0 up to float rounding).
+
+    Provenance, named as in speech and text results: ``bundle``, ``variant``, ``providers`` (the
+    onnxruntime providers really used) and ``fallback`` (the provider fallback the device profile
+    allowed and took, or None).
     """
 
     categories: tuple[Category, ...]
@@ -39,7 +43,7 @@ class ClassificationResult:
     postprocess_ms: float
     variant: str
     providers: tuple[str, ...]
-    device_fallback: str | None
+    fallback: str | None
     bundle: str
     scores_sum: float
     smoothed: bool = False
@@ -64,7 +68,7 @@ class ClassificationResult:
             "postprocess_ms": round(self.postprocess_ms, 3),
             "variant": self.variant,
             "providers": list(self.providers),
-            "device_fallback": self.device_fallback,
+            "fallback": self.fallback,
             "bundle": self.bundle,
             "smoothed": self.smoothed,
             "label_change": None if self.label_change is None else {

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -49,6 +51,8 @@ def test_shared_photos_expected_class_in_top5(image_clf, data_dir):
             assert index in [c.index for c in result.categories], (image_clf.variant, name, result.categories)
     assert result.variant == image_clf.variant
     assert result.providers and result.providers[-1] == "CPUExecutionProvider"
+    assert (result.bundle, result.providers, result.fallback) == (image_clf.bundle, image_clf.providers, image_clf.fallback)
+    assert result.to_dict()["fallback"] == result.fallback
     assert result.latency_ms == pytest.approx(result.preprocess_ms + result.inference_ms + result.postprocess_ms)
 
 
@@ -86,6 +90,20 @@ def test_wrong_mode_methods_raise_value_error(vision_bundle):
         with pytest.raises(InvalidInputError, match="zero size"):
             clf.classify(np.zeros((0, 0, 3), np.uint8))
     clf.close()  # idempotent
+
+
+def test_close_releases_the_session_and_later_calls_raise(vision_bundle):
+    clf = FrameClassifier.create(FrameClassifierOptions(bundle=str(vision_bundle)))
+    variant = clf.variant
+    session = weakref.ref(clf._session)
+    clf.close()
+    gc.collect()
+    assert session() is None  # nothing holds the onnxruntime session any more
+    assert clf.variant == variant  # provenance stays readable
+    with pytest.raises(InvalidInputError, match="closed"):
+        clf.classify(np.zeros((240, 320, 3), np.uint8))
+    with pytest.raises(InvalidInputError, match="closed"):
+        clf.share()
 
 
 def test_options_are_validated():

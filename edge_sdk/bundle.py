@@ -9,15 +9,18 @@ from are kept, so a signature (``bundle.sig``, see :mod:`edge_sdk.signing`) is c
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import logging
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_sdk.errors import BundleError, BundleNotFoundError, InvalidInputError
+from edge_sdk.errors import BundleError, BundleNotFoundError, InvalidInputError, RefusedVariantError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,30 @@ FORMAT_VERSION = 1
 MAX_BUNDLE_JSON_BYTES = 4 * 2**20
 TASKS = ("speech", "vision", "text")
 SIGNATURE_FILE = "bundle.sig"
+REFUSED_SUFFIX = "-refused"  # a candidate its quality gate refused, kept in the bundle for inspection
+
+# Set by allowing_refused_variants() (the command line's --allow-refused): refused variants may load in this context.
+_ALLOW_REFUSED: contextvars.ContextVar[bool] = contextvars.ContextVar("edge_sdk_allow_refused", default=False)
+
+
+@contextlib.contextmanager
+def allowing_refused_variants(allow: bool = True) -> Iterator[None]:
+    """Within this block, :meth:`Bundle.choose_variant` loads a variant its quality gate refused when asked by name.
+
+    The options' ``allow_refused=True`` does the same for one task; this is how ``--allow-refused`` reaches every
+    task a command creates.
+    """
+    token = _ALLOW_REFUSED.set(allow)
+    try:
+        yield
+    finally:
+        _ALLOW_REFUSED.reset(token)
+
+
+def allow_refused_variants_from_now() -> None:
+    """For the command line: allow refused variants for the rest of the current context (``edge_sdk.cli.main`` runs
+    each command in a context of its own, so this never outlives the command)."""
+    _ALLOW_REFUSED.set(True)
 
 
 def home() -> Path:
@@ -230,12 +257,43 @@ class Bundle:
         """The bundle's preprocessing with ``variant``'s own keys on top."""
         return {**self.preprocessing, **variant.preprocessing}
 
-    def choose_variant(self, requested: str | None, preference: tuple[str, ...] = (), int8_format: str = "") -> Variant:
+    def refusal(self, variant: str) -> str | None:
+        """Why ``variant`` was refused by the quality gate that built it, or None when it was not (or is unknown).
+
+        A refused candidate kept in a bundle is named ``<name>-refused`` with the reason under
+        ``refused_variants[<name>]`` in ``bundle.json``, and its metrics say ``"gate": "refused"``.
+        """
+        v = self.variants.get(variant)
+        refused = self.extra.get("refused_variants") if isinstance(self.extra.get("refused_variants"), dict) else {}
+        base = variant.removesuffix(REFUSED_SUFFIX)
+        gate = v.metrics.get("gate") if v is not None else None
+        if gate == "refused" or (variant.endswith(REFUSED_SUFFIX) and base in refused):
+            return str(refused.get(base) or refused.get(variant) or "its metrics say the gate refused it")
+        return None
+
+    def check_not_refused(self, variant: str, allow_refused: bool = False) -> None:
+        """Refuse ``variant`` when its own quality gate refused it, unless the caller allowed it.
+
+        Raises:
+            RefusedVariantError: Refused by its gate, and neither ``allow_refused`` nor
+                :func:`allowing_refused_variants` allows it; the message names the accepted variants and the opt-in.
+        """
+        if allow_refused or _ALLOW_REFUSED.get() or (why := self.refusal(variant)) is None:
+            return
+        accepted = sorted(v for v in self.variants if self.refusal(v) is None)
+        raise RefusedVariantError(f"variant {variant!r} of bundle {self.name!r} was refused by its quality gate ({why}); "
+                                  f"use one of {accepted}, or allow it for inspection (allow_refused=True in the task's "
+                                  f"options; --allow-refused on the command line)")
+
+    def choose_variant(self, requested: str | None, preference: tuple[str, ...] = (), int8_format: str = "",
+                       allow_refused: bool = False) -> Variant:
         """The caller's variant, else the first of ``preference`` the bundle has that runs as built where int8 runs
-        as ``int8_format`` (a skipped int8 variant is logged with the reason; "" accepts every format).
+        as ``int8_format`` (a skipped int8 variant is logged with the reason; "" accepts every format). A variant its
+        own quality gate refused is never chosen by preference, and when named it loads only with ``allow_refused``.
 
         Raises:
             InvalidInputError: The requested variant is not in the bundle.
+            RefusedVariantError: The requested variant was refused by its gate and ``allow_refused`` is False.
             BundleError: The requested variant's int8 format saturates on this profile's kernels.
         """
         if requested:
@@ -243,19 +301,22 @@ class Bundle:
                 raise InvalidInputError(
                     f"bundle {self.name!r} has no variant {requested!r}; it has {sorted(self.variants)}"
                 )
+            self.check_not_refused(requested, allow_refused)
             if problem := self.variants[requested].int8_mismatch(int8_format):
                 raise BundleError(f"bundle {self.name!r}: {problem}")
             return self.variants[requested]
+        usable = [name for name in self.variants if self.refusal(name) is None]
         for name in preference:
-            if name in self.variants:
+            if name in usable:
                 if problem := self.variants[name].int8_mismatch(int8_format):
                     log.warning("bundle %r: skipping %s", self.name, problem)
                     continue
                 return self.variants[name]
-        for name in ("fp32", *self.variants):
-            if name in self.variants:
+        for name in ("fp32", *usable):
+            if name in usable:
                 return self.variants[name]
-        raise BundleError(f"bundle {self.name!r} has no variants")
+        raise BundleError(f"bundle {self.name!r} has no variant its quality gate accepted ({sorted(self.variants)}); "
+                          f"rebuild it with 'edge-sdk prepare', or name one and allow it (allow_refused=True)")
 
     def path_of(self, entry: FileEntry) -> Path:
         """Absolute path of a bundle file, refusing symlinks that lead outside the folder."""

@@ -7,6 +7,7 @@ dependencies inside its command functions, so ``edge-sdk --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextvars
 import importlib
 import json
 import logging
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         os.environ["EDGE_SDK_PROFILE"] = args.profile
     try:
-        return args.func(args) or 0
+        return contextvars.copy_context().run(args.func, args) or 0  # a context of its own: --allow-refused ends with it
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # every failure becomes one line and an exit status by class

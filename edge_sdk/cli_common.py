@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 
-from edge_sdk.errors import EXIT_CODES, InvalidInputError, RefusedVariantError, error_category
+from edge_sdk.errors import EXIT_CODES, InvalidInputError, error_category
 
 log = logging.getLogger(__name__)
 
@@ -105,33 +105,19 @@ def add_variant_arguments(parser: argparse.ArgumentParser, default_help: str = "
                         help="run a variant that its own quality gate refused (e.g. int8-refused), for inspection")
 
 
-def refusal(bundle, variant: str) -> str | None:
-    """Why ``bundle``'s ``variant`` was refused by its quality gate, or None when it was not.
-
-    A refused candidate kept in a bundle is named ``<name>-refused`` with the reason under ``refused_variants[<name>]``
-    in ``bundle.json``, and its metrics say ``"gate": "refused"``.
-    """
-    v = bundle.variants.get(variant)
-    refused = bundle.extra.get("refused_variants") if isinstance(bundle.extra.get("refused_variants"), dict) else {}
-    base = variant.removesuffix("-refused")
-    gate = v.metrics.get("gate") if v is not None and isinstance(v.metrics, dict) else None
-    if gate == "refused" or (variant.endswith("-refused") and base in refused):
-        return str(refused.get(base) or refused.get(variant) or "its metrics say the gate refused it")
-    return None
-
-
 def check_variant(bundle_name: str, variant: str | None, allow_refused: bool) -> None:
-    """Refuse a variant its own quality gate refused, unless ``--allow-refused`` was given.
+    """Refuse a variant its own quality gate refused, unless ``--allow-refused`` was given; checked before any model
+    loads. With ``--allow-refused``, every task this command creates may load refused variants.
+
+    The one check is :meth:`edge_sdk.bundle.Bundle.check_not_refused`, which every task's loading runs as well.
 
     Raises:
         RefusedVariantError: ``variant`` was refused by the gate that built it.
     """
-    if not variant or allow_refused:
-        return
-    from edge_sdk.bundle import load_bundle
+    from edge_sdk.bundle import allow_refused_variants_from_now, load_bundle
 
-    bundle = load_bundle(bundle_name)
-    if (why := refusal(bundle, variant)) is not None:
-        accepted = sorted(v for v in bundle.variants if refusal(bundle, v) is None)
-        raise RefusedVariantError(f"variant {variant!r} of bundle {bundle.name!r} was refused by its quality gate ({why}); "
-                                  f"use one of {accepted}, or add --allow-refused to run it anyway")
+    if allow_refused:
+        allow_refused_variants_from_now()
+        return
+    if variant:
+        load_bundle(bundle_name).check_not_refused(variant)

@@ -58,6 +58,7 @@ def load_model(
     device: str | ResolvedDevice | None = "auto",
     task: str | None = None,
     roles: tuple[str, ...] | None = None,
+    allow_refused: bool = False,
 ) -> LoadedModel:
     """Load a bundle variant: verify every file, then create one session per ONNX file.
 
@@ -67,11 +68,13 @@ def load_model(
         device: Profile name, ``"auto"``, or a :class:`ResolvedDevice`.
         task: When given, the bundle must be of this task.
         roles: File roles to create sessions for; default every ``.onnx`` file of the variant.
+        allow_refused: Load ``variant`` even when its own quality gate refused it (for inspection).
 
     Raises:
         BundleError: A file fails verification, or the profile requires signed bundles and this one is unsigned or
             not signed by a trusted key (checked before any file is read).
         MissingDependencyError: The profile requires signed bundles and ``cryptography`` is not installed.
+        RefusedVariantError: ``variant`` was refused by its quality gate and ``allow_refused`` is False.
     """
     b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     if task and b.task != task:
@@ -82,7 +85,7 @@ def load_model(
 
         kid = check_required_signature(b, dev.require_signed, dev.trusted_keys)
         log.info("bundle %s: signature by trusted key %s", b.name, kid)
-    v = b.choose_variant(variant, dev.variants, kernel_int8_format())  # the kernel here, not the profile, decides
+    v = b.choose_variant(variant, dev.variants, kernel_int8_format(), allow_refused)  # the kernel here, not the profile, decides
     wanted = roles or tuple(r for r, f in v.files.items() if f.path.endswith(".onnx"))
     blobs = {role: b.read(v.files[role]) for role in wanted}  # verify every hash before any session
     sessions = {role: create_session(data, dev, f"{b.name}/{v.files[role].path}") for role, data in blobs.items()}

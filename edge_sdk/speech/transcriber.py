@@ -89,6 +89,7 @@ class TranscriberOptions:
     word_timestamps: bool = False
     no_repeat_ngram_size: int = 0
     max_duration_s: float | None = None
+    allow_refused: bool = False  # load a variant its own quality gate refused (for inspection)
 
     def __post_init__(self) -> None:
         if not isinstance(self.bundle, (str, os.PathLike)) or not str(self.bundle):
@@ -171,7 +172,7 @@ class Transcriber:
             return cls(options, bundle, ctc.loaded, None, ctc=ctc)
         if bundle.family != "whisper":
             raise BundleError(f"bundle {bundle.name!r} has model family {bundle.family!r}; Transcriber runs 'whisper' and 'ctc'")
-        loaded = load_model(bundle, options.variant, options.device, task="speech", roles=("encoder", "decoder"))
+        loaded = load_model(bundle, options.variant, options.device, task="speech", roles=("encoder", "decoder"), allow_refused=options.allow_refused)
         tok = WhisperTokenizer.from_bytes(bundle.read_asset("tokenizer"))
         pre = bundle.preprocessing_of(loaded.variant)
         decoder = WhisperDecoder(

@@ -28,6 +28,7 @@ class AbstractiveOptions:
         device: Device profile name or ``"auto"``.
         generation: Decoding settings (beams, length limits, n-gram blocking).
         max_source_tokens: Truncate input to this many tokens; None uses the bundle's limit.
+        allow_refused: Load ``variant`` even when its own quality gate refused it (for inspection).
     """
 
     bundle: str
@@ -35,6 +36,7 @@ class AbstractiveOptions:
     device: str = "auto"
     generation: GenerationOptions = GenerationOptions(max_new_tokens=128, no_repeat_ngram_size=3)
     max_source_tokens: int | None = None
+    allow_refused: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.bundle, str) or not self.bundle:
@@ -80,7 +82,7 @@ class AbstractiveSummarizer:
             BundleNotFoundError: No such bundle.
             BundleError: Not a seq2seq bundle, or a file fails verification.
         """
-        return cls(options, load_model(options.bundle, options.variant, options.device, task="text"))
+        return cls(options, load_model(options.bundle, options.variant, options.device, task="text", allow_refused=options.allow_refused))
 
     def generate_ids(self, input_ids: list[int], generation: GenerationOptions | None = None) -> list[int]:
         """Decode from token ids (no tokenizer needed); returns generated ids."""

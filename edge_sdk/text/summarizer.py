@@ -49,6 +49,7 @@ class SummarizerOptions:
         weights: How sentences are scored.
         max_input_chars: Longer text is refused with :class:`~edge_sdk.errors.InputTooLargeError` (bytes before
             they are decoded); raise it for longer documents: time and memory grow with the text.
+        allow_refused: Load ``variant`` even when its own quality gate refused it (for inspection).
     """
 
     bundle: str = DEFAULT_BUNDLE
@@ -58,6 +59,7 @@ class SummarizerOptions:
     chunk_words: int = 4000
     weights: RankWeights = field(default_factory=RankWeights)
     max_input_chars: int = DEFAULT_MAX_INPUT_CHARS
+    allow_refused: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.bundle, str) or not self.bundle:
@@ -199,7 +201,7 @@ class Summarizer:
             BundleError: The bundle is not a text bundle or fails verification.
         """
         options = options or SummarizerOptions()
-        model = load_model(options.bundle, options.variant, options.device, task="text")
+        model = load_model(options.bundle, options.variant, options.device, task="text", allow_refused=options.allow_refused)
         return cls(options, SentenceEncoder.from_model(model), model)
 
     def close(self) -> None:

@@ -77,6 +77,7 @@ class FrameClassifierOptions:
     result_callback: Callable[[ClassificationResult, np.ndarray], None] | None = None
     on_label_change: Callable[[LabelChange], None] | None = None
     max_image_pixels: int | None = None
+    allow_refused: bool = False  # load a variant its own quality gate refused (for inspection)
 
     def __post_init__(self) -> None:
         check_max_pixels(self.max_image_pixels, "FrameClassifierOptions.max_image_pixels")
@@ -153,7 +154,7 @@ class FrameClassifier:
         from edge_sdk.runtime import load_model
 
         options = options or FrameClassifierOptions()
-        model = load_model(options.bundle, options.variant, options.device, task="vision")
+        model = load_model(options.bundle, options.variant, options.device, task="vision", allow_refused=options.allow_refused)
         return cls(options, model)
 
     def share(self, **changes) -> FrameClassifier:

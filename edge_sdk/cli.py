@@ -68,11 +68,19 @@ def cmd_bundles(args) -> int:
         b = load_bundle(args.verify)
         sig_problems, sig_status = bundle_cli.signature_check(b, args.profile)
         problems = b.verify() + sig_problems
+        code = EXIT_CODES["bundle"] if problems else 0  # a bad bundle is the bundle class of the error contract
+        if args.json:
+            _print_json({"bundle": b.name, "path": str(b.root), "ok": not problems, "exit_code": code, "problems": problems,
+                         "signature": sig_status})
+            return code
         for p in problems:
             print(f"MISMATCH {p}")
-        if not problems:
+        if problems:
+            print(f"edge-sdk: error: bundle {b.name!r} failed verification ({len(problems)} problem(s) above); "
+                  f"rebuild it with 'edge-sdk prepare' or import it again", file=sys.stderr)
+        else:
             print(f"ok: every file of {b.name} matches bundle.json; {sig_status}")
-        return 1 if problems else 0
+        return code
     rows = [
         {
             "name": b.name,
@@ -157,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(argv)
-    except UsageError as exc:
-        return report_error(exc, as_json=exc.json_flag and "--json" in argv)
+    except UsageError as exc:  # exit 2 always; with --json anywhere on the line (even before a bad command), as JSON
+        return report_error(exc, as_json="--json" in argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.profile:
         os.environ["EDGE_SDK_PROFILE"] = args.profile

@@ -200,7 +200,7 @@ def test_cli_bundles_list_and_verify(tmp_path):
     assert run("bundles", "--verify", "tiny").returncode == 0
     (tmp_path / "bundles/tiny/fp32/model.onnx").write_bytes(b"swapped")
     bad = run("bundles", "--verify", "tiny")
-    assert bad.returncode == 1 and "fp32/model.onnx" in bad.stdout
+    assert bad.returncode == 3 and "fp32/model.onnx" in bad.stdout  # the bundle class of the error contract
 
 
 def test_onnx_external_data_leaving_the_bundle_is_never_followed(tmp_path):

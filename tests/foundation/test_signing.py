@@ -205,10 +205,10 @@ def test_cli_keygen_sign_and_verify_under_a_signed_profile(tmp_path):
     assert keygen.returncode == 0 and stat.S_IMODE((tmp_path / "keys/edge-sdk-signing.key").stat().st_mode) == 0o600
     profile = str(signed_profile(tmp_path))
     unsigned = run("--profile", profile, "bundles", "--verify", "tiny")
-    assert unsigned.returncode == 1 and "is not signed" in unsigned.stdout
+    assert unsigned.returncode == 3 and "is not signed" in unsigned.stdout
     assert run("bundles", "sign", "tiny", "--key", str(tmp_path / "keys/edge-sdk-signing.key")).returncode == 0
     ok = run("--profile", profile, "bundles", "--verify", "tiny")
     assert ok.returncode == 0 and "signed by trusted key" in ok.stdout, ok.stdout + ok.stderr
     swap_model_and_rerecord_hash(tmp_path / "home/bundles/tiny")
     bad = run("--profile", profile, "bundles", "--verify", "tiny")
-    assert bad.returncode == 1 and "does not match bundle.json" in bad.stdout
+    assert bad.returncode == 3 and "does not match bundle.json" in bad.stdout

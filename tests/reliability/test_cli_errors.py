@@ -176,3 +176,50 @@ def test_an_internal_error_is_one_line_and_status_1(capsys, monkeypatch):
     code, _, err = _run(capsys, "demo")
     assert code == EXIT_CODES["internal"] == 1
     _one_line(err, "internal error (KeyError", "-v", "report it")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["no-such-command", "--json"], ["invalid choice: 'no-such-command'"]),
+    (["--json", "devices"], ["unrecognized arguments: --json"]),
+    (["bundles", "--verify"], ["--verify", "expected one argument"]),
+    (["summarize", "x.txt", "--sentences", "two", "--json"], ["--sentences", "'two' is not a whole number"]),
+    (["--profile"], ["--profile", "expected one argument"]),
+])
+def test_usage_errors_with_json_are_a_json_object_and_exit_2(capsys, argv, words):
+    code, out, err = _run(capsys, *argv, *([] if "--json" in argv else ["--json"]))
+    error = json.loads(out)["error"]
+    assert code == EXIT_CODES["input"] == 2 and err == ""
+    assert error["type"] == "UsageError" and error["category"] == "input" and error["exit_code"] == 2
+    assert all(w in error["message"] for w in words), error["message"]
+
+
+def test_a_top_level_usage_error_without_json_is_one_line_and_exit_2(capsys):
+    code, out, err = _run(capsys, "--profile")
+    assert code == 2 and out == ""
+    _one_line(err, "--profile", "expected one argument", "'edge-sdk --help'")
+
+
+@pytest.fixture()
+def swapped_bundle(tmp_path, vision_bundle):
+    """A copy of the vision bundle whose fp32 model was swapped for other bytes (its hash no longer matches)."""
+    from edge_sdk.bench.memory import refused_bundle
+
+    root = refused_bundle(tmp_path / "swapped", vision_bundle)
+    model = root / json.loads((root / "bundle.json").read_text())["variants"]["fp32"]["files"]["model"]["path"]
+    model.write_bytes(model.read_bytes()[:-1] + b"\0")
+    return root
+
+
+def test_bundles_verify_on_a_bad_bundle_exits_with_the_bundle_status(capsys, swapped_bundle):
+    code, out, err = _run(capsys, "bundles", "--verify", str(swapped_bundle))
+    assert code == EXIT_CODES["bundle"] == 3
+    assert out.startswith("MISMATCH ") and "fp32/" in out and "does not match bundle.json" in out
+    _one_line(err, "failed verification", "edge-sdk prepare")
+    code, out, err = _run(capsys, "bundles", "--verify", str(swapped_bundle), "--json")
+    report = json.loads(out)
+    assert code == 3 and err == "" and report["ok"] is False and report["exit_code"] == 3 and len(report["problems"]) == 1
+
+
+def test_bundles_verify_on_a_good_bundle_exits_0(capsys, vision_bundle):
+    code, out, _ = _run(capsys, "bundles", "--verify", str(vision_bundle), "--json")
+    assert code == 0 and json.loads(out)["ok"] is True

@@ -92,12 +92,14 @@ class WyomingHandler(AsyncEventHandler):
         self._worker = self._session = self._queue = None
         if worker is not None and not worker.done():
             worker.cancel()
+            self._server.dropped()
             log.info("client disconnected mid-utterance; its stream is dropped")
         if session is not None:
             await asyncio.get_running_loop().run_in_executor(self._server.executor, session.close)
 
     async def _open(self) -> bool:
         if self._server.draining:
+            self._server.failed("refused")
             await self.write_event(Error(text="server is shutting down", code="shutting-down").event())
             return False
         if self._queue is not None:  # audio-start inside an open utterance: finish that one first
@@ -115,14 +117,19 @@ class WyomingHandler(AsyncEventHandler):
         queue, worker, session = self._queue, self._worker, self._session
         await queue.put(None)
         stopped_at = time.perf_counter()
-        await worker
+        try:
+            await worker
+        except Exception:
+            self._server.failed("session")
+            raise
         self._queue = self._worker = self._session = None
         if session.transcribing:
             await self._start_transcript()
             await self.write_event(Transcript(text=session.text, language=LANGUAGE).event())
             await self.write_event(TranscriptStop().event())
-            log.info("transcript %.0f ms after audio-stop (%.2f s of audio): %r",
-                     (time.perf_counter() - stopped_at) * 1000, session.samples / 16000, session.text)
+            latency_s = time.perf_counter() - stopped_at
+            log.info("transcript %.0f ms after audio-stop (%.2f s of audio): %r", latency_s * 1000, session.samples / 16000, session.text)
+            self._server.transcribed(session.text, latency_s, session.samples / 16000)
             self._transcribe = None  # one transcribe request, one transcript
         if self._detect is not None and not self._detected:
             await self.write_event(NotDetected().event())
@@ -158,6 +165,7 @@ class WyomingHandler(AsyncEventHandler):
         for d in update.detections:
             self._detected = True
             log.info("wake word %s at %d ms (p=%.2f)", d.name, d.timestamp_ms, d.probability)
+            self._server.wake_detected(d)
             await self.write_event(Detection(name=d.name, timestamp=d.timestamp_ms).event())
 
     async def _start_transcript(self) -> None:

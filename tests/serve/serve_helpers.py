@@ -1,9 +1,12 @@
-"""Helpers of the Wyoming server tests: a server subprocess, a Wyoming client session, the shared clips."""
+"""Helpers of the Wyoming server tests: a server subprocess, a Wyoming client session, the shared clips, an MQTT
+broker (Debian's mosquitto) and a subscriber that records what it sees."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +22,7 @@ sys.path.insert(0, str(REPO / "tests" / "speech"))
 
 from live_helpers import FakeModel, wer  # noqa: E402
 
-__all__ = ["FakeModel", "wer", "free_port", "read_clip", "reference", "ServerProcess", "send_audio", "collect"]
+__all__ = ["FakeModel", "wer", "free_port", "read_clip", "reference", "ServerProcess", "send_audio", "collect", "Mosquitto", "MqttWatcher"]
 
 
 def free_port() -> int:
@@ -47,8 +50,8 @@ def reference(data_dir: Path, rel: str) -> str:
 class ServerProcess:
     """``python -m edge_sdk serve ...`` in a subprocess; ready once it prints its ``listening on`` line."""
 
-    def __init__(self, *args: str, timeout_s: float = 180.0) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def __init__(self, *args: str, timeout_s: float = 180.0, env: dict | None = None) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen([sys.executable, "-m", "edge_sdk", "-v", "serve", *args], cwd=REPO, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stderr: list[str] = []
@@ -113,3 +116,78 @@ async def collect(client, until: tuple[str, ...] = ("transcript-stop",), timeout
         events.append((event, time.perf_counter()))
         if event.type in until:
             return events
+
+
+class Mosquitto:
+    """Debian's mosquitto on 127.0.0.1:``port``, anonymous, no persistence (a restart forgets retained messages)."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).is_file():
+            raise RuntimeError("mosquitto is not installed: apt-get install mosquitto mosquitto-clients")
+        self.port = port or free_port()
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.log = folder / "mosquitto.log"
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(self.conf)],
+                                         stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mosquitto did not start: {self.log.read_text()[-2000:]}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class MqttWatcher:
+    """A paho subscriber that records ``(topic, payload, retained)`` of everything under ``topics``."""
+
+    def __init__(self, port: int, topics: tuple[str, ...] = ("homeassistant/#", "edge-sdk/#")) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[str, str, bool]] = []
+        self._cv = threading.Condition()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics]
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(1, 1)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client, userdata, message) -> None:
+        with self._cv:
+            self.messages.append((message.topic, message.payload.decode(), bool(message.retain)))
+            self._cv.notify_all()
+
+    def wait_for(self, topic: str, match=lambda payload: True, timeout_s: float = 30.0, after: int = 0) -> str:
+        """The first payload on ``topic`` (from message number ``after`` on) for which ``match`` holds."""
+        deadline = time.monotonic() + timeout_s
+        with self._cv:
+            while True:
+                for t, payload, _ in self.messages[after:]:
+                    if t == topic and match(payload):
+                        return payload
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"nothing matching on {topic} within {timeout_s} s; saw {self.messages[after:]}")
+                self._cv.wait(remaining)
+
+    def states(self, topic: str) -> list[dict]:
+        with self._cv:
+            return [json.loads(p) for t, p, _ in self.messages if t == topic and p]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -109,7 +109,9 @@ class CameraPipeline:
                     if self._stop.wait(1.0 / o.rate_hz):
                         return
                 for ev in cam.events:
-                    if ev.kind in ("gave_up", "end"):
-                        log.warning("camera %s: %s %s", o.name, ev.kind, ev.detail)
+                    if ev.kind == "gave_up":
+                        log.warning("camera %s gave up: %s", o.name, ev.detail)
+                    elif ev.kind == "end":
+                        log.info("camera %s: %s", o.name, ev.detail)
         except Exception:  # a camera that fails must not take the speech server with it
             log.exception("camera %s (%s) stopped", o.name, o.source)

@@ -33,6 +33,7 @@ class ResolvedDevice:
     fallback: str | None = None
     require_signed: bool = False  # refuse bundles without a trusted signature (edge_sdk.signing)
     trusted_keys: tuple[str, ...] = ()  # the profile's keyring; empty: $EDGE_SDK_HOME/trusted_keys
+    cpu_mem_arena: bool = False  # onnxruntime's CPU arena (off: activations return to the system after each run)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,6 +96,7 @@ def resolve(profile: Profile, providers: tuple[str, ...] | None = None) -> Resol
         fallback=fallback,
         require_signed=profile.require_signed,
         trusted_keys=profile.trusted_keys,
+        cpu_mem_arena=profile.cpu_mem_arena,
     )
 
 

@@ -339,14 +339,37 @@ class Bundle:
         with open(self.path_of(entry), "rb") as f:
             self.check_size(entry, os.fstat(f.fileno()).st_size)
             data = f.read(entry.size + 1)  # one byte more shows a file that grew since the stat
-        digest = sha256_bytes(data)
-        if len(data) != entry.size or digest != entry.sha256:
+        self._check_digest(entry, sha256_bytes(data), len(data))
+        return data
+
+    @contextlib.contextmanager
+    def verified_path(self, entry: FileEntry) -> Iterator[str]:
+        """A path to a bundle file whose size and sha256 match ``bundle.json``, for a reader that takes paths
+        (onnxruntime), so that no copy of the file is held in Python.
+
+        The file is hashed through one open descriptor and the path handed out is that descriptor
+        (``/proc/self/fd/N``, Linux): a file renamed over the original after the check is not the one read.
+        Where ``/proc/self/fd`` is absent (not Linux) it is the checked file's own path. The size is checked
+        before anything is read.
+
+        Raises:
+            BundleError: The hash or size does not match ``bundle.json``.
+            BundleNotFoundError: The file is missing.
+        """
+        with open(self.path_of(entry), "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            self.check_size(entry, size)
+            self._check_digest(entry, sha256_stream(f), size)
+            fd_path = f"/proc/self/fd/{f.fileno()}"
+            yield fd_path if os.path.exists(fd_path) else str(self.path_of(entry))
+
+    def _check_digest(self, entry: FileEntry, digest: str, size: int) -> None:
+        if size != entry.size or digest != entry.sha256:
             raise BundleError(
                 f"bundle {self.name!r}: {entry.path!r} fails verification (sha256 {digest[:12]}..., "
-                f"{len(data)} bytes; expected {entry.sha256[:12]}..., {entry.size} bytes). The file was modified or "
+                f"{size} bytes; expected {entry.sha256[:12]}..., {entry.size} bytes). The file was modified or "
                 f"truncated; rebuild the bundle with 'edge-sdk prepare'"
             )
-        return data
 
     def check_size(self, entry: FileEntry, size: int) -> None:
         """Refuse a file whose size on disk (``size``) is not the one ``bundle.json`` declares."""

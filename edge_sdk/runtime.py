@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -37,11 +38,12 @@ def session_options(device: ResolvedDevice) -> ort.SessionOptions:
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    opts.enable_cpu_mem_arena = device.cpu_mem_arena
     return opts
 
 
-def create_session(model: bytes, device: ResolvedDevice, name: str = "model") -> ort.InferenceSession:
-    """An ``InferenceSession`` from verified model bytes on the resolved providers.
+def create_session(model: bytes | str, device: ResolvedDevice, name: str = "model") -> ort.InferenceSession:
+    """An ``InferenceSession`` from verified model bytes, or the path of a verified file, on the resolved providers.
 
     Raises:
         BundleError: onnxruntime cannot load the model (truncated or not ONNX).
@@ -87,7 +89,8 @@ def load_model(
         log.info("bundle %s: signature by trusted key %s", b.name, kid)
     v = b.choose_variant(variant, dev.variants, kernel_int8_format(), allow_refused)  # the kernel here, not the profile, decides
     wanted = roles or tuple(r for r, f in v.files.items() if f.path.endswith(".onnx"))
-    blobs = {role: b.read(v.files[role]) for role in wanted}  # verify every hash before any session
-    sessions = {role: create_session(data, dev, f"{b.name}/{v.files[role].path}") for role, data in blobs.items()}
+    with contextlib.ExitStack() as verified:  # every hash checked before any session; no Python copy of a model
+        paths = {role: verified.enter_context(b.verified_path(v.files[role])) for role in wanted}
+        sessions = {role: create_session(path, dev, f"{b.name}/{v.files[role].path}") for role, path in paths.items()}
     log.info("loaded %s/%s on %s", b.name, v.name, dev.providers)
     return LoadedModel(bundle=b, variant=v, device=dev, sessions=sessions)

@@ -9,7 +9,8 @@ Example::
 
     [mqtt]
     host = "192.168.1.10"
-    node_id = "kitchen"                  # also: port, discovery_prefix, topic_prefix, username, password
+    node_id = "kitchen"                  # also: port, discovery_prefix, topic_prefix, username, password,
+                                         # keepalive_s, reconnect_min_s, reconnect_max_s
 
     [[camera]]
     name = "porch"

@@ -18,12 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from edge_sdk.bundle import Bundle, load_bundle
 from edge_sdk.errors import BundleError, InvalidInputError
+from edge_sdk.speech.model import Closeable
 from edge_sdk.speech.results import Segment
 
 log = logging.getLogger(__name__)
@@ -170,16 +172,22 @@ class CTCUtterance:
         return self.segments()
 
 
-class CTCModel:
-    """A CTC speech model from a bundle of family ``"ctc"``. Create with :meth:`create`.
+class CTCModel(Closeable):
+    """A CTC speech model from a bundle of family ``"ctc"``. Create with :meth:`create`; close with :meth:`close`
+    or ``with``.
 
     Stateless and shareable: offline :meth:`decode`, and :meth:`start_utterance` for native streaming
-    (what :class:`~edge_sdk.speech.stream.SpeechStream` uses for this family).
+    (what :class:`~edge_sdk.speech.stream.SpeechStream` uses for this family). A
+    :class:`~edge_sdk.speech.model.SpeechModel`.
     """
+
+    incremental = True  # SpeechModel: streams decode through start_utterance()
+    _reopen = "create a new one with CTCModel.create()"
 
     def __init__(self, bundle: Bundle, loaded, vocab: list[str], beam_size: int = 1) -> None:
         pre = bundle.preprocessing
         self.bundle, self.loaded, self.vocab, self.beam_size = bundle, loaded, vocab, beam_size
+        self._device = loaded.device
         self.features = FeatureConfig(int(pre.get("n_mels", 80)), int(pre.get("n_fft", 400)), int(pre.get("hop_length", 160)))
         self.context_frames = int(pre.get("context_frames", 0))
         self.rnn_type = str(pre.get("rnn_type", "gru"))
@@ -223,10 +231,18 @@ class CTCModel:
 
     @property
     def device(self):
-        return self.loaded.device
+        """The resolved device the model runs on."""
+        return self._device
+
+    def close(self) -> None:
+        """Drop the references to the onnxruntime session and the loaded model; later calls raise
+        ``InvalidInputError``. Idempotent. Streams over this model fail at their next decode."""
+        super().close()
+        self._session = self.loaded = None
 
     def vad_model_bytes(self) -> bytes:
         """Verified bytes of the bundle's Silero VAD (asset ``vad``)."""
+        self._require_open()
         return self.bundle.read_asset("vad")
 
     def initial_state(self) -> tuple[np.ndarray, ...]:
@@ -235,6 +251,7 @@ class CTCModel:
 
     def run(self, features: np.ndarray, state: tuple[np.ndarray, ...]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         """One model call: features with their left context, state in; log-probs ``(T, V)`` and state out."""
+        self._require_open()
         feeds = {"features": features[None].astype(np.float32), "h0": state[0]}
         if self.rnn_type == "lstm":
             feeds["c0"] = state[1]
@@ -267,12 +284,17 @@ class CTCModel:
             )
         ]
 
-    def decode(self, audio: np.ndarray) -> list[Segment]:
+    def decode(self, audio: np.ndarray, prompt: Sequence[int] = ()) -> list[Segment]:
         """Transcribe 16 kHz mono float32 audio; times relative to its start.
 
+        Args:
+            audio: The samples.
+            prompt: Ignored: a CTC model has no text context (accepted as the ``SpeechModel`` protocol has it).
+
         Raises:
-            InvalidInputError: Not a 1-D float array, or non-finite samples.
+            InvalidInputError: Not a 1-D float array, non-finite samples, or a closed model.
         """
+        self._require_open()
         audio = np.asarray(audio)
         if audio.ndim != 1 or not np.issubdtype(audio.dtype, np.floating):
             raise InvalidInputError(f"decode() takes 1-D float32 16 kHz audio, got {audio.dtype} of shape {audio.shape}; see edge_sdk.audio.convert")
@@ -281,7 +303,12 @@ class CTCModel:
         return self.segments_of(self.log_probs(audio))
 
     def start_utterance(self) -> CTCUtterance:
-        """A native streaming decoder for one utterance (feed it chunks with ``accept``)."""
+        """A native streaming decoder for one utterance (feed it chunks with ``accept``).
+
+        Raises:
+            InvalidInputError: The model is closed.
+        """
+        self._require_open()
         return CTCUtterance(self)
 
     def create_stream(self, **kwargs):

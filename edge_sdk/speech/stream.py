@@ -28,7 +28,6 @@ are delayed only by the lag itself; (4) audio beyond the capture buffer is the s
 
 from __future__ import annotations
 
-import inspect
 import logging
 import re
 import time
@@ -39,6 +38,7 @@ import numpy as np
 
 from edge_sdk.audio import TARGET_RATE, convert
 from edge_sdk.errors import InvalidInputError
+from edge_sdk.speech.model import Closeable, DecodeOptions, SpeechModel, require_speech_model
 from edge_sdk.speech.vad import WINDOW, Endpointer, SileroVAD, VadOptions
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,12 @@ def _samples(ms: int) -> int:
 
 
 @dataclass(frozen=True)
-class StreamOptions:
-    """Endpointing, result cadence and overload behaviour of a :class:`SpeechStream`.
+class StreamOptions(DecodeOptions):
+    """Endpointing, result cadence, overload behaviour and decoding of a :class:`SpeechStream`.
+
+    The decode options (``condition_on_previous_text``, ``no_speech_threshold``, ``logprob_threshold``) are
+    those of :class:`~edge_sdk.speech.model.DecodeOptions`, keyword-only; a stream does not condition on its
+    previous text by default.
 
     Attributes:
         partial_interval_s: Seconds of speech between partial results; the clock stops during pauses
@@ -80,12 +84,6 @@ class StreamOptions:
             switches decoding to the light model (a ``switch`` event says why) ...
         degrade_after_s: ... and a lag under ``degrade_lag_s / 4`` for ``recover_after_s`` switches back.
         recover_after_s: See ``degrade_after_s``.
-        condition_on_previous_text: Give the model the tokens of this stream's previous finals as a prompt
-            (models whose ``decode`` takes ``prompt=``), as offline Whisper does between its windows. Off by
-            default: on speech/long it made whisper-tiny.en worse (WER 4.8% -> 6.9% on the first minute, and
-            one run fell into a repetition loop).
-        no_speech_threshold: A decoded segment with ``no_speech_prob`` above this ...
-        logprob_threshold: ... and ``avg_logprob`` below this is dropped (Whisper's hallucination rule).
     """
 
     partial_interval_s: float = 1.0
@@ -103,11 +101,11 @@ class StreamOptions:
     degrade_lag_s: float = 3.0
     degrade_after_s: float = 5.0
     recover_after_s: float = 20.0
-    condition_on_previous_text: bool = False
-    no_speech_threshold: float = 0.6
-    logprob_threshold: float = -1.0
+    # The one decode option whose live default differs from the offline one (see DecodeOptions).
+    condition_on_previous_text: bool = field(default=False, kw_only=True)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         def positive(name: str, hint: str) -> None:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -211,15 +209,12 @@ PROMPT_TOKENS = 223  # Whisper's limit on previous-text tokens (half its 448-tok
 
 
 class _UtteranceDecoder:
-    """Decodes the open utterance: by re-decoding its audio (Whisper) or incrementally (models with
-    ``start_utterance()``, e.g. the CTC model, which advance their own state chunk by chunk)."""
+    """Decodes the open utterance: by re-decoding its audio (Whisper) or incrementally (an ``incremental``
+    model, e.g. CTC, whose :meth:`~SpeechModel.start_utterance` advances its own state chunk by chunk)."""
 
-    def __init__(self, model) -> None:
-        # A Transcriber over a CTC bundle delegates to its CTC model, which streams natively.
-        inner = getattr(model, "_ctc", None)
-        self.model = inner if callable(getattr(inner, "start_utterance", None)) else model
-        self.incremental = callable(getattr(self.model, "start_utterance", None))
-        self.takes_prompt = not self.incremental and "prompt" in inspect.signature(self.model.decode).parameters
+    def __init__(self, model: SpeechModel) -> None:
+        self.model = model
+        self.incremental = bool(model.incremental)
         self._state = None
         self._fed = 0
 
@@ -228,7 +223,7 @@ class _UtteranceDecoder:
 
     def decode(self, audio: np.ndarray, final: bool, prompt: tuple[int, ...] = ()) -> list:
         if not self.incremental:
-            return list(self.model.decode(audio, prompt=prompt) if self.takes_prompt and prompt else self.model.decode(audio))
+            return list(self.model.decode(audio, prompt=prompt))
         if self._state is None:
             self._state = self.model.start_utterance()
         if audio.shape[0] > self._fed:
@@ -237,26 +232,39 @@ class _UtteranceDecoder:
         return list(self._state.finish() if final else self._state.segments())
 
 
-class SpeechStream:
-    """Live state of one audio source. Create with ``transcriber.create_stream(**options)``.
+class SpeechStream(Closeable):
+    """Live state of one audio source. Create with ``transcriber.create_stream(**options)``; close with
+    :meth:`close` or ``with``.
 
     Args:
-        model: A shared model with ``decode(audio) -> list[Segment]`` and ``vad_model_bytes()``.
-        options: Endpointing and overload settings.
+        model: The shared :class:`~edge_sdk.speech.model.SpeechModel` (a ``Transcriber`` or ``CTCModel``).
+        options: Endpointing, overload and decode settings.
         vad: A :class:`SileroVAD` to use instead of the one from the model's bundle.
-        light_model: Optional lighter model (e.g. an int8 or distilled variant) to decode with while the
-            stream lags (see ``StreamOptions.degrade_lag_s``).
+        light_model: Optional lighter :class:`~edge_sdk.speech.model.SpeechModel` (e.g. an int8 or distilled
+            variant) to decode with while the stream lags (see ``StreamOptions.degrade_lag_s``).
         clock: Seconds on the clock that ``captured_at`` uses (default ``time.monotonic``); a replay
             harness passes its own to run real-time timing faster than real time.
+
+    Raises:
+        InvalidInputError: ``model`` or ``light_model`` does not implement ``SpeechModel``.
     """
 
-    def __init__(self, model, options: StreamOptions | None = None, vad: SileroVAD | None = None, light_model=None,
-                 clock=time.monotonic) -> None:
+    _reopen = "create a new one with create_stream()"
+
+    def __init__(
+        self,
+        model: SpeechModel,
+        options: StreamOptions | None = None,
+        vad: SileroVAD | None = None,
+        light_model: SpeechModel | None = None,
+        clock=time.monotonic,
+    ) -> None:
         self.options = options or StreamOptions()
         self._now = clock
-        self._model = model
-        device = getattr(getattr(model, "_loaded", None), "device", None) or getattr(model, "device", None) or "auto"
-        self._vad = vad or SileroVAD.from_bytes(model.vad_model_bytes(), device)
+        self._model = require_speech_model(model)
+        if light_model is not None:
+            require_speech_model(light_model, "light_model")
+        self._vad = vad or SileroVAD.from_bytes(model.vad_model_bytes(), model.device)
         self._vad.reset()
         self._ep = Endpointer(self.options.vad_options())
         self._decoder = _UtteranceDecoder(model)
@@ -292,8 +300,9 @@ class SpeechStream:
                 Sources pass it so latency and lag are measured from capture, not from this call.
 
         Raises:
-            InvalidInputError: NaN/inf samples, a bad rate or shape, or audio after ``input_finished``.
+            InvalidInputError: NaN/inf samples, a bad rate or shape, audio after ``input_finished``, or a closed stream.
         """
+        self._require_open()
         if self._finished:
             raise InvalidInputError("accept_waveform() after input_finished(); create a new stream for new audio")
         audio, _ = convert(samples, sample_rate)
@@ -306,7 +315,12 @@ class SpeechStream:
         return self._process(self._vad.accept(audio))
 
     def input_finished(self) -> list[StreamEvent]:
-        """No more audio: process what is left and finalise the open utterance."""
+        """No more audio: process what is left and finalise the open utterance.
+
+        Raises:
+            InvalidInputError: The stream is closed.
+        """
+        self._require_open()
         if self._finished:
             return []
         self._finished = True
@@ -325,7 +339,12 @@ class SpeechStream:
         return events + [StreamEvent("error", message, now_s, now_s, lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped)]
 
     def report_outage(self, gap_s: float) -> list[StreamEvent]:
-        """The source reconnected after ``gap_s`` seconds without audio: close the open utterance, report it."""
+        """The source reconnected after ``gap_s`` seconds without audio: close the open utterance, report it.
+
+        Raises:
+            InvalidInputError: The stream is closed.
+        """
+        self._require_open()
         events = []
         if self._utt_start is not None:
             received = self.stats.samples_received
@@ -340,6 +359,17 @@ class SpeechStream:
     def lag_s(self) -> float:
         """Current lag of processing behind the source, in seconds."""
         return self.stats.lag_s
+
+    def close(self) -> None:
+        """Release the stream's VAD session and its references to the models. Idempotent.
+
+        It does not finalise an open utterance: call :meth:`input_finished` first for its final
+        (:func:`transcribe_live` does). The shared model stays open for other streams; :attr:`stats` stay
+        readable; any other call raises ``InvalidInputError``.
+        """
+        super().close()
+        self._vad = self._decoder = self._model = None
+        self._models = (None, None)
 
     # -- internals ---------------------------------------------------------------------------------
 

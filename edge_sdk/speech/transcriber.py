@@ -28,6 +28,7 @@ from edge_sdk.errors import BundleError, EmptyInputError, InputTooLargeError, In
 from edge_sdk.speech.alignment import ENCODER_FRAMES_PER_S, Word, align_words
 from edge_sdk.speech.decoding import DecodeResult, WhisperDecoder
 from edge_sdk.speech.features import CHUNK_FRAMES, FRAMES_PER_SECOND, HOP_LENGTH, SAMPLE_RATE, log_mel
+from edge_sdk.speech.model import Closeable, DecodeOptions, Utterance
 from edge_sdk.speech.results import Segment, TranscriptionInfo
 from edge_sdk.speech.tokenizer import WhisperTokenizer
 
@@ -44,8 +45,12 @@ MAX_TOKENS_PER_S = 10
 
 
 @dataclass(frozen=True)
-class TranscriberOptions:
+class TranscriberOptions(DecodeOptions):
     """How a :class:`Transcriber` is built and decodes.
+
+    The decode options shared with live streams (``condition_on_previous_text``, default True here,
+    ``no_speech_threshold``, ``logprob_threshold``) are those of :class:`~edge_sdk.speech.model.DecodeOptions`,
+    keyword-only.
 
     Attributes:
         bundle: Bundle store name or folder path.
@@ -55,14 +60,10 @@ class TranscriberOptions:
         window_margin_s: Audio margin the encoder sees past the end of a short window, after
             rounding up to whole seconds; None uses the variant's (else the bundle's) measured choice, 30 pads every
             window to 30 s like reference Whisper.
-        condition_on_previous_text: Prompt each window with the text of the previous one.
-        no_speech_threshold: A window whose no-speech probability is above this and whose
-            average log-probability is below ``logprob_threshold`` gives no text (Whisper's rule).
         no_speech_hard_threshold: A window whose no-speech probability is above this gives no
             text whatever its log-probability. Whisper's rule alone lets tiny.en say "you" with
             log-probability -0.6 on digital silence (no-speech 0.99); on the shared speech clips
             the no-speech probability stays under 0.15.
-        logprob_threshold: Average token log-probability under which a window is unreliable.
         compression_ratio_threshold: gzip ratio over which a window is a repetition loop.
         drop_unreliable: Give no text for windows still unreliable after the beam-search retry.
         no_repeat_ngram_size: Never generate a run of this many text tokens twice in one window (0, the
@@ -80,10 +81,7 @@ class TranscriberOptions:
     device: str | ResolvedDevice = "auto"
     beam_size: int = 1
     window_margin_s: float | None = None
-    condition_on_previous_text: bool = True
-    no_speech_threshold: float = 0.6
     no_speech_hard_threshold: float = 0.8
-    logprob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
     drop_unreliable: bool = True
     word_timestamps: bool = False
@@ -92,18 +90,16 @@ class TranscriberOptions:
     allow_refused: bool = False  # load a variant its own quality gate refused (for inspection)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not isinstance(self.bundle, (str, os.PathLike)) or not str(self.bundle):
             raise InvalidInputError(f"bundle {self.bundle!r} must be a bundle name or folder path, e.g. 'whisper-tiny.en'")
         if not isinstance(self.beam_size, int) or isinstance(self.beam_size, bool) or not 1 <= self.beam_size <= 16:
             raise InvalidInputError(f"beam_size {self.beam_size!r} must be an int from 1 (greedy) to 16")
         if self.window_margin_s is not None and not (isinstance(self.window_margin_s, (int, float)) and 0 <= self.window_margin_s <= 30):
             raise InvalidInputError(f"window_margin_s {self.window_margin_s!r} must be None or seconds from 0 to 30")
-        for name in ("no_speech_threshold", "no_speech_hard_threshold"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise InvalidInputError(f"{name} {value!r} must be a probability from 0 to 1")
-        if self.logprob_threshold > 0:
-            raise InvalidInputError(f"logprob_threshold {self.logprob_threshold!r} must be <= 0 (a log-probability)")
+        hard = self.no_speech_hard_threshold
+        if not isinstance(hard, (int, float)) or not 0.0 <= hard <= 1.0:
+            raise InvalidInputError(f"no_speech_hard_threshold {hard!r} must be a probability from 0 to 1")
         if self.compression_ratio_threshold <= 0:
             raise InvalidInputError(f"compression_ratio_threshold {self.compression_ratio_threshold!r} must be > 0")
         if not isinstance(self.no_repeat_ngram_size, int) or isinstance(self.no_repeat_ngram_size, bool) or self.no_repeat_ngram_size < 0:
@@ -131,12 +127,16 @@ def _alignment_heads(bundle: Bundle, loaded, decoder: WhisperDecoder, word_times
     return heads
 
 
-class Transcriber:
+class Transcriber(Closeable):
     """Speech-to-text on a Whisper bundle (or a CTC bundle, delegated to its model).
 
-    Create with :meth:`create`. The transcriber holds no per-call state: one instance can serve
-    offline calls and many live streams.
+    Create with :meth:`create`; close with :meth:`close` or ``with``. The transcriber holds no per-call
+    state: one instance can serve offline calls and many live streams. It is a
+    :class:`~edge_sdk.speech.model.SpeechModel`: ``incremental`` (streams decode through
+    :meth:`start_utterance`) over a CTC bundle, not over a Whisper one.
     """
+
+    _reopen = "create a new one with Transcriber.create()"
 
     def __init__(self, options: TranscriberOptions, bundle: Bundle, loaded, decoder: WhisperDecoder | None, ctc=None) -> None:
         self.options = options
@@ -144,6 +144,8 @@ class Transcriber:
         self._loaded = loaded
         self._decoder = decoder
         self._ctc = ctc
+        # Provenance is read once: it stays readable after close() drops the sessions.
+        self._provenance = (loaded.variant.name, loaded.providers, loaded.device.fallback, loaded.device)
         margin = options.window_margin_s
         if margin is None:  # the variant's own margin (a student may be trained for another), else the bundle's
             margin = float(bundle.preprocessing_of(loaded.variant).get("window_margin_s", 30.0))
@@ -185,21 +187,47 @@ class Transcriber:
         )
         return cls(options, bundle, loaded, decoder)
 
-    # -- properties the live side uses ---------------------------------------------------------
+    # -- provenance and the SpeechModel protocol -------------------------------------------------
     @property
     def variant(self) -> str:
-        return self._loaded.variant.name if self._loaded else "unknown"
+        """The variant that runs (``fp32``, ``int8``, ...)."""
+        return self._provenance[0]
 
     @property
     def providers(self) -> tuple[str, ...]:
-        return self._loaded.providers if self._loaded else ()
+        """onnxruntime providers really used."""
+        return self._provenance[1]
 
     @property
     def fallback(self) -> str | None:
-        return self._loaded.device.fallback if self._loaded else None
+        """Provider fallback allowed by the device profile and taken, or None."""
+        return self._provenance[2]
+
+    @property
+    def device(self) -> ResolvedDevice:
+        """The resolved device the sessions run on."""
+        return self._provenance[3]
+
+    @property
+    def incremental(self) -> bool:
+        """True over a CTC bundle, whose model streams natively (:meth:`start_utterance`); False for Whisper,
+        which a stream re-decodes with :meth:`decode`."""
+        return self._ctc is not None
+
+    def start_utterance(self) -> Utterance:
+        """The CTC model's native streaming decoder for one utterance.
+
+        Raises:
+            InvalidInputError: A Whisper bundle (not ``incremental``), or a closed transcriber.
+        """
+        self._require_open()
+        if self._ctc is None:
+            raise InvalidInputError(f"bundle {self.bundle.name!r} is Whisper, which decodes whole utterances: use decode()")
+        return self._ctc.start_utterance()
 
     def vad_model_bytes(self) -> bytes:
         """Verified bytes of the bundle's Silero VAD model (asset ``vad``)."""
+        self._require_open()
         return self.bundle.read_asset("vad")
 
     def create_stream(self, clock=time.monotonic, **kwargs):
@@ -208,10 +236,27 @@ class Transcriber:
         Args:
             clock: The stream's clock (see :class:`~edge_sdk.speech.stream.SpeechStream`).
             **kwargs: Fields of :class:`edge_sdk.speech.stream.StreamOptions`.
+
+        Raises:
+            InvalidInputError: A bad option, or a closed transcriber.
         """
         from edge_sdk.speech.stream import SpeechStream, StreamOptions
 
+        self._require_open()
         return SpeechStream(self, StreamOptions(**kwargs), clock=clock)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Drop the references to the onnxruntime sessions (Whisper's encoder and decoder, or the CTC model's).
+
+        Later calls raise ``InvalidInputError``, and so do streams over this transcriber at their next decode,
+        and segments of a ``transcribe()`` not yet consumed. ``variant``, ``providers`` and ``fallback`` stay
+        readable. Idempotent.
+        """
+        if self._ctc is not None:
+            self._ctc.close()
+        super().close()
+        self._loaded = self._decoder = self._ctc = None
 
     # -- decoding ------------------------------------------------------------------------------
     def decode(self, audio: np.ndarray, prompt: Sequence[int] = ()) -> list[Segment]:
@@ -226,8 +271,9 @@ class Transcriber:
                 utterances of a live stream), to condition on as ``transcribe()`` does between windows.
 
         Raises:
-            InvalidInputError: Not a 1-D float array, longer than 30 s, or non-finite samples.
+            InvalidInputError: Not a 1-D float array, longer than 30 s, non-finite samples, or a closed transcriber.
         """
+        self._require_open()
         audio = _check_samples(audio)
         if audio.shape[0] > CHUNK_SAMPLES:
             raise InvalidInputError(
@@ -255,9 +301,10 @@ class Transcriber:
             EmptyInputError: No samples.
             InputTooLargeError: Longer than ``options.max_duration_s``.
             InvalidInputError: Bad type, NaN/inf samples, float samples far outside [-1, 1], missing or bad sample rate,
-                a path that is not a readable regular file.
+                a path that is not a readable regular file, or a closed transcriber (also while the segments are read).
             InputNotFoundError: The file does not exist (also a ``BundleNotFoundError``).
         """
+        self._require_open()
         if not isinstance(source, (str, os.PathLike, np.ndarray, list, tuple)):
             raise InvalidInputError(
                 f"transcribe() takes a file path or a sample array, not {type(source).__name__}"
@@ -290,6 +337,7 @@ class Transcriber:
     def _ctc_windows(self, samples: SampleWindow) -> Iterator[Segment]:
         start = 0
         while (chunk := samples.window(start, CHUNK_SAMPLES)).shape[0]:
+            self._require_open()
             offset = start / SAMPLE_RATE
             for s in self._ctc.decode(chunk):
                 yield Segment(s.text, s.start_s + offset, s.end_s + offset, s.tokens, s.avg_logprob, s.no_speech_prob)
@@ -341,11 +389,13 @@ class Transcriber:
         return r.no_speech_prob > o.no_speech_threshold and r.avg_logprob < o.logprob_threshold
 
     def _segments(self, samples: SampleWindow, prompt: list[int] | None = None) -> Iterator[Segment]:
+        self._require_open()  # a generator: this runs when the first segment is asked for
         tok = self._decoder.tok
         tb = tok.timestamp_begin
         seek = 0
         prompt = list(prompt or [])
         while (chunk := samples.window(seek, CHUNK_SAMPLES)).shape[0]:
+            self._require_open()
             offset = seek / SAMPLE_RATE
             content_s = chunk.shape[0] / SAMPLE_RATE
             if chunk.shape[0] < HOP_LENGTH:  # under 10 ms: nothing an encoder frame could hold

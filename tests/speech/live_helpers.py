@@ -26,7 +26,11 @@ def silero_path() -> Path:
 
 
 class FakeModel:
-    """Stands in for a Transcriber: text says how long the decoded audio was; optional slowness."""
+    """Stands in for a Transcriber (a ``SpeechModel`` that re-decodes): text says how long the decoded audio was;
+    optional slowness."""
+
+    device = "auto"
+    incremental = False
 
     def __init__(self, delay_s: float = 0.0, text: str | None = None) -> None:
         self.delay_s = delay_s
@@ -41,7 +45,10 @@ class FakeModel:
     def vad_model_bytes(self) -> bytes:
         return silero_path().read_bytes()
 
-    def decode(self, audio: np.ndarray) -> list[Segment]:
+    def start_utterance(self):
+        raise NotImplementedError("FakeModel re-decodes: not incremental")
+
+    def decode(self, audio: np.ndarray, prompt=()) -> list[Segment]:
         assert audio.dtype == np.float32 and audio.ndim == 1 and audio.shape[0] <= 30 * 16000
         self.calls.append(audio.shape[0])
         if self.delay_s:

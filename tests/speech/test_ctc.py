@@ -11,7 +11,7 @@ from live_helpers import LONG
 
 from edge_sdk.audio import load_audio
 from edge_sdk.bundle import load_bundle
-from edge_sdk.errors import BundleError
+from edge_sdk.errors import BundleError, InvalidInputError
 from edge_sdk.speech.ctc import CTCModel, FeatureConfig, FeatureStream, greedy_decode, prefix_beam_search
 from edge_sdk.speech.stream import StreamOptions
 
@@ -120,6 +120,27 @@ def test_stream_api_runs_ctc_natively(ctc_bundle, speech):
     assert all(a.end_s <= b.start_s for a, b in zip(finals, finals[1:], strict=False))
     assert stream.stats.partials > 0 and stream.stats.samples_lost == 0
     assert set("".join(e.text for e in finals)) <= set(ctc.vocab[1:]) | {" "}
+
+
+def test_closed_ctc_model_and_stream_refuse_further_calls(ctc_bundle, speech):
+    from edge_sdk.speech.model import SpeechModel
+
+    root, _ = ctc_bundle
+    with CTCModel.create(root, device="x86_64-avx2") as ctc, ctc.create_stream() as stream:
+        assert isinstance(ctc, SpeechModel) and ctc.incremental
+        stream.accept_waveform(speech[:16000], 16000)
+    assert ctc.loaded is None and ctc._session is None
+    for call in (
+        lambda: ctc.decode(speech[:16000]),
+        ctc.start_utterance,
+        ctc.create_stream,
+        lambda: stream.accept_waveform(speech[:1600], 16000),
+        stream.input_finished,
+    ):
+        with pytest.raises(InvalidInputError, match="closed"):
+            call()
+    ctc.close()
+    stream.close()  # both idempotent
 
 
 def test_ctc_bundle_with_bad_vocab_is_refused(ctc_bundle, tmp_path):

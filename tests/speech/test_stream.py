@@ -74,8 +74,8 @@ def test_silence_and_noise_give_no_text(kind):
 
 def test_trailing_hallucination_is_dropped_by_no_speech_rule(long_audio):
     class Hallucinating(FakeModel):
-        def decode(self, audio):
-            return [s.__class__("Thank you.", 0.0, 1.0, (), -1.5, 0.9) for s in super().decode(audio)]
+        def decode(self, audio, prompt=()):
+            return [s.__class__("Thank you.", 0.0, 1.0, (), -1.5, 0.9) for s in super().decode(audio, prompt)]
 
     events = feed(SpeechStream(Hallucinating(), StreamOptions()), long_audio[: 8 * 16000])
     assert [e for e in events if e.kind in ("partial", "final")] == []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
 import textwrap
+import weakref
 
 import numpy as np
 import pytest
@@ -241,6 +243,53 @@ def test_create_stream_returns_a_speech_stream(asr):
 
     stream = asr.create_stream()
     assert isinstance(stream, SpeechStream)
+
+
+def test_decode_options_are_declared_once_with_each_path_s_default():
+    from edge_sdk.speech.model import DecodeOptions
+    from edge_sdk.speech.stream import StreamOptions
+
+    offline, live = TranscriberOptions(), StreamOptions()
+    assert isinstance(offline, DecodeOptions) and isinstance(live, DecodeOptions)
+    # Whisper's default offline; off live, where it measured worse
+    assert (offline.condition_on_previous_text, live.condition_on_previous_text) == (True, False)
+    assert (offline.no_speech_threshold, offline.logprob_threshold) == (0.6, -1.0)
+    assert (live.no_speech_threshold, live.logprob_threshold) == (0.6, -1.0)
+    with pytest.raises(InvalidInputError, match=r"StreamOptions\.logprob_threshold=0\.5"):
+        StreamOptions(logprob_threshold=0.5)
+
+
+def test_transcriber_is_a_speech_model_that_re_decodes(asr):
+    from edge_sdk.speech.model import SpeechModel
+
+    assert isinstance(asr, SpeechModel) and not asr.incremental
+    assert asr.device.fallback == asr.fallback
+    with pytest.raises(InvalidInputError, match="decode"):
+        asr.start_utterance()
+
+
+def test_close_drops_the_sessions_and_later_calls_raise(speech_bundle, data_dir):
+    with Transcriber.create(TranscriberOptions(bundle=str(speech_bundle), variant="int8")) as asr:
+        stream = asr.create_stream()
+        segments, _ = asr.transcribe(np.zeros(16000, np.float32), 16000)
+        encoder = weakref.ref(asr._decoder.encoder)
+        variant = asr.variant
+    gc.collect()
+    assert encoder() is None  # nothing holds the onnxruntime session any more
+    assert asr.variant == variant  # provenance stays readable
+    for call in (
+        lambda: asr.decode(np.zeros(1600, np.float32)),
+        lambda: asr.transcribe(np.zeros(1600, np.float32), 16000),
+        asr.create_stream,
+        lambda: list(segments),
+    ):
+        with pytest.raises(InvalidInputError, match="closed"):
+            call()
+    asr.close()  # idempotent
+    audio = load_audio(data_dir / "speech/public_domain/jfk.flac")[0]
+    with pytest.raises(InvalidInputError, match="closed"):  # a stream over it fails at its first decode
+        stream.accept_waveform(audio, 16000)
+        stream.input_finished()
 
 
 def test_cli_transcribe_json_and_eval(speech_bundle, data_dir, tmp_path, capsys):

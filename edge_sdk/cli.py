@@ -15,7 +15,7 @@ import os
 import sys
 
 from edge_sdk import bundle_cli
-from edge_sdk.cli_common import CLIParser, UsageError, number_in, report_error
+from edge_sdk.cli_common import CLIParser, UsageError, number_in, report_error, report_interrupted
 from edge_sdk.errors import EXIT_CODES
 
 CAPABILITY_CLIS = ("edge_sdk.speech.cli", "edge_sdk.vision.cli", "edge_sdk.text.cli", "edge_sdk.bench.cli", "edge_sdk.soak_cli", "edge_sdk.distill_cli",
@@ -172,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["EDGE_SDK_PROFILE"] = args.profile
     try:
         return contextvars.copy_context().run(args.func, args) or 0  # a context of its own: --allow-refused ends with it
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt:  # Ctrl-C or SIGINT: the run ended early, and says so
+        return report_interrupted(as_json=getattr(args, "json", None) is True)
     except Exception as exc:  # every failure becomes one line and an exit status by class
         return report_error(exc, as_json=getattr(args, "json", None) is True, verbose=args.verbose)
 

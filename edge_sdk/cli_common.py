@@ -3,7 +3,8 @@
 The contract (README.md, "Command line errors"): a failure a user can cause is one line on stderr that
 names the problem and the fix, never a traceback; the exit status says who can fix it (2 input or usage,
 3 bundle, 4 device or environment, 1 internal; see :data:`edge_sdk.errors.EXIT_CODES`); with ``--json`` the
-same error is a JSON object on stdout: ``{"error": {"type", "category", "exit_code", "message"}}``.
+same error is a JSON object on stdout: ``{"error": {"type", "category", "exit_code", "message"}}``. A command that
+Ctrl-C (SIGINT) ends early says so the same way, with category ``interrupted`` and exit status 130.
 """
 
 from __future__ import annotations
@@ -55,6 +56,23 @@ def report_error(exc: BaseException, as_json: bool = False, verbose: bool = Fals
     else:
         print(f"edge-sdk: error: {' '.join(message.split())}", file=sys.stderr)
     return code
+
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C ended
+
+
+def report_interrupted(as_json: bool = False) -> int:
+    """Say that Ctrl-C (SIGINT) ended the command early, in the contract's form; return :data:`INTERRUPTED_EXIT`.
+
+    What the command printed before stays as it was; this line says it is incomplete.
+    """
+    message = "interrupted (Ctrl-C) before the end; the output above is incomplete"
+    if as_json:
+        print(json.dumps({"error": {"type": "KeyboardInterrupt", "category": "interrupted", "exit_code": INTERRUPTED_EXIT,
+                                    "message": message}}), flush=True)
+    else:
+        print(f"edge-sdk: {message}", file=sys.stderr, flush=True)
+    return INTERRUPTED_EXIT
 
 
 def int_at_least(low: int):

@@ -14,7 +14,7 @@ import shutil
 import sys
 from dataclasses import asdict
 
-from edge_sdk.cli_common import check_variant, int_at_least, number_in
+from edge_sdk.cli_common import check_variant, int_at_least, number_in, report_interrupted
 from edge_sdk.errors import EXIT_CODES
 
 
@@ -94,13 +94,14 @@ def run_source(args, open_source) -> int:
     stream = model.create_stream(min_silence_ms=args.min_silence_ms, max_utterance_s=args.max_utterance_s)
     source = open_source()
     printer = TerminalPrinter(getattr(args, "json", False))
-    failed = False
+    failed = interrupted = False
     try:
         with source:
             for event in transcribe_live(source, stream):
                 printer.show(event)
                 failed = failed or event.kind == "error"
     except KeyboardInterrupt:
+        interrupted = True
         for event in stream.input_finished():
             printer.show(event)
     finally:
@@ -111,6 +112,8 @@ def run_source(args, open_source) -> int:
         f"(skipped {s.partials_skipped}), max lag {s.max_lag_s:.2f} s",
         file=sys.stderr,
     )
+    if interrupted and not getattr(args, "mic", False):  # stdin had more to give; for a microphone Ctrl-C is how it stops
+        return report_interrupted(getattr(args, "json", False) is True)
     return EXIT_CODES["device"] if failed else 0
 
 

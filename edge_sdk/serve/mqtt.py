@@ -123,6 +123,8 @@ class MqttPublisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_connect_fail = self._on_connect_fail
+        self._failures = 0
         self._client = client
         self._started = False
 
@@ -205,12 +207,24 @@ class MqttPublisher:
             log.warning("MQTT broker %s:%d refused the connection: %s", self.options.host, self.options.port, reason_code)
             return
         log.info("MQTT connected to %s:%d", self.options.host, self.options.port)
+        self._failures = 0
         client.subscribe(f"{self.options.discovery_prefix}/status", qos=1)
         with self._lock:
             self._announce()
             for topic, payload in self._latest.items():  # all of them: a restarted broker may have lost its retained ones
                 self._send(topic, payload)
             self._connected = True
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self._failures += 1  # the first failure is news, the retries (with backoff) are not
+        level = logging.WARNING if self._failures == 1 else logging.DEBUG
+        log.log(
+            level,
+            "MQTT broker %s:%d unreachable; retrying up to every %.0f s",
+            self.options.host,
+            self.options.port,
+            self.options.reconnect_max_s,
+        )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._lock:

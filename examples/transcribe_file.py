@@ -22,13 +22,13 @@ def main() -> int:
     args = parser.parse_args()
 
     options = TranscriberOptions(bundle=args.bundle, variant=args.variant, beam_size=args.beam_size, word_timestamps=args.words)
-    asr = Transcriber.create(options)
-    segments, info = asr.transcribe(args.path)
-    print(f"{info.duration_s:.2f} s of audio; conversion: {info.conversion}; {info.bundle}/{info.variant} on {info.providers}")
-    for segment in segments:  # decoded lazily, window by window
-        print(f"[{segment.start_s:7.2f} -> {segment.end_s:7.2f}] {segment.text}")
-        if segment.words:
-            print("    " + " ".join(f"{w.text.strip()}@{w.start_s:.2f}" for w in segment.words))
+    with Transcriber.create(options) as asr:  # leaving the block releases the onnxruntime sessions
+        segments, info = asr.transcribe(args.path)
+        print(f"{info.duration_s:.2f} s of audio; conversion: {info.conversion}; {info.bundle}/{info.variant} on {info.providers}")
+        for segment in segments:  # decoded lazily, window by window: read them before the block ends
+            print(f"[{segment.start_s:7.2f} -> {segment.end_s:7.2f}] {segment.text}")
+            if segment.words:
+                print("    " + " ".join(f"{w.text.strip()}@{w.start_s:.2f}" for w in segment.words))
     return 0
 
 

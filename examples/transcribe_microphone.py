@@ -28,7 +28,7 @@ def main() -> int:
     # The microphone captures on its own thread into a bounded buffer (block size from the device profile),
     # so a slow decode never loses audio; a device that disappears ends the loop with an "error" event.
     failed = False
-    with MicrophoneSource(device=args.device, block_ms=args.block_ms) as mic:
+    with transcriber, stream, MicrophoneSource(device=args.device, block_ms=args.block_ms) as mic:
         print(f"capturing from {mic.device_name!r} at {mic.sample_rate} Hz; Ctrl-C stops", file=sys.stderr)
         try:
             for event in transcribe_live(mic, stream):

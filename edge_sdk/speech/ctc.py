@@ -25,7 +25,7 @@ import numpy as np
 
 from edge_sdk.bundle import Bundle, load_bundle
 from edge_sdk.errors import BundleError, InvalidInputError
-from edge_sdk.speech.model import Closeable
+from edge_sdk.speech.model import StreamingModel
 from edge_sdk.speech.results import Segment
 
 log = logging.getLogger(__name__)
@@ -172,9 +172,9 @@ class CTCUtterance:
         return self.segments()
 
 
-class CTCModel(Closeable):
+class CTCModel(StreamingModel):
     """A CTC speech model from a bundle of family ``"ctc"``. Create with :meth:`create`; close with :meth:`close`
-    or ``with``.
+    or ``with``; live streams from :meth:`create_stream`.
 
     Stateless and shareable: offline :meth:`decode`, and :meth:`start_utterance` for native streaming
     (what :class:`~edge_sdk.speech.stream.SpeechStream` uses for this family). A
@@ -310,9 +310,3 @@ class CTCModel(Closeable):
         """
         self._require_open()
         return CTCUtterance(self)
-
-    def create_stream(self, **kwargs):
-        """A live :class:`~edge_sdk.speech.stream.SpeechStream` over this model (``StreamOptions`` fields)."""
-        from edge_sdk.speech.stream import SpeechStream, StreamOptions
-
-        return SpeechStream(self, StreamOptions(**kwargs))

@@ -11,7 +11,9 @@ decodes with. Whisper (:class:`~edge_sdk.speech.transcriber.Transcriber`) and CT
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
@@ -22,6 +24,8 @@ from edge_sdk.speech.results import Segment
 
 if TYPE_CHECKING:
     from edge_sdk.devices.resolve import ResolvedDevice
+    from edge_sdk.speech.stream import SpeechStream, StreamOptions
+    from edge_sdk.speech.vad import SileroVAD
 
 _T = TypeVar("_T", bound="Closeable")
 
@@ -143,6 +147,41 @@ class Closeable:
     def _require_open(self) -> None:
         if self._closed:
             raise InvalidInputError(f"the {type(self).__name__} is closed; {self._reopen}")
+
+
+class StreamingModel(Closeable):
+    """What the SDK's speech models (``Transcriber``, ``CTCModel``) share besides the protocol: their lifecycle,
+    and :meth:`create_stream`."""
+
+    def create_stream(
+        self,
+        options: StreamOptions | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        light_model: SpeechModel | None = None,
+        vad: SileroVAD | None = None,
+        **fields,
+    ) -> SpeechStream:
+        """A live :class:`~edge_sdk.speech.stream.SpeechStream` over this model: one per audio source.
+
+        Args:
+            options: The stream's options; None: the defaults.
+            clock: The stream's clock (see :class:`~edge_sdk.speech.stream.SpeechStream`).
+            light_model: A lighter model to decode with while the stream lags (see ``StreamOptions.degrade_lag_s``).
+            vad: A :class:`~edge_sdk.speech.vad.SileroVAD` to use instead of the one from the model's bundle.
+            **fields: Fields of :class:`~edge_sdk.speech.stream.StreamOptions`, set over ``options``
+                (``create_stream(min_silence_ms=300)``).
+
+        Raises:
+            InvalidInputError: A bad option, or a closed model.
+        """
+        from edge_sdk.speech.stream import SpeechStream, StreamOptions
+
+        self._require_open()
+        if options is not None and not isinstance(options, StreamOptions):
+            raise InvalidInputError(f"options must be a StreamOptions, not {type(options).__name__}; pass fields as keywords")
+        options = dataclasses.replace(options, **fields) if options is not None else StreamOptions(**fields)
+        return SpeechStream(self, options, vad=vad, light_model=light_model, clock=clock)
 
 
 def require_speech_model(model: object, role: str = "model") -> SpeechModel:

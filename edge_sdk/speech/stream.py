@@ -233,7 +233,7 @@ class _UtteranceDecoder:
 
 
 class SpeechStream(Closeable):
-    """Live state of one audio source. Create with ``transcriber.create_stream(**options)``; close with
+    """Live state of one audio source. Create with ``model.create_stream(options, **fields)``; close with
     :meth:`close` or ``with``.
 
     Args:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -28,7 +27,7 @@ from edge_sdk.errors import BundleError, EmptyInputError, InputTooLargeError, In
 from edge_sdk.speech.alignment import ENCODER_FRAMES_PER_S, Word, align_words
 from edge_sdk.speech.decoding import DecodeResult, WhisperDecoder
 from edge_sdk.speech.features import CHUNK_FRAMES, FRAMES_PER_SECOND, HOP_LENGTH, SAMPLE_RATE, log_mel
-from edge_sdk.speech.model import Closeable, DecodeOptions, Utterance
+from edge_sdk.speech.model import DecodeOptions, StreamingModel, Utterance
 from edge_sdk.speech.results import Segment, TranscriptionInfo
 from edge_sdk.speech.tokenizer import WhisperTokenizer
 
@@ -127,12 +126,12 @@ def _alignment_heads(bundle: Bundle, loaded, decoder: WhisperDecoder, word_times
     return heads
 
 
-class Transcriber(Closeable):
+class Transcriber(StreamingModel):
     """Speech-to-text on a Whisper bundle (or a CTC bundle, delegated to its model).
 
-    Create with :meth:`create`; close with :meth:`close` or ``with``. The transcriber holds no per-call
-    state: one instance can serve offline calls and many live streams. It is a
-    :class:`~edge_sdk.speech.model.SpeechModel`: ``incremental`` (streams decode through
+    Create with :meth:`create`; close with :meth:`close` or ``with``; live streams from :meth:`create_stream`.
+    The transcriber holds no per-call state: one instance can serve offline calls and many live streams. It is
+    a :class:`~edge_sdk.speech.model.SpeechModel`: ``incremental`` (streams decode through
     :meth:`start_utterance`) over a CTC bundle, not over a Whisper one.
     """
 
@@ -229,21 +228,6 @@ class Transcriber(Closeable):
         """Verified bytes of the bundle's Silero VAD model (asset ``vad``)."""
         self._require_open()
         return self.bundle.read_asset("vad")
-
-    def create_stream(self, clock=time.monotonic, **kwargs):
-        """A live :class:`edge_sdk.speech.stream.SpeechStream` over this transcriber.
-
-        Args:
-            clock: The stream's clock (see :class:`~edge_sdk.speech.stream.SpeechStream`).
-            **kwargs: Fields of :class:`edge_sdk.speech.stream.StreamOptions`.
-
-        Raises:
-            InvalidInputError: A bad option, or a closed transcriber.
-        """
-        from edge_sdk.speech.stream import SpeechStream, StreamOptions
-
-        self._require_open()
-        return SpeechStream(self, StreamOptions(**kwargs), clock=clock)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:

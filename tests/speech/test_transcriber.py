@@ -239,10 +239,15 @@ def test_options_are_validated(kwargs, word):
 
 
 def test_create_stream_returns_a_speech_stream(asr):
-    from edge_sdk.speech.stream import SpeechStream
+    from edge_sdk.speech.stream import SpeechStream, StreamOptions
 
     stream = asr.create_stream()
     assert isinstance(stream, SpeechStream)
+    with asr.create_stream(StreamOptions(min_silence_ms=300), light_model=asr, max_utterance_s=10.0) as stream:
+        assert (stream.options.min_silence_ms, stream.options.max_utterance_s) == (300, 10.0)
+        assert stream._models == (asr, asr)
+    with pytest.raises(InvalidInputError, match="StreamOptions"):
+        asr.create_stream({"min_silence_ms": 300})
 
 
 def test_decode_options_are_declared_once_with_each_path_s_default():

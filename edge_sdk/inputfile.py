@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from edge_sdk.errors import InputNotFoundError, InputTooLargeError, InvalidInputError
 
@@ -48,6 +49,20 @@ def read_input_file(p: Path, what: str, max_bytes: int) -> bytes:
         raise InputTooLargeError(f"{what} {str(p)!r} is {size} bytes; files over {max_bytes} bytes are refused")
     try:
         return p.read_bytes()
+    except PermissionError:
+        raise InvalidInputError(f"cannot read {what} {str(p)!r}: permission denied; check its owner and mode (ls -l)") from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {what} {str(p)!r}: {exc.strerror or exc}") from None
+
+
+def open_input_file(p: Path, what: str) -> BinaryIO:
+    """A checked file opened for reading in binary, for readers that stream it (long text).
+
+    Raises:
+        InvalidInputError: The file cannot be opened (permission denied, I/O error).
+    """
+    try:
+        return p.open("rb")
     except PermissionError:
         raise InvalidInputError(f"cannot read {what} {str(p)!r}: permission denied; check its owner and mode (ls -l)") from None
     except OSError as exc:

@@ -6,7 +6,8 @@ checkout (e.g. a ``git worktree`` of an older commit) on the same inputs, for be
 
 Inputs are made once under ``--work`` (outside the repository): long FLAC files of speech and
 silence (15 min, 1 h, 3 h), a PNG that declares 30000 x 30000 pixels in 2.6 MB, 50 MB of text,
-float audio at int16 scale, a bundle whose int8 variant was refused by its gate.
+float audio at int16 scale, a bundle whose int8 variant was refused by its gate, one whose model was swapped, 1 MB of
+articles, 50 MB of mostly blank lines.
 """
 
 from __future__ import annotations
@@ -81,6 +82,30 @@ def big_text(path: Path, data: Path, size_bytes: int = 50 * 2**20) -> Path:
     return path
 
 
+def blank_text(path: Path, size_bytes: int = 50 * 10**6) -> Path:
+    """``size_bytes`` of text that is mostly lines of spaces, with a two-sentence paragraph every tenth of it: a text
+    that is long to hold and quick to summarize (what is measured is the cost of its length alone)."""
+    para = "The council met again on Monday. It voted to repair the old bridge by May, and work starts in spring.\n\n"
+    lines = (size_bytes // 10 - len(para)) // 100
+    with path.open("w", encoding="utf-8") as f:
+        for _ in range(10):
+            f.write(para + (" " * 99 + "\n") * lines)
+    return path
+
+
+def swapped_bundle(root: Path, source: str | os.PathLike = "efficientnet-lite0") -> Path:
+    """A copy of a bundle whose fp32 model lost its last byte to a zero: its hash no longer matches bundle.json."""
+    from edge_sdk.bundle import load_bundle
+
+    src = load_bundle(source).root
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(src, root)
+    model = root / json.loads((root / "bundle.json").read_text())["variants"]["fp32"]["files"]["model"]["path"]
+    model.write_bytes(model.read_bytes()[:-1] + b"\0")
+    return root
+
+
 def loud_float_wav(path: Path, data: Path) -> Path:
     """The JFK clip as 32-bit float WAV at int16 scale (samples up to ~±20000 instead of ±1)."""
     import soundfile as sf
@@ -116,7 +141,9 @@ def make_inputs(work: Path, data: Path) -> dict[str, Path]:
         made[f"flac_{name}"] = p if p.exists() else long_flac(p, data, hours)
     for key, fname, build in (("bomb", "bomb-30000x30000.png", lambda p: bomb_png(p)),
                               ("text50", "text-50mb.txt", lambda p: big_text(p, data)),
-                              ("loud", "jfk-float-int16-scale.wav", lambda p: loud_float_wav(p, data))):
+                              ("loud", "jfk-float-int16-scale.wav", lambda p: loud_float_wav(p, data)),
+                              ("text1", "text-1mb.txt", lambda p: big_text(p, data, 2**20)),
+                              ("blank50", "blank-50mb.txt", blank_text)):
         p = work / fname
         made[key] = p if p.exists() else build(p)
     blank = work / "blank.txt"
@@ -137,6 +164,7 @@ def make_inputs(work: Path, data: Path) -> dict[str, Path]:
     locked.chmod(0)
     made["locked"] = locked
     made["refused"] = refused_bundle(work / "refused-bundle")
+    made["swapped"] = swapped_bundle(work / "swapped-bundle")
     made["photo"] = data / "images" / "coffee.png"
     made["video"] = data / "video" / "car-detection_24s-29s.mp4"
     made["jfk"] = data / JFK
@@ -168,6 +196,16 @@ def cases(p: dict[str, Path]) -> list[dict]:
         {"name": "classify --variant int8-refused", "argv": ["classify", "--bundle", str(p["refused"]), "--variant", "int8-refused",
                                                            str(p["photo"])], "timeout_s": 120},
         {"name": "classify --json on a missing file", "argv": ["classify", "--json", "/nonexistent.png"], "timeout_s": 120},
+        # the streamed summary; --max-chars lets the text through the limit of the code before it
+        {"name": "summarize 1 MB of articles", "argv": ["summarize", str(p["text1"]), "--variant", "int8", "--max-chars", "60000000"],
+         "timeout_s": 900},
+        {"name": "summarize 50 MB, mostly blank lines", "argv": ["summarize", str(p["blank50"]), "--variant", "int8", "--max-chars",
+                                                                "60000000"], "timeout_s": 600},
+        {"name": "summarize 50 MB of articles (first 300 s)", "argv": ["summarize", str(p["text50"]), "--variant", "int8", "--max-chars",
+                                                                      "60000000"], "timeout_s": 300},
+        {"name": "bundles --verify a swapped model", "argv": ["bundles", "--verify", str(p["swapped"])], "timeout_s": 120},
+        {"name": "unknown command with --json", "argv": ["no-such-command", "--json"], "timeout_s": 60},
+        {"name": "--profile without a value, --json", "argv": ["--profile", "--json"], "timeout_s": 60},
     ]
     return out
 

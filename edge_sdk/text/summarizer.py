@@ -10,6 +10,9 @@ keeps its best candidates, and the final choice is made among all kept candidate
 whole document's centroid, so memory does not grow with the square of the document length.
 What does grow with the document (its text and sentence offsets, some 100 bytes per word) is
 bounded by ``max_input_chars``: longer text is refused before it is segmented.
+
+Text of any length is summarized in bounded memory by :meth:`Summarizer.summarize_stream`, which reads a file or
+stream a window at a time (see :mod:`edge_sdk.text.longtext`); ``edge-sdk summarize`` uses it.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import numpy as np
 
@@ -28,7 +33,7 @@ from edge_sdk.runtime import load_model
 from edge_sdk.text.encoder import SentenceEncoder
 from edge_sdk.text.rank import RankWeights, mmr, position_prior, score
 from edge_sdk.text.segment import Sentence, split_sentences
-from edge_sdk.text.textinput import DEFAULT_MAX_INPUT_CHARS, as_text, count_words
+from edge_sdk.text.textinput import DEFAULT_MAX_INPUT_CHARS, DEFAULT_MAX_STREAM_CHARS, as_text, count_words
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,10 @@ class SummarizerOptions:
         max_input_chars: Longer text is refused with :class:`~edge_sdk.errors.InputTooLargeError` (bytes before
             they are decoded); raise it for longer documents: time and memory grow with the text.
         allow_refused: Load ``variant`` even when its own quality gate refused it (for inspection).
+        max_stream_chars: :meth:`Summarizer.summarize_stream` refuses longer text (found while reading it). Memory
+            does not depend on it (the text is held a window at a time); time does, at the rate in README.md.
+        window_chars: Characters :meth:`Summarizer.summarize_stream` holds at a time; a text that fits in one window
+            is summarized in memory, exactly as :meth:`Summarizer.summarize` does.
     """
 
     bundle: str = DEFAULT_BUNDLE
@@ -60,6 +69,8 @@ class SummarizerOptions:
     weights: RankWeights = field(default_factory=RankWeights)
     max_input_chars: int = DEFAULT_MAX_INPUT_CHARS
     allow_refused: bool = False
+    max_stream_chars: int = DEFAULT_MAX_STREAM_CHARS
+    window_chars: int = 262_144
 
     def __post_init__(self) -> None:
         if not isinstance(self.bundle, str) or not self.bundle:
@@ -72,6 +83,10 @@ class SummarizerOptions:
             raise InvalidInputError(f"SummarizerOptions.chunk_words={self.chunk_words!r}: use an integer >= 200")
         if not isinstance(self.max_input_chars, int) or isinstance(self.max_input_chars, bool) or self.max_input_chars < 1:
             raise InvalidInputError(f"SummarizerOptions.max_input_chars={self.max_input_chars!r}: use an integer >= 1")
+        if not isinstance(self.max_stream_chars, int) or isinstance(self.max_stream_chars, bool) or self.max_stream_chars < 1:
+            raise InvalidInputError(f"SummarizerOptions.max_stream_chars={self.max_stream_chars!r}: use an integer >= 1")
+        if not isinstance(self.window_chars, int) or isinstance(self.window_chars, bool) or self.window_chars < 1000:
+            raise InvalidInputError(f"SummarizerOptions.window_chars={self.window_chars!r}: use an integer >= 1000, e.g. 262144")
         if not isinstance(self.weights, RankWeights):
             raise InvalidInputError(f"SummarizerOptions.weights must be a RankWeights, got {type(self.weights).__name__}")
 
@@ -150,6 +165,10 @@ class Length:
         if self.words is not None:
             return None, self.words
         return None, max(1, int(round(self.ratio * total_words)))
+
+    def as_kwargs(self) -> dict:
+        """``sentences=``, ``words=`` or ``ratio=``, as :meth:`Summarizer.summarize` takes them."""
+        return {"sentences": self.sentences, "words": self.words, "ratio": self.ratio}
 
     def expected_sentences(self, total_words: int) -> int:
         """Rough number of sentences the summary will hold (sizes the candidate pool)."""
@@ -299,20 +318,71 @@ class Summarizer:
         chosen = sorted((kept_idx[p], float(combined[p]), float(cent[p]), float(prior[p])) for p in picks)
         return chosen, len(chunk_ranges)
 
-    def _result(self, chosen: list, sents: list[Sentence], total_words: int, n_chunks: int, started: float) -> Summary:
-        out = tuple(
-            SummarySentence(sents[i].text, sents[i].start_char, sents[i].end_char, i, round(s, 4), round(c, 4), round(p, 4))
-            for i, s, c, p in chosen
-        )
+    def summarize_stream(self, source: str | os.PathLike | BinaryIO, *, sentences: int | None = None, words: int | None = None,
+                         ratio: float | None = None, total_bytes: int | None = None,
+                         progress: Callable[[int, int, int | None], None] | None = None) -> Summary:
+        """Summarize UTF-8 text of any length from a file or a binary stream, in memory bounded by the options.
+
+        The text is read ``options.window_chars`` characters at a time and only a bounded pool of candidate sentences
+        is kept between windows (see :mod:`edge_sdk.text.longtext`), so memory does not grow with the text; time does.
+        A text that fits in one window gets the same summary as :meth:`summarize`.
+
+        Args:
+            source: A text file's path, or a binary stream (``sys.stdin.buffer``, an open file) read to its end.
+            sentences: Maximum number of sentences.
+            words: Maximum number of words.
+            ratio: Maximum words as a fraction of the text's words (a streamed summary holds at most 4096 sentences).
+            total_bytes: The stream's size, when known (a path's is read from the file system): for progress in
+                percent and the position prior.
+            progress: Called as ``progress(characters_read, bytes_read, total_bytes)`` after each window.
+
+        Returns:
+            A :class:`Summary`; offsets count characters from the start of the text; ``chunks`` counts every chunk of
+            every window.
+
+        Raises:
+            EmptyInputError: The text has no visible characters.
+            InputTooLargeError: Longer than ``options.max_stream_chars`` (a file: refused from its size when it cannot
+                fit, before it is read).
+            InputNotFoundError: No such file.
+            InvalidInputError: Not a readable regular file, not UTF-8, binary content, or a bad length.
+            RuntimeError: The summarizer was closed.
+        """
+        from edge_sdk.inputfile import check_input_file, open_input_file
+        from edge_sdk.text.longtext import summarize_stream
+        from edge_sdk.text.textinput import UTF8_MAX_BYTES, too_long
+
+        if self._closed:
+            raise RuntimeError("Summarizer is closed; create a new one")
+        length = Length(sentences=self.options.sentences) if (sentences, words, ratio) == (None, None, None) else Length(sentences, words, ratio)
+        if not isinstance(source, (str, os.PathLike)):
+            return summarize_stream(self, source, length, total_bytes, progress)
+        path = check_input_file(source, "text file")
+        size = path.stat().st_size
+        if size > UTF8_MAX_BYTES * self.options.max_stream_chars:
+            raise too_long(-(-size // UTF8_MAX_BYTES), self.options.max_stream_chars, at_least=True)
+        with open_input_file(path, "text file") as f:
+            return summarize_stream(self, f, length, size, progress)
+
+    def summary_of(self, sentences: tuple[SummarySentence, ...], input_sentences: int, input_words: int, chunks: int,
+                   started: float) -> Summary:
+        """A :class:`Summary` of chosen sentences, with this summarizer's provenance and the time since ``started``."""
         model = self.model
         return Summary(
-            sentences=out,
-            input_sentences=len(sents),
-            input_words=total_words,
-            chunks=n_chunks,
+            sentences=sentences,
+            input_sentences=input_sentences,
+            input_words=input_words,
+            chunks=chunks,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             bundle=model.bundle.name if model else self.options.bundle,
             variant=model.variant.name if model else (self.options.variant or ""),
             providers=model.providers if model else (),
             fallback=model.device.fallback if model else None,
         )
+
+    def _result(self, chosen: list, sents: list[Sentence], total_words: int, n_chunks: int, started: float) -> Summary:
+        out = tuple(
+            SummarySentence(sents[i].text, sents[i].start_char, sents[i].end_char, i, round(s, 4), round(c, 4), round(p, 4))
+            for i, s, c, p in chosen
+        )
+        return self.summary_of(out, len(sents), total_words, n_chunks, started)

@@ -81,3 +81,34 @@ def test_fuzz_found_cases_are_specific_errors(tmp_path):
     (tmp_path / "n.jsonl").write_bytes(b"0")
     with pytest.raises(InvalidInputError, match="JSON object"):
         load_jsonl(tmp_path / "n.jsonl")
+
+
+@FUZZ
+@given(texty | st.binary(max_size=400), st.integers(min_value=1, max_value=64), st.none() | st.integers(min_value=1, max_value=500))
+def test_streamed_text_windows_join_to_the_decoded_text_or_raise_specific_error(raw, window_chars, max_chars):
+    """The windowed UTF-8 reader of long text (``edge-sdk summarize``): read in blocks as small as one byte."""
+    import io
+
+    from edge_sdk.errors import InputTooLargeError, InvalidInputError
+    from edge_sdk.text import textinput
+
+    data = raw.encode("utf-8") if isinstance(raw, str) else raw
+    try:
+        expected = data.decode("utf-8")
+    except UnicodeDecodeError:
+        expected = None
+    old = textinput.READ_BLOCK_BYTES
+    textinput.READ_BLOCK_BYTES = 7  # a block boundary inside multi-byte characters, often
+    try:
+        windows = list(textinput.read_windows(io.BytesIO(data), window_chars, max_chars))
+    except InputTooLargeError:
+        assert max_chars is not None and (expected is None or len(expected) > max_chars)  # the limit came first
+        return
+    except InvalidInputError:
+        assert expected is None
+        return
+    finally:
+        textinput.READ_BLOCK_BYTES = old
+    assert expected is not None and (max_chars is None or len(expected) <= max_chars)
+    assert "".join(w for w, _ in windows) == expected and all(len(w) <= window_chars for w, _ in windows)
+    assert windows[-1][1] == len(data) and [b for _, b in windows] == sorted(b for _, b in windows)

@@ -21,9 +21,15 @@ INTERRUPTED = "interrupted (Ctrl-C) before the end; the output above is incomple
 
 def _interrupt_after_first_line(cmd: list[str], stdin_bytes: bytes | None = None) -> tuple[int, bytes, str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin_bytes is not None else subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE if stdin_bytes is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     if stdin_bytes is not None:
+
         def feed() -> None:
             try:
                 proc.stdin.write(stdin_bytes)
@@ -40,7 +46,18 @@ def _interrupt_after_first_line(cmd: list[str], stdin_bytes: bytes | None = None
 
 def test_an_interrupted_file_transcription_says_so_and_exits_130(speech_bundle, data_dir):
     code, first, out, err = _interrupt_after_first_line(
-        [sys.executable, "-m", "edge_sdk", "transcribe", str(data_dir / LONG), "--bundle", str(speech_bundle), "--variant", "fp32"])
+        [
+            sys.executable,
+            "-m",
+            "edge_sdk",
+            "transcribe",
+            str(data_dir / LONG),
+            "--bundle",
+            str(speech_bundle),
+            "--variant",
+            "fp32",
+        ]
+    )
     assert first.startswith(b"[   0.00 ->") and code == 130, err
     assert err.splitlines()[-1] == f"edge-sdk: {INTERRUPTED}" and "Traceback" not in err
     assert "216.30 s" in err.splitlines()[0]  # the header states the file's length; the last line says the rest is missing
@@ -48,8 +65,19 @@ def test_an_interrupted_file_transcription_says_so_and_exits_130(speech_bundle, 
 
 def test_an_interrupted_json_transcription_ends_with_a_json_error(speech_bundle, data_dir):
     code, first, out, err = _interrupt_after_first_line(
-        [sys.executable, "-m", "edge_sdk", "transcribe", str(data_dir / LONG), "--bundle", str(speech_bundle), "--variant", "fp32",
-         "--json"])
+        [
+            sys.executable,
+            "-m",
+            "edge_sdk",
+            "transcribe",
+            str(data_dir / LONG),
+            "--bundle",
+            str(speech_bundle),
+            "--variant",
+            "fp32",
+            "--json",
+        ]
+    )
     last = json.loads(out.splitlines()[-1])
     assert code == 130 and "text" in json.loads(first) and "Traceback" not in err
     assert last == {"error": {"type": "KeyboardInterrupt", "category": "interrupted", "exit_code": 130, "message": INTERRUPTED}}
@@ -58,8 +86,22 @@ def test_an_interrupted_json_transcription_ends_with_a_json_error(speech_bundle,
 def test_interrupted_live_stdin_says_so_and_its_footer_counts_what_was_received(speech_bundle, data_dir):
     audio, rate = sf.read(str(data_dir / LONG), dtype="int16")
     code, first, out, err = _interrupt_after_first_line(
-        [sys.executable, "-m", "edge_sdk", "transcribe", "--stdin", "--rate", str(rate), "--bundle", str(speech_bundle),
-         "--variant", "fp32", "--json"], audio.tobytes())
+        [
+            sys.executable,
+            "-m",
+            "edge_sdk",
+            "transcribe",
+            "--stdin",
+            "--rate",
+            str(rate),
+            "--bundle",
+            str(speech_bundle),
+            "--variant",
+            "fp32",
+            "--json",
+        ],
+        audio.tobytes(),
+    )
     assert json.loads(first)["kind"] in ("partial", "final") and code == 130, err
     assert json.loads(out.splitlines()[-1])["error"]["category"] == "interrupted"
     footer = err.splitlines()[-1]

@@ -22,7 +22,9 @@ def refused_text(tmp_path_factory, text_bundle):
 
 def test_choose_variant_refuses_a_refused_variant_naming_the_opt_in(refused_speech):
     bundle = load_bundle(refused_speech)
-    with pytest.raises(RefusedVariantError, match=r"'int8-refused' .* refused by its quality gate \(int8 refused: 5 of 78") as info:
+    with pytest.raises(
+        RefusedVariantError, match=r"'int8-refused' .* refused by its quality gate \(int8 refused: 5 of 78"
+    ) as info:
         bundle.choose_variant("int8-refused")
     assert "allow_refused=True" in str(info.value) and "--allow-refused" in str(info.value) and "'fp32'" in str(info.value)
     assert isinstance(info.value, BundleError)

@@ -24,7 +24,8 @@ def main() -> int:
     options = TranscriberOptions(bundle=args.bundle, variant=args.variant, beam_size=args.beam_size, word_timestamps=args.words)
     with Transcriber.create(options) as asr:  # leaving the block releases the onnxruntime sessions
         segments, info = asr.transcribe(args.path)
-        print(f"{info.duration_s:.2f} s of audio; conversion: {info.conversion}; {info.bundle}/{info.variant} on {info.providers}")
+        print(f"{info.duration_s:.2f} s of audio; conversion: {info.conversion}")
+        print(f"{info.bundle}/{info.variant} on {info.providers}, fallback: {info.fallback}")
         for segment in segments:  # decoded lazily, window by window: read them before the block ends
             print(f"[{segment.start_s:7.2f} -> {segment.end_s:7.2f}] {segment.text}")
             if segment.words:

@@ -105,9 +105,14 @@ def cmd_bundles(args) -> int:
 
 
 def cmd_prepare(args) -> int:
+    from edge_sdk.quantize.console import build_log_path, quiet_build
     from edge_sdk.quantize.prepare import prepare
 
-    for path in prepare(args.what, force=args.force, qat=args.qat):
+    log_path = build_log_path()
+    print(f"edge-sdk prepare: steps below; third-party output in {log_path}", file=sys.stderr, flush=True)
+    with quiet_build(log_path):
+        paths = prepare(args.what, force=args.force, qat=args.qat)
+    for path in paths:
         print(f"bundle ready: {path}")
     return 0
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from edge_sdk.errors import EmptyInputError, InvalidInputError
 from edge_sdk.runtime import load_model
+from edge_sdk.task import Provenance, Task
 from edge_sdk.text.encoder import SentenceEncoder
 from edge_sdk.text.rank import RankWeights, mmr, position_prior, score
 from edge_sdk.text.segment import Sentence, split_sentences
@@ -197,7 +198,7 @@ def _chunks(sentences: list[Sentence], words: list[int], chunk_words: int) -> li
     return out
 
 
-class Summarizer:
+class Summarizer(Task):
     """Extractive summarizer on a sentence-encoder bundle. Create with :meth:`create`.
 
     Example:
@@ -209,7 +210,7 @@ class Summarizer:
         self.options = options
         self.encoder = encoder
         self.model = model
-        self._closed = False
+        self._provenance = Provenance.of(model) if model else Provenance(options.bundle, options.variant or "", ())
 
     @classmethod
     def create(cls, options: SummarizerOptions | None = None) -> Summarizer:
@@ -224,15 +225,10 @@ class Summarizer:
         return cls(options, SentenceEncoder.from_model(model), model)
 
     def close(self) -> None:
-        """Release the sessions; idempotent."""
-        self._closed = True
-        self.model = None
-
-    def __enter__(self) -> Summarizer:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        """Drop the encoder and the loaded model, and with them the onnxruntime sessions (freed once nothing else
+        holds them); later calls raise ``RuntimeError``; :attr:`provenance` stays readable. Idempotent."""
+        super().close()
+        self.model = self.encoder = None
 
     def segment(self, text: str) -> list[Sentence]:
         """Sentences of ``text`` (already validated), with overlong ones split to fit the model."""
@@ -367,17 +363,17 @@ class Summarizer:
     def summary_of(self, sentences: tuple[SummarySentence, ...], input_sentences: int, input_words: int, chunks: int,
                    started: float) -> Summary:
         """A :class:`Summary` of chosen sentences, with this summarizer's provenance and the time since ``started``."""
-        model = self.model
+        p = self._provenance
         return Summary(
             sentences=sentences,
             input_sentences=input_sentences,
             input_words=input_words,
             chunks=chunks,
             elapsed_ms=(time.perf_counter() - started) * 1000,
-            bundle=model.bundle.name if model else self.options.bundle,
-            variant=model.variant.name if model else (self.options.variant or ""),
-            providers=model.providers if model else (),
-            fallback=model.device.fallback if model else None,
+            bundle=p.bundle,
+            variant=p.variant,
+            providers=p.providers,
+            fallback=p.fallback,
         )
 
     def _result(self, chosen: list, sents: list[Sentence], total_words: int, n_chunks: int, started: float) -> Summary:

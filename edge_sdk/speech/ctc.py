@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +29,10 @@ from edge_sdk.bundle import Bundle, load_bundle
 from edge_sdk.errors import BundleError, InvalidInputError
 from edge_sdk.speech.model import StreamingModel
 from edge_sdk.speech.results import Segment
+from edge_sdk.task import Provenance
+
+if TYPE_CHECKING:
+    from edge_sdk.devices.resolve import ResolvedDevice
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +178,34 @@ class CTCUtterance:
         return self.segments()
 
 
+@dataclass(frozen=True)
+class CTCOptions:
+    """Options of a :class:`CTCModel`.
+
+    Attributes:
+        bundle: Store name, folder, or a loaded :class:`~edge_sdk.bundle.Bundle` of family ``"ctc"``.
+        variant: Variant name; None lets the device profile choose.
+        device: Device profile name, ``"auto"`` or a ``ResolvedDevice``.
+        beam_size: 1 for greedy decoding; more (up to 64) for prefix beam search.
+        allow_refused: Load ``variant`` even when its own quality gate refused it (for inspection).
+
+    Raises:
+        InvalidInputError: No bundle, or ``beam_size`` outside 1..64.
+    """
+
+    bundle: str | os.PathLike | Bundle
+    variant: str | None = None
+    device: str | ResolvedDevice = "auto"
+    beam_size: int = 1
+    allow_refused: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.bundle, (str, os.PathLike, Bundle)) or not str(getattr(self.bundle, "name", self.bundle)):
+            raise InvalidInputError(f"CTCOptions.bundle={self.bundle!r}: give a CTC bundle's name, folder or Bundle")
+        if isinstance(self.beam_size, bool) or not isinstance(self.beam_size, int) or not 1 <= self.beam_size <= 64:
+            raise InvalidInputError(f"CTCOptions.beam_size={self.beam_size!r} must be from 1 (greedy) to 64")
+
+
 class CTCModel(StreamingModel):
     """A CTC speech model from a bundle of family ``"ctc"``. Create with :meth:`create`; close with :meth:`close`
     or ``with``; live streams from :meth:`create_stream`.
@@ -187,7 +221,8 @@ class CTCModel(StreamingModel):
     def __init__(self, bundle: Bundle, loaded, vocab: list[str], beam_size: int = 1) -> None:
         pre = bundle.preprocessing
         self.bundle, self.loaded, self.vocab, self.beam_size = bundle, loaded, vocab, beam_size
-        self._device = loaded.device
+        # Provenance is read once: it stays readable after close() drops the session.
+        self._provenance, self._device = Provenance.of(loaded), loaded.device
         self.features = FeatureConfig(int(pre.get("n_mels", 80)), int(pre.get("n_fft", 400)), int(pre.get("hop_length", 160)))
         self.context_frames = int(pre.get("context_frames", 0))
         self.rnn_type = str(pre.get("rnn_type", "gru"))
@@ -201,38 +236,36 @@ class CTCModel(StreamingModel):
             raise BundleError(f"CTC model of bundle {bundle.name!r} has inputs {sorted(names)}; expected {sorted(want)}")
 
     @classmethod
-    def create(cls, bundle: str | Bundle, variant: str | None = None, device="auto", beam_size: int = 1) -> CTCModel:
+    def create(cls, options: CTCOptions | str | os.PathLike | Bundle, **fields) -> CTCModel:
         """Load a CTC bundle (verifying every file) on the resolved device.
 
         Args:
-            bundle: Store name, folder, or a loaded :class:`Bundle` of family ``"ctc"``.
-            variant: Variant name; None lets the device profile choose.
-            device: Device profile name, ``"auto"`` or a ``ResolvedDevice``.
-            beam_size: 1 for greedy decoding; more for prefix beam search.
+            options: The model's :class:`CTCOptions`. Sugar: a bundle (name, folder or :class:`Bundle`) with
+                the other fields as keywords, ``create("ctc-en", device="auto")``.
+            **fields: With a bundle only: the other :class:`CTCOptions` fields.
 
         Raises:
             BundleError: Not a CTC speech bundle, a bad vocabulary, or a file failing verification.
+            InvalidInputError: A bad option, or fields given beside a ``CTCOptions``.
         """
         from edge_sdk.runtime import load_model
 
-        b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        if isinstance(options, CTCOptions):
+            if fields:
+                raise InvalidInputError(f"CTCModel.create(options) takes no other fields ({sorted(fields)}); set them in the CTCOptions")
+        else:
+            options = CTCOptions(options, **fields)
+        b = options.bundle if isinstance(options.bundle, Bundle) else load_bundle(options.bundle)
         if b.task != "speech" or b.family != "ctc":
             raise BundleError(f"bundle {b.name!r} is {b.task}/{b.family}; CTCModel needs a speech bundle of family 'ctc'")
-        if not isinstance(beam_size, int) or not 1 <= beam_size <= 64:
-            raise InvalidInputError(f"beam_size={beam_size!r} must be from 1 (greedy) to 64")
         try:
             vocab = json.loads(b.read_asset("vocab"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BundleError(f"bundle {b.name!r}: vocab is not a JSON list of strings ({exc})") from exc
         if not isinstance(vocab, list) or not all(isinstance(v, str) for v in vocab) or len(vocab) < 2:
             raise BundleError(f"bundle {b.name!r}: vocab must be a JSON list of at least 2 strings (index 0: blank)")
-        loaded = load_model(b, variant, device, task="speech", roles=("model",))
-        return cls(b, loaded, vocab, beam_size)
-
-    @property
-    def device(self):
-        """The resolved device the model runs on."""
-        return self._device
+        loaded = load_model(b, options.variant, options.device, task="speech", roles=("model",), allow_refused=options.allow_refused)
+        return cls(b, loaded, vocab, options.beam_size)
 
     def close(self) -> None:
         """Drop the references to the onnxruntime session and the loaded model; later calls raise

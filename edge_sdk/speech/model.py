@@ -15,20 +15,18 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from edge_sdk.errors import InvalidInputError
 from edge_sdk.speech.results import Segment
+from edge_sdk.task import Task
 
 if TYPE_CHECKING:
     from edge_sdk.devices.resolve import ResolvedDevice
     from edge_sdk.speech.stream import SpeechStream, StreamOptions
     from edge_sdk.speech.vad import SileroVAD
-
-_T = TypeVar("_T", bound="Closeable")
-
 
 @dataclass(frozen=True, kw_only=True)
 class DecodeOptions:
@@ -125,33 +123,34 @@ class SpeechModel(Protocol):
         """A native streaming decoder for one utterance (only when :attr:`incremental` is True)."""
 
 
-class Closeable:
-    """The end of a speech task's life: ``with`` calls :meth:`close`, and calls after it raise.
+class StreamingModel(Task):
+    """What the SDK's speech models (``Transcriber``, ``CTCModel``) share besides the protocol: their lifecycle
+    and provenance (:class:`~edge_sdk.task.Task`), and :meth:`create_stream`.
 
-    A subclass's ``close()`` drops what it holds and sets ``_closed``; its methods start with
-    ``_require_open()``. ``_reopen`` says how to get a new one.
+    A subclass sets ``_provenance`` and ``_device`` when it loads its model; both stay readable after ``close()``.
     """
 
-    _closed = False
-    _reopen = "create a new one"
+    _device: ResolvedDevice
 
-    def close(self) -> None:
-        self._closed = True
+    @property
+    def variant(self) -> str:
+        """The variant that runs (``fp32``, ``int8``, ...)."""
+        return self._provenance.variant
 
-    def __enter__(self: _T) -> _T:
-        return self
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """onnxruntime providers really used."""
+        return self._provenance.providers
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    @property
+    def fallback(self) -> str | None:
+        """Provider fallback allowed by the device profile and taken, or None."""
+        return self._provenance.fallback
 
-    def _require_open(self) -> None:
-        if self._closed:
-            raise InvalidInputError(f"the {type(self).__name__} is closed; {self._reopen}")
-
-
-class StreamingModel(Closeable):
-    """What the SDK's speech models (``Transcriber``, ``CTCModel``) share besides the protocol: their lifecycle,
-    and :meth:`create_stream`."""
+    @property
+    def device(self) -> ResolvedDevice:
+        """The resolved device the model runs on."""
+        return self._device
 
     def create_stream(
         self,

@@ -38,8 +38,9 @@ import numpy as np
 
 from edge_sdk.audio import TARGET_RATE, convert
 from edge_sdk.errors import InvalidInputError
-from edge_sdk.speech.model import Closeable, DecodeOptions, SpeechModel, require_speech_model
+from edge_sdk.speech.model import DecodeOptions, SpeechModel, require_speech_model
 from edge_sdk.speech.vad import WINDOW, Endpointer, SileroVAD, VadOptions
+from edge_sdk.task import Closeable
 
 log = logging.getLogger(__name__)
 

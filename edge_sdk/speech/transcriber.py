@@ -30,6 +30,7 @@ from edge_sdk.speech.features import CHUNK_FRAMES, FRAMES_PER_SECOND, HOP_LENGTH
 from edge_sdk.speech.model import DecodeOptions, StreamingModel, Utterance
 from edge_sdk.speech.results import Segment, TranscriptionInfo
 from edge_sdk.speech.tokenizer import WhisperTokenizer
+from edge_sdk.task import Provenance
 
 if TYPE_CHECKING:
     from edge_sdk.devices.resolve import ResolvedDevice
@@ -144,7 +145,7 @@ class Transcriber(StreamingModel):
         self._decoder = decoder
         self._ctc = ctc
         # Provenance is read once: it stays readable after close() drops the sessions.
-        self._provenance = (loaded.variant.name, loaded.providers, loaded.device.fallback, loaded.device)
+        self._provenance, self._device = Provenance.of(loaded), loaded.device
         margin = options.window_margin_s
         if margin is None:  # the variant's own margin (a student may be trained for another), else the bundle's
             margin = float(bundle.preprocessing_of(loaded.variant).get("window_margin_s", 30.0))
@@ -167,9 +168,9 @@ class Transcriber(StreamingModel):
         if bundle.task != "speech":
             raise BundleError(f"bundle {bundle.name!r} is a {bundle.task} bundle; Transcriber needs a speech bundle")
         if bundle.family == "ctc":
-            from edge_sdk.speech.ctc import CTCModel
+            from edge_sdk.speech.ctc import CTCModel, CTCOptions
 
-            ctc = CTCModel.create(bundle, variant=options.variant, device=options.device, beam_size=options.beam_size)
+            ctc = CTCModel.create(CTCOptions(bundle, variant=options.variant, device=options.device, beam_size=options.beam_size))
             return cls(options, bundle, ctc.loaded, None, ctc=ctc)
         if bundle.family != "whisper":
             raise BundleError(f"bundle {bundle.name!r} has model family {bundle.family!r}; Transcriber runs 'whisper' and 'ctc'")
@@ -186,27 +187,7 @@ class Transcriber(StreamingModel):
         )
         return cls(options, bundle, loaded, decoder)
 
-    # -- provenance and the SpeechModel protocol -------------------------------------------------
-    @property
-    def variant(self) -> str:
-        """The variant that runs (``fp32``, ``int8``, ...)."""
-        return self._provenance[0]
-
-    @property
-    def providers(self) -> tuple[str, ...]:
-        """onnxruntime providers really used."""
-        return self._provenance[1]
-
-    @property
-    def fallback(self) -> str | None:
-        """Provider fallback allowed by the device profile and taken, or None."""
-        return self._provenance[2]
-
-    @property
-    def device(self) -> ResolvedDevice:
-        """The resolved device the sessions run on."""
-        return self._provenance[3]
-
+    # -- the SpeechModel protocol (provenance and device: StreamingModel) -------------------------
     @property
     def incremental(self) -> bool:
         """True over a CTC bundle, whose model streams natively (:meth:`start_utterance`); False for Whisper,

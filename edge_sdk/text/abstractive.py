@@ -14,6 +14,7 @@ from tokenizers import Tokenizer
 
 from edge_sdk.errors import BundleError, EmptyInputError, InvalidInputError
 from edge_sdk.runtime import load_model
+from edge_sdk.task import Provenance, Task
 from edge_sdk.text.generate import GenerationOptions, Seq2SeqDecoder
 from edge_sdk.text.textinput import as_text
 
@@ -49,7 +50,8 @@ class AbstractiveOptions:
 
 @dataclass(frozen=True)
 class AbstractiveSummary:
-    """Generated summary text, its token ids, and what produced it."""
+    """Generated summary text, its token ids, and what produced it (``fallback``: the provider fallback taken, or
+    None)."""
 
     text: str
     token_ids: tuple[int, ...]
@@ -59,10 +61,13 @@ class AbstractiveSummary:
     bundle: str
     variant: str
     providers: tuple[str, ...]
+    fallback: str | None = None
 
 
-class AbstractiveSummarizer:
-    """Seq2seq summarizer on onnxruntime. Create with :meth:`create`."""
+class AbstractiveSummarizer(Task):
+    """Seq2seq summarizer on onnxruntime. Create with :meth:`create`; close with :meth:`close` or ``with``."""
+
+    _reopen = "create a new one with AbstractiveSummarizer.create()"
 
     def __init__(self, options: AbstractiveOptions, model) -> None:
         self.options = options
@@ -71,6 +76,7 @@ class AbstractiveSummarizer:
         if facts.get("kind") != "seq2seq":
             raise BundleError(f"bundle {model.bundle.name!r} is not a seq2seq bundle (preprocessing.kind={facts.get('kind')!r})")
         self.decoder = Seq2SeqDecoder(model.sessions, facts)
+        self._provenance = Provenance.of(model)
         self.max_source_tokens = options.max_source_tokens or int(facts.get("max_source_tokens") or 512)
         self.tokenizer = Tokenizer.from_str(model.bundle.read_asset("tokenizer").decode()) if "tokenizer" in model.bundle.assets else None
 
@@ -85,7 +91,12 @@ class AbstractiveSummarizer:
         return cls(options, load_model(options.bundle, options.variant, options.device, task="text", allow_refused=options.allow_refused))
 
     def generate_ids(self, input_ids: list[int], generation: GenerationOptions | None = None) -> list[int]:
-        """Decode from token ids (no tokenizer needed); returns generated ids."""
+        """Decode from token ids (no tokenizer needed); returns generated ids.
+
+        Raises:
+            InvalidInputError: No ids, or the summarizer is closed.
+        """
+        self._require_open()
         if not input_ids:
             raise InvalidInputError("input_ids is empty; give at least one token id")
         return self.decoder.generate(list(input_ids)[: self.max_source_tokens], generation or self.options.generation)
@@ -97,9 +108,11 @@ class AbstractiveSummarizer:
             EmptyInputError: The text is empty or has no visible characters.
             InvalidInputError: Not text, or binary.
             BundleError: The bundle has no tokenizer asset.
+            InvalidInputError: Also when the summarizer is closed.
         """
+        self._require_open()
         if self.tokenizer is None:
-            raise BundleError(f"bundle {self.model.bundle.name!r} has no tokenizer; rebuild it from a folder with tokenizer.json")
+            raise BundleError(f"bundle {self._provenance.bundle!r} has no tokenizer; rebuild it from a folder with tokenizer.json")
         started = time.perf_counter()
         text = as_text(text)
         if not text.strip():
@@ -115,17 +128,14 @@ class AbstractiveSummarizer:
             source_tokens=len(ids),
             truncated=len(ids) > self.max_source_tokens,
             elapsed_ms=(time.perf_counter() - started) * 1000,
-            bundle=self.model.bundle.name,
-            variant=self.model.variant.name,
-            providers=self.model.providers,
+            bundle=self._provenance.bundle,
+            variant=self._provenance.variant,
+            providers=self._provenance.providers,
+            fallback=self._provenance.fallback,
         )
 
     def close(self) -> None:
-        """Release the sessions; idempotent."""
-        self.model = self.model
-
-    def __enter__(self) -> AbstractiveSummarizer:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        """Drop the decoder and the loaded model, and with them the onnxruntime sessions (freed once nothing else
+        holds them); later calls raise ``InvalidInputError``; :attr:`provenance` stays readable. Idempotent."""
+        super().close()
+        self.model = self.decoder = None

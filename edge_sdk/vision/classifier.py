@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_sdk.errors import BundleError, InvalidInputError
+from edge_sdk.task import Provenance, Task
 from edge_sdk.vision.image_io import check_max_pixels, load_image
 from edge_sdk.vision.preprocess import COLOR_ORDERS, PreprocessConfig, preprocess
 from edge_sdk.vision.results import Category, ClassificationResult, LabelChange
@@ -108,20 +109,21 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-class FrameClassifier:
+class FrameClassifier(Task):
     """An image classifier over a vision bundle. Create with :meth:`create`; close with :meth:`close` or ``with``.
 
     The model is stateless and shared; the per-source state (last timestamp, smoothed scores,
     live-stream queue) lives in this object, so use one classifier per video source.
     """
 
+    _reopen = "create a new one with FrameClassifier.create()"
+
     def __init__(self, options: FrameClassifierOptions, model) -> None:
         self._options = options
         self._model = model
         b = model.bundle
         # Provenance is read once: results and the properties keep it after close() drops the model.
-        self._bundle_name, self._variant = b.name, model.variant.name
-        self._providers, self._fallback = model.providers, model.device.fallback
+        self._provenance = Provenance.of(model)
         self._session = model.sessions.get("model") or next(iter(model.sessions.values()))
         self._input = self._session.get_inputs()[0].name
         self._pre = PreprocessConfig.from_dict(b.preprocessing)
@@ -133,7 +135,6 @@ class FrameClassifier:
         self._last_ts: int | None = None
         self._ema: np.ndarray | None = None
         self._ema_top: Category | None = None
-        self._closed = False
         self.dropped_frames = 0
         self.callback_errors = 0
         self._pending: tuple[np.ndarray, int] | None = None
@@ -177,7 +178,7 @@ class FrameClassifier:
 
     @classmethod
     def create_from_bundle(cls, bundle: str | Path, **kwargs) -> FrameClassifier:
-        """Sugar for ``create(FrameClassifierOptions(bundle=..., **kwargs))``."""
+        """Sugar for ``create(FrameClassifierOptions(bundle=..., **kwargs))``; :meth:`create` is the constructor."""
         return cls.create(FrameClassifierOptions(bundle=str(bundle), **kwargs))
 
     # ------------------------------------------------------------------ properties
@@ -189,22 +190,22 @@ class FrameClassifier:
     @property
     def bundle(self) -> str:
         """Name of the bundle the model came from."""
-        return self._bundle_name
+        return self._provenance.bundle
 
     @property
     def variant(self) -> str:
         """The variant that runs (``fp32``, ``int8``, ...)."""
-        return self._variant
+        return self._provenance.variant
 
     @property
     def providers(self) -> tuple[str, ...]:
         """onnxruntime providers really used."""
-        return self._providers
+        return self._provenance.providers
 
     @property
     def fallback(self) -> str | None:
         """Provider fallback allowed by the device profile and taken, or None."""
-        return self._fallback
+        return self._provenance.fallback
 
     @property
     def labels(self) -> list[str]:
@@ -217,8 +218,7 @@ class FrameClassifier:
     # ------------------------------------------------------------------ core
 
     def _require(self, mode: RunningMode, method: str) -> None:
-        if self._closed:
-            raise InvalidInputError("the classifier is closed; create a new one")
+        self._require_open()
         if self._options.running_mode is not mode:
             raise ValueError(
                 f"{method}() needs running_mode={mode.value!r}, but this classifier was created with "
@@ -258,10 +258,10 @@ class FrameClassifier:
             preprocess_ms=(t1 - t0) * 1e3,
             inference_ms=(t2 - t1) * 1e3,
             postprocess_ms=(t3 - t2) * 1e3,
-            variant=self._variant,
-            providers=self._providers,
-            fallback=self._fallback,
-            bundle=self._bundle_name,
+            variant=self._provenance.variant,
+            providers=self._provenance.providers,
+            fallback=self._provenance.fallback,
+            bundle=self._provenance.bundle,
             scores_sum=float(probs.sum()),
             smoothed=smooth and self._options.smoothing_factor is not None,
             label_change=change,
@@ -369,7 +369,7 @@ class FrameClassifier:
         if self._closed:
             return
         with self._cv:
-            self._closed = True
+            super().close()
             self._cv.notify_all()
         if self._thread is None:
             self._release()
@@ -379,9 +379,3 @@ class FrameClassifier:
     def _release(self) -> None:
         self._session = None
         self._model = None
-
-    def __enter__(self) -> FrameClassifier:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -12,7 +12,7 @@ from live_helpers import LONG
 from edge_sdk.audio import load_audio
 from edge_sdk.bundle import load_bundle
 from edge_sdk.errors import BundleError, InvalidInputError
-from edge_sdk.speech.ctc import CTCModel, FeatureConfig, FeatureStream, greedy_decode, prefix_beam_search
+from edge_sdk.speech.ctc import CTCModel, CTCOptions, FeatureConfig, FeatureStream, greedy_decode, prefix_beam_search
 from edge_sdk.speech.stream import StreamOptions
 
 torch = pytest.importorskip("torch", reason="building the CTC bundle needs torch (pip install 'edge-sdk-ondevice[quantize]')")
@@ -37,7 +37,7 @@ def test_onnx_output_equals_torch_output(ctc_bundle):
 
     root, config = ctc_bundle
     model = build_model(config, seed=3)
-    ctc = CTCModel.create(root, device="x86_64-avx2")
+    ctc = CTCModel.create(CTCOptions(root, device="x86_64-avx2"))
     feats = np.random.default_rng(0).normal(0, 1, (1, config.context_frames + 57, config.n_mels)).astype(np.float32)
     state = tuple(np.random.default_rng(1).normal(0, 0.5, s.shape).astype(np.float32) for s in initial_state(config))
     with torch.no_grad():
@@ -50,7 +50,7 @@ def test_onnx_output_equals_torch_output(ctc_bundle):
 
 def test_chunked_streaming_equals_one_pass(ctc_bundle, speech):
     root, _ = ctc_bundle
-    ctc = CTCModel.create(root, device="x86_64-avx2")
+    ctc = CTCModel.create(CTCOptions(root, device="x86_64-avx2"))
     clip = speech[: 3 * 16000]
     whole = ctc.log_probs(clip)
     utt = ctc.start_utterance()
@@ -109,7 +109,7 @@ def test_prefix_beam_search_probability_matches_brute_force():
 
 def test_stream_api_runs_ctc_natively(ctc_bundle, speech):
     root, _ = ctc_bundle
-    ctc = CTCModel.create(root, device="x86_64-avx2")
+    ctc = CTCModel.create(CTCOptions(root, device="x86_64-avx2"))
     stream = ctc.create_stream(min_silence_ms=560)
     events = []
     for i in range(0, speech.shape[0], 1600):
@@ -126,7 +126,7 @@ def test_closed_ctc_model_and_stream_refuse_further_calls(ctc_bundle, speech):
     from edge_sdk.speech.model import SpeechModel
 
     root, _ = ctc_bundle
-    with CTCModel.create(root, device="x86_64-avx2") as ctc, ctc.create_stream() as stream:
+    with CTCModel.create(CTCOptions(root, device="x86_64-avx2")) as ctc, ctc.create_stream() as stream:
         assert isinstance(ctc, SpeechModel) and ctc.incremental
         stream.accept_waveform(speech[:16000], 16000)
     assert ctc.loaded is None and ctc._session is None
@@ -143,6 +143,25 @@ def test_closed_ctc_model_and_stream_refuse_further_calls(ctc_bundle, speech):
     stream.close()  # both idempotent
 
 
+def test_ctc_model_is_created_from_options_and_keeps_its_provenance_after_close(ctc_bundle, speech):
+    root, _ = ctc_bundle
+    clip = speech[: 3 * 16000]
+    with CTCModel.create(CTCOptions(root, device="x86_64-avx2")) as ctc:
+        want = [s.text for s in ctc.decode(clip)]
+        with CTCModel.create(str(root), device="x86_64-avx2") as sugar:  # a bundle and keywords fill the options in
+            assert [s.text for s in sugar.decode(clip)] == want
+    assert ctc.closed and ctc.provenance.bundle == load_bundle(root).name and ctc.provenance.variant == ctc.variant
+    assert ctc.provenance.to_dict()["providers"] == list(ctc.providers) == ["CPUExecutionProvider"]
+
+
+def test_ctc_options_are_validated_and_not_mixed_with_fields(ctc_bundle):
+    root, _ = ctc_bundle
+    with pytest.raises(InvalidInputError, match="beam_size"):
+        CTCOptions(root, beam_size=0)
+    with pytest.raises(InvalidInputError, match="no other fields"):
+        CTCModel.create(CTCOptions(root), beam_size=2)
+
+
 def test_ctc_bundle_with_bad_vocab_is_refused(ctc_bundle, tmp_path):
     import shutil
 
@@ -152,7 +171,7 @@ def test_ctc_bundle_with_bad_vocab_is_refused(ctc_bundle, tmp_path):
     meta = json.loads((copy / "bundle.json").read_text())
     (copy / meta["assets"]["vocab"]["path"]).write_text('{"not": "a list"}')
     with pytest.raises(BundleError):
-        CTCModel.create(load_bundle(copy), device="x86_64-avx2")
+        CTCModel.create(CTCOptions(load_bundle(copy), device="x86_64-avx2"))
 
 
 def test_stream_options_still_validate_for_ctc(ctc_bundle):
@@ -166,7 +185,7 @@ def test_transcriber_runs_a_ctc_bundle_offline_and_live(ctc_bundle, speech):
     root, _ = ctc_bundle
     asr = Transcriber.create(TranscriberOptions(bundle=str(root), device="x86_64-avx2"))
     clip = speech[: 9 * 16000]
-    direct = CTCModel.create(root, device="x86_64-avx2")
+    direct = CTCModel.create(CTCOptions(root, device="x86_64-avx2"))
     assert [s.text for s in asr.decode(clip)] == [s.text for s in direct.decode(clip)]
     stream = asr.create_stream(min_silence_ms=560)
     events = stream.accept_waveform(clip, 16000) + stream.input_finished()

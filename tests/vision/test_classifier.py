@@ -100,6 +100,9 @@ def test_close_releases_the_session_and_later_calls_raise(vision_bundle):
     gc.collect()
     assert session() is None  # nothing holds the onnxruntime session any more
     assert clf.variant == variant  # provenance stays readable
+    assert clf.closed and clf.provenance.to_dict() == {
+        "bundle": clf.bundle, "variant": variant, "providers": list(clf.providers), "fallback": clf.fallback,
+    }
     with pytest.raises(InvalidInputError, match="closed"):
         clf.classify(np.zeros((240, 320, 3), np.uint8))
     with pytest.raises(InvalidInputError, match="closed"):

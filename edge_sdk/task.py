@@ -76,7 +76,8 @@ class Closeable:
 
 
 class Task(Closeable):
-    """A loaded model's lifecycle (:class:`Closeable`) and its :attr:`provenance`, set once by the subclass."""
+    """A loaded model's lifecycle (:class:`Closeable`) and its :attr:`provenance`, set once by the subclass;
+    ``variant``, ``providers`` and ``fallback`` read it too."""
 
     _provenance: Provenance
 
@@ -84,3 +85,18 @@ class Task(Closeable):
     def provenance(self) -> Provenance:
         """The bundle, variant, providers and fallback this task runs on; readable after :meth:`close`."""
         return self._provenance
+
+    @property
+    def variant(self) -> str:
+        """The variant that runs (``fp32``, ``int8``, ...)."""
+        return self._provenance.variant
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """onnxruntime providers really used."""
+        return self._provenance.providers
+
+    @property
+    def fallback(self) -> str | None:
+        """Provider fallback allowed by the device profile and taken, or None."""
+        return self._provenance.fallback

@@ -133,21 +133,6 @@ class StreamingModel(Task):
     _device: ResolvedDevice
 
     @property
-    def variant(self) -> str:
-        """The variant that runs (``fp32``, ``int8``, ...)."""
-        return self._provenance.variant
-
-    @property
-    def providers(self) -> tuple[str, ...]:
-        """onnxruntime providers really used."""
-        return self._provenance.providers
-
-    @property
-    def fallback(self) -> str | None:
-        """Provider fallback allowed by the device profile and taken, or None."""
-        return self._provenance.fallback
-
-    @property
     def device(self) -> ResolvedDevice:
         """The resolved device the model runs on."""
         return self._device

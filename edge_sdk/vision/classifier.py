@@ -193,21 +193,6 @@ class FrameClassifier(Task):
         return self._provenance.bundle
 
     @property
-    def variant(self) -> str:
-        """The variant that runs (``fp32``, ``int8``, ...)."""
-        return self._provenance.variant
-
-    @property
-    def providers(self) -> tuple[str, ...]:
-        """onnxruntime providers really used."""
-        return self._provenance.providers
-
-    @property
-    def fallback(self) -> str | None:
-        """Provider fallback allowed by the device profile and taken, or None."""
-        return self._provenance.fallback
-
-    @property
     def labels(self) -> list[str]:
         return list(self._labels)
 

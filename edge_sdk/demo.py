@@ -35,7 +35,7 @@ def demo_speech(data: Path, speed: float) -> dict:
     print(f"== speech: {path.name} played live at {speed}x on {asr.bundle.name}/{asr.variant} ({', '.join(asr.providers)})")
     t0 = time.monotonic()
     with FileSource(path, realtime=speed > 0, speed=speed or 1.0) as src:
-        for ev in transcribe_live(src, stream):
+        for ev in transcribe_live(stream, src):
             if ev.kind == "partial":
                 _line(f"  ... {ev.text}")
             elif ev.kind == "final":

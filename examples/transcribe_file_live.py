@@ -37,7 +37,7 @@ def main() -> int:
     after_endpoint_ms, finals = [], []
     # Closing the stream and the transcriber releases their onnxruntime sessions; stats and provenance stay readable.
     with transcriber, stream, FileSource(args.path, realtime=True, speed=args.speed) as source:
-        for event in transcribe_live(source, stream):
+        for event in transcribe_live(stream, source):
             if event.kind == "final":
                 after_endpoint_ms.append(event.endpoint_latency_ms)
                 finals.append(event.text)

@@ -31,7 +31,7 @@ def main() -> int:
     with transcriber, stream, MicrophoneSource(device=args.device, block_ms=args.block_ms) as mic:
         print(f"capturing from {mic.device_name!r} at {mic.sample_rate} Hz; Ctrl-C stops", file=sys.stderr)
         try:
-            for event in transcribe_live(mic, stream):
+            for event in transcribe_live(stream, mic):
                 if event.kind == "partial":
                     print(f"\r\x1b[K... {event.text}", end="", flush=True)
                 elif event.kind == "final":

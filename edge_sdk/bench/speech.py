@@ -92,7 +92,7 @@ class Runner:
         cpu0, t0 = time.process_time(), time.perf_counter()
         block_ms = self.device.capture.audio_block_ms  # the block a microphone on this profile delivers
         with FileSource(next((self.data / "speech" / "long").glob("*.flac")), realtime=True, block_ms=block_ms) as src:
-            events = list(transcribe_live(src, stream))
+            events = list(transcribe_live(stream, src))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         st = stream.stats
         lat = np.asarray(st.final_latencies_ms)

@@ -97,7 +97,7 @@ def run_source(args, open_source) -> int:
     failed = interrupted = False
     try:
         with source:
-            for event in transcribe_live(source, stream):
+            for event in transcribe_live(stream, source):
                 printer.show(event)
                 failed = failed or event.kind == "error"
     except KeyboardInterrupt:

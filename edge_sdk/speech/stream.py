@@ -28,6 +28,7 @@ are delayed only by the lag itself; (4) audio beyond the capture buffer is the s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -162,6 +163,9 @@ class StreamEvent:
         partials_skipped: Partial updates skipped so far because of lag (cumulative).
         reason: Why a final was made (``"endpoint"``, ``"max_utterance"``, ``"flush"``, ``"outage"``), or a
             switch (``"degrade"``, ``"recover"``).
+        bundle, variant, providers, fallback: The provenance of the model the stream decodes with when the
+            event is made (the light model while degraded; after a ``switch``, the model switched to), as offline
+            results carry it; empty for a model without a ``provenance`` (a test double).
     """
 
     kind: str
@@ -175,6 +179,10 @@ class StreamEvent:
     lag_s: float = 0.0
     partials_skipped: int = 0
     reason: str = ""
+    bundle: str = ""
+    variant: str = ""
+    providers: tuple[str, ...] = ()
+    fallback: str | None = None
 
 
 @dataclass
@@ -216,6 +224,10 @@ class _UtteranceDecoder:
     def __init__(self, model: SpeechModel) -> None:
         self.model = model
         self.incremental = bool(model.incremental)
+        # StreamEvent's provenance fields (bundle, variant, providers, fallback) for the events made while this
+        # decoder runs; a SpeechModel need not have a provenance (a test double).
+        provenance = getattr(model, "provenance", None)
+        self.made_by = dataclasses.asdict(provenance) if provenance is not None else {}
         self._state = None
         self._fed = 0
 
@@ -337,7 +349,8 @@ class SpeechStream(Closeable):
         events = self.input_finished()
         now_s = self.stats.samples_received / TARGET_RATE
         log.warning("speech stream input failed at %.2f s: %s", now_s, message)
-        return events + [StreamEvent("error", message, now_s, now_s, lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped)]
+        return events + [StreamEvent("error", message, now_s, now_s, lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped,
+                            **self._decoder.made_by)]
 
     def report_outage(self, gap_s: float) -> list[StreamEvent]:
         """The source reconnected after ``gap_s`` seconds without audio: close the open utterance, report it.
@@ -354,7 +367,8 @@ class SpeechStream(Closeable):
         t = self.stats.samples_received / TARGET_RATE
         msg = f"audio input was lost for {gap_s:.2f} s and reconnected; that audio was not captured"
         log.warning(msg)
-        return events + [StreamEvent("outage", msg, t, t, lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped)]
+        return events + [StreamEvent("outage", msg, t, t, lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped,
+                            **self._decoder.made_by)]
 
     @property
     def lag_s(self) -> float:
@@ -451,7 +465,8 @@ class SpeechStream(Closeable):
             return []
         t = sample / TARGET_RATE
         log.info(msg)
-        return [StreamEvent("lag", msg, t, t, lag_s=lag, partials_skipped=self.stats.partials_skipped)]
+        return [StreamEvent("lag", msg, t, t, lag_s=lag, partials_skipped=self.stats.partials_skipped,
+                            **self._decoder.made_by)]
 
     def _degrade_event(self, sample: int) -> list[StreamEvent]:
         """Switch to the light model when the lag lasts, and back when it has been low for a while."""
@@ -474,7 +489,8 @@ class SpeechStream(Closeable):
         self.stats.switches += 1
         log.warning(msg)
         t = sample / TARGET_RATE
-        return [StreamEvent("switch", msg, t, t, lag_s=lag, partials_skipped=self.stats.partials_skipped, reason="degrade" if self._degraded else "recover")]
+        return [StreamEvent("switch", msg, t, t, lag_s=lag, partials_skipped=self.stats.partials_skipped,
+                            reason="degrade" if self._degraded else "recover", **self._decoder.made_by)]
 
     def _decode(self, start: int, end: int, final: bool) -> tuple[list, float]:
         t0 = time.perf_counter()
@@ -535,7 +551,7 @@ class SpeechStream(Closeable):
             StreamEvent(
                 "partial", text, self._utt_start / TARGET_RATE, window_end / TARGET_RATE, self._utt_index,
                 latency_ms=(now - self._capture_time(window_end)) * 1000, decode_ms=dt * 1000,
-                lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped,
+                lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped, **self._decoder.made_by,
             )
         ]
 
@@ -566,6 +582,7 @@ class SpeechStream(Closeable):
             "final", text, start / TARGET_RATE, end / TARGET_RATE, self._utt_index,
             latency_ms=latency, endpoint_latency_ms=(now - self._capture_time(decided_at)) * 1000,
             decode_ms=dt * 1000, lag_s=self.stats.lag_s, partials_skipped=self.stats.partials_skipped, reason=reason,
+            **self._decoder.made_by,
         )
         self._utt_index += 1
         return [event]
@@ -582,20 +599,27 @@ class SpeechStream(Closeable):
         return events
 
 
-def transcribe_live(source, stream: SpeechStream):
+def transcribe_live(stream: SpeechStream, source):
     """Run a live loop: yield the stream's events for every chunk of ``source``, then flush.
 
+    The model side comes first, as in :func:`~edge_sdk.vision.loop.run_camera` (``classifier, camera``).
     A source that fails (e.g. :class:`~edge_sdk.errors.DeviceError` from a microphone that disappears)
     ends the loop cleanly: the open utterance is finalised and an ``error`` event is yielded last.
 
     Args:
-        source: An iterator of chunks with ``samples``, ``sample_rate`` and ``timestamp_s``.
         stream: The stream to feed.
+        source: An iterator of chunks with ``samples``, ``sample_rate`` and ``timestamp_s``.
 
     Yields:
         :class:`StreamEvent` in order.
+
+    Raises:
+        InvalidInputError: The arguments are in the order of edge-sdk 0.1, ``(source, stream)``.
     """
     from edge_sdk.errors import DeviceError
+
+    if isinstance(source, SpeechStream) and not isinstance(stream, SpeechStream):
+        raise InvalidInputError("transcribe_live takes the stream first, then the source: transcribe_live(stream, source)")
 
     try:
         for chunk in source:

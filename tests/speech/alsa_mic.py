@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 if captured >= pcm.shape[0]:
                     return
 
-        for event in transcribe_live(counted(mic), stream):
+        for event in transcribe_live(stream, counted(mic)):
             events.append(event)
             if event.kind == "error":
                 error = event.text

@@ -32,9 +32,11 @@ class FakeModel:
     device = "auto"
     incremental = False
 
-    def __init__(self, delay_s: float = 0.0, text: str | None = None) -> None:
+    def __init__(self, delay_s: float = 0.0, text: str | None = None, provenance=None) -> None:
         self.delay_s = delay_s
         self.text = text
+        if provenance is not None:  # optional in a SpeechModel: the stream's events then carry it
+            self.provenance = provenance
         self.calls: list[int] = []
 
     def create_stream(self, clock=time.monotonic, **kwargs):

@@ -10,6 +10,7 @@ from edge_sdk.audio import load_audio
 from edge_sdk.errors import InvalidInputError
 from edge_sdk.speech.sources import FileSource
 from edge_sdk.speech.stream import SpeechStream, StreamOptions, transcribe_live
+from edge_sdk.task import Provenance
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +129,23 @@ def test_bad_stream_options_name_the_field(kwargs):
         StreamOptions(**kwargs)
 
 
+def test_events_carry_the_provenance_of_the_model_that_made_them(long_audio):
+    made_by = Provenance("whisper-tiny.en", "int8", ("CPUExecutionProvider",), fallback="cuda->cpu")
+    events = feed(SpeechStream(FakeModel(provenance=made_by)), long_audio[: 8 * 16000])
+    assert events and all((e.bundle, e.variant, e.providers, e.fallback) == tuple(vars(made_by).values()) for e in events)
+    bare = feed(SpeechStream(FakeModel()), long_audio[: 8 * 16000])  # a model without provenance: empty fields
+    assert bare and all((e.bundle, e.variant, e.providers, e.fallback) == ("", "", (), None) for e in bare)
+
+
+def test_transcribe_live_takes_the_stream_first(long_audio, data_dir):
+    stream = SpeechStream(FakeModel())
+    with FileSource(data_dir / f"{LONG}.flac", realtime=False) as src:
+        with pytest.raises(InvalidInputError, match=r"transcribe_live\(stream, source\)"):
+            next(transcribe_live(src, stream))  # the order of 0.1
+        first = next(transcribe_live(stream, src))
+    assert first.kind in ("partial", "final")
+
+
 def test_input_failed_keeps_transcript_and_reports_error(long_audio):
     stream = SpeechStream(FakeModel())
     events = []
@@ -146,7 +164,7 @@ def test_overload_keeps_every_sample_and_skips_partials(data_dir):
     ref = SpeechStream(fast, StreamOptions(min_silence_ms=560))
     stream = SpeechStream(slow, StreamOptions(min_silence_ms=560, max_partial_lag_s=0.5, lag_report_s=0.5))
     with FileSource(path, realtime=False) as src:
-        ref_events = list(transcribe_live(src, ref))
+        ref_events = list(transcribe_live(ref, src))
     with FileSource(path, realtime=True, speed=8.0) as src:
         n = 0
         events = []
@@ -166,7 +184,8 @@ def test_overload_keeps_every_sample_and_skips_partials(data_dir):
 
 @pytest.mark.slow
 def test_lasting_lag_switches_to_the_light_model_and_back(data_dir):
-    heavy, light = FakeModel(delay_s=3.0), FakeModel(text="light")  # 3 s per decode: slower than the 4x feed
+    heavy = FakeModel(delay_s=3.0, provenance=Provenance("whisper", "fp32", ("CPUExecutionProvider",)))
+    light = FakeModel(text="light", provenance=Provenance("whisper", "int8", ("CPUExecutionProvider",)))  # heavy: 3 s per decode, slower than the 4x feed
     opts = StreamOptions(min_silence_ms=560, degrade_lag_s=1.0, degrade_after_s=0.5, recover_after_s=1.0, lag_report_s=5.0)
     stream = SpeechStream(heavy, opts, light_model=light)
     events = []
@@ -179,4 +198,6 @@ def test_lasting_lag_switches_to_the_light_model_and_back(data_dir):
     assert stream.stats.switches == len(switches) and light.calls
     after = [e for e in events[events.index(switches[0]) :] if e.kind == "final"]
     assert after and after[0].text == "light"
+    assert switches[0].variant == "int8" and {e.variant for e in after if e.text == "light"} == {"int8"}
+    assert {e.variant for e in events[: events.index(switches[0])] if e.kind in ("partial", "final")} <= {"fp32"}
     assert stream.stats.samples_lost == 0

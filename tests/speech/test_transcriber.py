@@ -250,6 +250,16 @@ def test_create_stream_returns_a_speech_stream(asr):
         asr.create_stream({"min_silence_ms": 300})
 
 
+def test_live_events_carry_the_transcriber_s_provenance_as_offline_results_do(asr, data_dir):
+    audio = load_audio(data_dir / "speech/public_domain/jfk.flac")[0]
+    _, info = asr.transcribe(audio[:16000], 16000)
+    with asr.create_stream() as stream:
+        finals = [e for e in stream.accept_waveform(audio, 16000) + stream.input_finished() if e.kind == "final"]
+    assert finals and asr.provenance.to_dict() == {k: getattr(info, k) if k != "providers" else list(info.providers)
+                                                   for k in ("bundle", "variant", "providers", "fallback")}
+    assert {(e.bundle, e.variant, e.providers, e.fallback) for e in finals} == {tuple(vars(asr.provenance).values())}
+
+
 def test_decode_options_are_declared_once_with_each_path_s_default():
     from edge_sdk.speech.model import DecodeOptions
     from edge_sdk.speech.stream import StreamOptions

@@ -19,6 +19,8 @@ _PUBLIC = {
     "TranscriberOptions": "edge_sdk.speech.transcriber",
     "SpeechStream": "edge_sdk.speech.stream",
     "StreamOptions": "edge_sdk.speech.stream",
+    "DecodeOptions": "edge_sdk.speech.model",
+    "SpeechModel": "edge_sdk.speech.model",
     "transcribe_live": "edge_sdk.speech.stream",
     "MicrophoneSource": "edge_sdk.speech.sources",
     "FileSource": "edge_sdk.speech.sources",

@@ -69,7 +69,13 @@ def test_the_public_names_load_lazily_from_the_top_level():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == edge_sdk.__all__ and {"Transcriber", "FrameClassifier", "Summarizer"} <= set(edge_sdk.__all__)
+    assert out.stdout.split() == edge_sdk.__all__ == sorted([
+        "Transcriber", "TranscriberOptions", "DecodeOptions", "SpeechModel", "SpeechStream", "StreamOptions", "transcribe_live",
+        "MicrophoneSource", "FileSource", "FrameClassifier", "FrameClassifierOptions", "CameraSource", "run_camera",
+        "speech_events", "camera_results", "on_speech_events", "on_camera_results",
+        "Summarizer", "SummarizerOptions", "RollingSummarizer", "RollingSummaryOptions", "TranscriptSegment",
+        "resolve_device", "EdgeSDKError",
+    ])  # a short list (issue 36 asks for about fifteen): one more needs a reason
     try:
         edge_sdk.NoSuchThing  # noqa: B018
     except AttributeError as exc:

@@ -110,7 +110,8 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class FrameClassifier(Task):
-    """An image classifier over a vision bundle. Create with :meth:`create`; close with :meth:`close` or ``with``.
+    """An image classifier over a vision bundle. Create with ``create(FrameClassifierOptions(...))``, the one
+    constructor (:meth:`share` makes another over the same model); close with :meth:`close` or ``with``.
 
     The model is stateless and shared; the per-source state (last timestamp, smoothed scores,
     live-stream queue) lives in this object, so use one classifier per video source.
@@ -175,11 +176,6 @@ class FrameClassifier(Task):
         if self._model is None:
             raise InvalidInputError("share() on a closed classifier: its model was released; create a new one")
         return FrameClassifier(dataclasses.replace(self._options, **changes), self._model)
-
-    @classmethod
-    def create_from_bundle(cls, bundle: str | Path, **kwargs) -> FrameClassifier:
-        """Sugar for ``create(FrameClassifierOptions(bundle=..., **kwargs))``; :meth:`create` is the constructor."""
-        return cls.create(FrameClassifierOptions(bundle=str(bundle), **kwargs))
 
     # ------------------------------------------------------------------ properties
 

@@ -66,6 +66,7 @@ def register(sub, eval_sub) -> None:
         "--wake-threshold", type=number_in(0, 1, low_open=True), help="wake word probability that triggers (default: 0.5)"
     )
     p.add_argument("--no-wake", action="store_true", default=None, help="serve speech to text only")
+    p.add_argument("--hotwords", metavar="WORD,WORD", help="names the speech may hold, given to Whisper as previous text")
     p.add_argument("--workers", type=int_at_least(1), help="decode threads shared by all clients (default: 2)")
     p.add_argument("--drain-timeout", type=number_in(0), help="seconds open utterances get to finish on SIGTERM (default: 30)")
     p.add_argument(

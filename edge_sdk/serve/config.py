@@ -5,6 +5,7 @@ Example::
     uri = "tcp://0.0.0.0:10300"
     bundle = "whisper-tiny.en"
     wake_words = ["hey_jarvis"]          # or no_wake = true
+    hotwords = ["Lumiflex", "Saoirse"]   # names the speech may hold (Whisper's previous-text prompt)
     metrics_port = 9108
 
     [mqtt]
@@ -48,6 +49,7 @@ TOP_LEVEL = {
     "drain_timeout_s": "drain_timeout",
     "metrics_port": "metrics_port",
     "metrics_host": "metrics_host",
+    "hotwords": "hotwords",
 }
 MQTT_KEYS = {
     "host",
@@ -122,7 +124,16 @@ def serve_options(args) -> ServeOptions:
         metrics_host=merged.get("metrics_host", defaults["metrics_host"].default),
         mqtt=mqtt,
         cameras=cameras,
+        hotwords=_hotwords(merged.get("hotwords", ()), args),
     )
+
+
+def _hotwords(value, args) -> tuple[str, ...]:
+    if isinstance(value, str):  # hotwords = "Lumiflex,Saoirse" reads as the flag does
+        return tuple(w.strip() for w in value.split(","))
+    if not isinstance(value, (list, tuple)):
+        raise InvalidInputError(f"serve config {getattr(args, 'config', None)}: hotwords must be a list of words, not {value!r}")
+    return tuple(value)
 
 
 def _table(value, what: str, path) -> dict:

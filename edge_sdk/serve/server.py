@@ -53,6 +53,7 @@ class ServeOptions:
         metrics_host: Address of the metrics port (127.0.0.1: this box only).
         mqtt: Broker to publish states and Home Assistant discovery to; None publishes nothing.
         cameras: Camera pipelines whose top label goes to MQTT.
+        hotwords: Names the speech may hold (``TranscriberOptions.hotwords``).
     """
 
     uri: str = DEFAULT_URI
@@ -68,6 +69,7 @@ class ServeOptions:
     metrics_host: str = "127.0.0.1"
     mqtt: MqttOptions | None = None
     cameras: tuple[CameraPipelineOptions, ...] = ()
+    hotwords: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         parsed = urlparse(self.uri)
@@ -136,7 +138,9 @@ class WyomingServer:
         require("prometheus_client", "serve")
         if options.mqtt is not None:
             require("paho.mqtt.client", "serve")
-        transcriber = Transcriber.create(TranscriberOptions(bundle=options.bundle, variant=options.variant, device=options.device))
+        transcriber = Transcriber.create(
+            TranscriberOptions(bundle=options.bundle, variant=options.variant, device=options.device, hotwords=options.hotwords)
+        )
         spotter = WakeWordSpotter.create(options.wake) if options.wake is not None else None
         server: WyomingServer | None = None
 

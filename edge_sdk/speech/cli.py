@@ -23,13 +23,19 @@ def _live_cli():
         return None
 
 
+def hotwords_arg(text: str) -> tuple[str, ...]:
+    """``--hotwords 'Lumiflex,Saoirse'`` as a tuple; each word is checked by ``TranscriberOptions``."""
+    return tuple(w.strip() for w in text.split(","))
+
+
 def _transcriber(args):
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 
     check_variant(args.bundle, args.variant, args.allow_refused)
     return Transcriber.create(
         TranscriberOptions(bundle=args.bundle, variant=args.variant, device=getattr(args, "profile", None) or "auto", beam_size=args.beam_size,
-                           word_timestamps=getattr(args, "word_timestamps", False), max_duration_s=getattr(args, "max_duration_s", None))
+                           word_timestamps=getattr(args, "word_timestamps", False), max_duration_s=getattr(args, "max_duration_s", None),
+                           hotwords=getattr(args, "hotwords", ()))
     )
 
 
@@ -83,6 +89,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", default=DEFAULT_BUNDLE, help=f"bundle name or folder (default {DEFAULT_BUNDLE})")
     add_variant_arguments(p)
     p.add_argument("--beam-size", type=int_at_least(1), default=1, help="1 for greedy search (default), up to 16 for beam search")
+    p.add_argument("--hotwords", type=hotwords_arg, default=(), metavar="WORD,WORD",
+                   help="names the audio may hold, given to Whisper as previous text (e.g. 'Lumiflex,Saoirse')")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 

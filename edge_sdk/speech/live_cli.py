@@ -77,7 +77,7 @@ def _model(args):
     return Transcriber.create(
         TranscriberOptions(
             bundle=bundle, variant=getattr(args, "variant", None), device=getattr(args, "profile", None) or "auto",
-            beam_size=getattr(args, "beam_size", 1),
+            beam_size=getattr(args, "beam_size", 1), hotwords=getattr(args, "hotwords", ()),
         )
     )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -74,6 +75,16 @@ class TranscriberOptions(DecodeOptions):
             aligned with the decoder's cross-attention as Whisper does; costs one more decoder pass per window.
         max_duration_s: Refuse audio longer than this, before decoding it (read from a file's header);
             None (the default): any length. Memory does not depend on it: files are streamed either way.
+        hotwords: Names and rare words the audio is likely to hold (``("Lumiflex", "Saoirse")``), given to
+            Whisper as previous text (``<|startofprev|>`` tokens, as faster-whisper's ``hotwords``). Tokenized once.
+            Every window of ``transcribe()`` and every ``decode()`` (so every utterance of a live stream over this
+            transcriber too) is decoded as usual, then decoded again on the same encoder output with the hotwords
+            before its previous text; the second result is kept only when it holds more of the hotwords and is not
+            unreliable. Always prompting costs tiny.en 1.7 to 3 points of WER on the shared clips, which hold no
+            hotword; this rule keeps them unchanged at one more decoder pass per window
+            (``benchmarks/experiments/hotwords``). Previous text fills the rest of Whisper's 223-token prompt;
+            hotwords over the limit keep their last tokens (logged). CTC bundles have no text prompt and refuse
+            them (``Transcriber.create`` raises).
     """
 
     bundle: str = DEFAULT_BUNDLE
@@ -87,6 +98,7 @@ class TranscriberOptions(DecodeOptions):
     word_timestamps: bool = False
     no_repeat_ngram_size: int = 0
     max_duration_s: float | None = None
+    hotwords: tuple[str, ...] = ()
     allow_refused: bool = False  # load a variant its own quality gate refused (for inspection)
 
     def __post_init__(self) -> None:
@@ -107,6 +119,21 @@ class TranscriberOptions(DecodeOptions):
         if self.max_duration_s is not None and (isinstance(self.max_duration_s, bool) or not isinstance(self.max_duration_s, (int, float))
                                                 or not self.max_duration_s > 0):
             raise InvalidInputError(f"max_duration_s {self.max_duration_s!r} must be None (any length) or seconds > 0")
+        _check_hotwords(self.hotwords)
+
+
+def _check_hotwords(hotwords) -> None:
+    if not isinstance(hotwords, tuple):
+        raise InvalidInputError(f"hotwords {hotwords!r} must be a tuple of words, e.g. hotwords=('Lumiflex', 'Saoirse')")
+    for word in hotwords:
+        if not isinstance(word, str) or not word.strip():
+            raise InvalidInputError(f"hotword {word!r} in {hotwords!r} must be a non-empty string")
+
+
+def hotword_prompt(hotwords: tuple[str, ...]) -> str:
+    """The previous text that ``hotwords`` become: ``" Lumiflex, Saoirse."`` (a leading space, as Whisper's
+    previous text starts mid-stream; a list reads as text the model has seen)."""
+    return " " + ", ".join(w.strip() for w in hotwords) + "." if hotwords else ""
 
 
 def window_frames(n_samples: int, margin_s: float) -> int:
@@ -151,6 +178,9 @@ class Transcriber(StreamingModel):
             margin = float(bundle.preprocessing_of(loaded.variant).get("window_margin_s", 30.0))
         self.window_margin_s = margin
         self._alignment_heads = _alignment_heads(bundle, loaded, decoder, options.word_timestamps) if decoder else []
+        self._hotword_tokens = _hotword_tokens(options.hotwords, decoder) if decoder else []
+        self._hotword_re = re.compile(r"\b(?:" + "|".join(re.escape(w.strip()) for w in options.hotwords) + r")\b",
+                                      re.IGNORECASE) if options.hotwords else None
 
     @classmethod
     def create(cls, options: TranscriberOptions | None = None) -> Transcriber:
@@ -169,6 +199,10 @@ class Transcriber(StreamingModel):
             raise BundleError(f"bundle {bundle.name!r} is a {bundle.task} bundle; Transcriber needs a speech bundle")
         if bundle.family == "ctc":
             from edge_sdk.speech.ctc import CTCModel, CTCOptions
+
+            if options.hotwords:
+                raise InvalidInputError(f"bundle {bundle.name!r} is CTC, which has no text prompt for hotwords "
+                                        f"{options.hotwords!r}; use a Whisper bundle, or leave hotwords out")
 
             ctc = CTCModel.create(CTCOptions(bundle, variant=options.variant, device=options.device, beam_size=options.beam_size))
             return cls(options, bundle, ctc.loaded, None, ctc=ctc)
@@ -317,10 +351,7 @@ class Transcriber(StreamingModel):
         """
         o = self.options
         dec = self._decoder
-        cap = min(dec.max_target_positions // 2, int(MAX_TOKENS_PER_S * content_s) + 16)
-
-        generate = partial(dec.generate, prompt=prompt, max_new_tokens=cap, max_timestamp_s=content_s,
-                           no_repeat_ngram_size=o.no_repeat_ngram_size)
+        generate = partial(self._generate, prompt=prompt, content_s=content_s)
 
         def run(frames: int, beam: int) -> tuple[DecodeResult, list[np.ndarray]]:
             cross = dec.encode(log_mel(chunk, frames))
@@ -337,6 +368,26 @@ class Transcriber(StreamingModel):
             if not self._unreliable(retry) or retry.avg_logprob > result.avg_logprob:
                 result = retry
         return result, cross
+
+    def _generate(self, cross: list[np.ndarray], prompt: list[int], content_s: float, beam_size: int,
+                  no_speech_stop: float | None = None) -> DecodeResult:
+        dec = self._decoder
+        cap = min(dec.max_target_positions // 2, int(MAX_TOKENS_PER_S * content_s) + 16)
+        return dec.generate(cross, prompt=prompt, max_new_tokens=cap, max_timestamp_s=content_s, beam_size=beam_size,
+                            no_speech_stop=no_speech_stop, no_repeat_ngram_size=self.options.no_repeat_ngram_size)
+
+    def _with_hotwords(self, result: DecodeResult, cross: list[np.ndarray], previous: list[int], content_s: float) -> DecodeResult:
+        """``result``, or the window decoded again with the hotwords in its prompt when that holds more of them."""
+        hot = self._generate(cross, self._prompt(previous), content_s, self.options.beam_size, self.options.no_speech_hard_threshold)
+        count = self._hotword_re.findall
+        if len(count(hot.text)) > len(count(result.text)) and not self._unreliable(hot) and not self._silent(hot):
+            return hot
+        return result
+
+    def _prompt(self, previous: list[int]) -> list[int]:
+        """The hotwords' tokens, then the last of ``previous`` that fit Whisper's prompt limit."""
+        room = self._decoder.max_target_positions // 2 - 1 - len(self._hotword_tokens)
+        return [*self._hotword_tokens, *(previous[-room:] if room > 0 else [])]
 
     def _unreliable(self, r: DecodeResult) -> bool:
         o = self.options
@@ -365,7 +416,10 @@ class Transcriber(StreamingModel):
             content_s = chunk.shape[0] / SAMPLE_RATE
             if chunk.shape[0] < HOP_LENGTH:  # under 10 ms: nothing an encoder frame could hold
                 break
-            result, cross = self._decode_window(chunk, prompt if self.options.condition_on_previous_text else [], content_s)
+            previous = prompt if self.options.condition_on_previous_text else []
+            result, cross = self._decode_window(chunk, previous[-(self._decoder.max_target_positions // 2 - 1) :], content_s)
+            if self._hotword_tokens:
+                result = self._with_hotwords(result, cross, previous, content_s)
             skip = self._silent(result) or (self.options.drop_unreliable and self._unreliable(result)) or not result.text.strip()
             if skip:  # as Whisper: a window judged silent or unreliable is skipped whole
                 seek += chunk.shape[0]
@@ -429,6 +483,17 @@ class SampleWindow:
         if len(parts) > 1:
             self._buf = np.concatenate(parts) if parts[0].shape[0] or len(parts) > 2 else parts[1]
         return self._buf[:n]
+
+
+def _hotword_tokens(hotwords: tuple[str, ...], decoder: WhisperDecoder) -> list[int]:
+    """Tokens of the hotwords' prompt text, the last ones kept when they pass Whisper's prompt limit."""
+    tokens = decoder.tok.encode(hotword_prompt(hotwords)) if hotwords else []
+    limit = decoder.max_target_positions // 2 - 1
+    if len(tokens) > limit:
+        log.warning("hotwords are %d tokens, over Whisper's prompt limit of %d: the first %d are left out",
+                    len(tokens), limit, len(tokens) - limit)
+        tokens = tokens[-limit:]
+    return tokens
 
 
 def _why(r: DecodeResult) -> str:

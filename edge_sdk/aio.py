@@ -78,6 +78,7 @@ class AsyncEvents:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = False
         self.dropped = 0
 
     @property
@@ -86,8 +87,9 @@ class AsyncEvents:
         return self._thread
 
     def __aiter__(self) -> AsyncIterator:
-        if self._thread is not None:
+        if self._started:
             raise InvalidInputError(f"{self._name} events can be iterated once; create new ones")
+        self._started = True
         # not kept on self: when the consumer drops the generator, it is finalised (and the worker stopped) at once
         return self._events(asyncio.get_running_loop())
 

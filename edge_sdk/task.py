@@ -45,6 +45,21 @@ class Provenance:
         return {"bundle": self.bundle, "variant": self.variant, "providers": list(self.providers), "fallback": self.fallback}
 
 
+class CarriesProvenance:
+    """A result or event whose flat fields ``bundle``, ``variant``, ``providers`` and ``fallback`` say what produced
+    it; :attr:`provenance` gathers them as the task's :attr:`Task.provenance` does."""
+
+    bundle: str
+    variant: str
+    providers: tuple[str, ...]
+    fallback: str | None
+
+    @property
+    def provenance(self) -> Provenance:
+        """The four provenance fields as one :class:`Provenance`."""
+        return Provenance(self.bundle, self.variant, tuple(self.providers), self.fallback)
+
+
 class Closeable:
     """The end of a task's life: ``with`` calls :meth:`close`, and calls after it raise.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge_sdk.speech.alignment import Word
+from edge_sdk.task import CarriesProvenance
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class TranscriptionInfo:
+class TranscriptionInfo(CarriesProvenance):
     """What was transcribed and by what.
 
     Attributes:

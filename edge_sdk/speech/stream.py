@@ -41,7 +41,7 @@ from edge_sdk.audio import TARGET_RATE, convert
 from edge_sdk.errors import InvalidInputError
 from edge_sdk.speech.model import DecodeOptions, SpeechModel, require_speech_model
 from edge_sdk.speech.vad import WINDOW, Endpointer, SileroVAD, VadOptions
-from edge_sdk.task import Closeable
+from edge_sdk.task import CarriesProvenance, Closeable
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class StreamOptions(DecodeOptions):
 
 
 @dataclass(frozen=True)
-class StreamEvent:
+class StreamEvent(CarriesProvenance):
     """One result of a :class:`SpeechStream`. Times ``start_s``/``end_s`` are stream time (seconds of audio).
 
     Attributes:

@@ -14,7 +14,7 @@ from tokenizers import Tokenizer
 
 from edge_sdk.errors import BundleError, EmptyInputError, InvalidInputError
 from edge_sdk.runtime import load_model
-from edge_sdk.task import Provenance, Task
+from edge_sdk.task import CarriesProvenance, Provenance, Task
 from edge_sdk.text.generate import GenerationOptions, Seq2SeqDecoder
 from edge_sdk.text.textinput import as_text
 
@@ -49,7 +49,7 @@ class AbstractiveOptions:
 
 
 @dataclass(frozen=True)
-class AbstractiveSummary:
+class AbstractiveSummary(CarriesProvenance):
     """Generated summary text, its token ids, and what produced it (``fallback``: the provider fallback taken, or
     None)."""
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge_sdk.task import CarriesProvenance
+
 
 @dataclass(frozen=True)
 class Category:
@@ -24,7 +26,7 @@ class LabelChange:
 
 
 @dataclass(frozen=True)
-class ClassificationResult:
+class ClassificationResult(CarriesProvenance):
     """Top-k categories of one image or frame, what produced them, and where the time went.
 
     ``categories`` holds raw softmax scores, or the exponential moving average of them when the

@@ -255,9 +255,9 @@ def test_live_events_carry_the_transcriber_s_provenance_as_offline_results_do(as
     _, info = asr.transcribe(audio[:16000], 16000)
     with asr.create_stream() as stream:
         finals = [e for e in stream.accept_waveform(audio, 16000) + stream.input_finished() if e.kind == "final"]
-    assert finals and asr.provenance.to_dict() == {k: getattr(info, k) if k != "providers" else list(info.providers)
-                                                   for k in ("bundle", "variant", "providers", "fallback")}
-    assert {(e.bundle, e.variant, e.providers, e.fallback) for e in finals} == {tuple(vars(asr.provenance).values())}
+    assert finals and info.provenance == asr.provenance and {e.provenance for e in finals} == {asr.provenance}
+    assert asr.provenance.to_dict() == {"bundle": info.bundle, "variant": info.variant, "providers": list(info.providers),
+                                        "fallback": info.fallback}
 
 
 def test_decode_options_are_declared_once_with_each_path_s_default():

@@ -95,6 +95,7 @@ def test_wrong_mode_methods_raise_value_error(vision_bundle):
 def test_close_releases_the_session_and_later_calls_raise(vision_bundle):
     clf = FrameClassifier.create(FrameClassifierOptions(bundle=str(vision_bundle)))
     variant = clf.variant
+    assert clf.classify(np.zeros((240, 320, 3), np.uint8)).provenance == clf.provenance  # results say what the task does
     session = weakref.ref(clf._session)
     clf.close()
     gc.collect()

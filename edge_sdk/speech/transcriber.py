@@ -204,7 +204,8 @@ class Transcriber(StreamingModel):
                 raise InvalidInputError(f"bundle {bundle.name!r} is CTC, which has no text prompt for hotwords "
                                         f"{options.hotwords!r}; use a Whisper bundle, or leave hotwords out")
 
-            ctc = CTCModel.create(CTCOptions(bundle, variant=options.variant, device=options.device, beam_size=options.beam_size))
+            ctc = CTCModel.create(CTCOptions(bundle, variant=options.variant, device=options.device, beam_size=options.beam_size,
+                                             allow_refused=options.allow_refused))
             return cls(options, bundle, ctc.loaded, None, ctc=ctc)
         if bundle.family != "whisper":
             raise BundleError(f"bundle {bundle.name!r} has model family {bundle.family!r}; Transcriber runs 'whisper' and 'ctc'")

@@ -65,7 +65,7 @@ def test_int8_corpus_wer_within_budget_of_fp32(asr, data_dir):
     fp32_wer = asr.bundle.variants["fp32"].metrics["wer"]
     assert result.n == 44 and result.variant == "int8"
     assert result.wer <= fp32_wer + 0.3, (result.wer, fp32_wer)
-    assert result.wer < 8.0
+    assert result.wer == pytest.approx(asr.bundle.variants["int8"].metrics["wer"], abs=0.01)  # as its gate measured
 
 
 def test_jfk_exact_transcript_from_44k_stereo_24bit(asr, data_dir):
@@ -90,7 +90,7 @@ def test_transcribe_is_lazy_and_windows_long_audio(asr, data_dir):
     ends = [s.end_s for s in segments]
     assert ends == sorted(ends) and all(s.start_s < s.end_s for s in segments)
     wer = corpus_wer([" ".join(r for _, r in rows)], [" ".join(s.text for s in segments)])
-    assert wer < 10.0, wer
+    assert wer <= 1.8, wer  # 1 error in 116 words measured (int8); 2 allowed, a third is a regression
 
 
 def test_no_repeat_ngram_size_forbids_a_repeated_run_of_text_tokens(speech_bundle, data_dir):

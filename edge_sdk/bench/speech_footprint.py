@@ -29,7 +29,7 @@ REFERENCE = "ref:faster-whisper"
 def _system(variant: str, threads: int):
     """``(transcribe(audio) -> text, model size in MB)`` for a bundle variant or the reference."""
     if variant == REFERENCE:
-        from edge_sdk.bench.speech import faster_whisper_folder, faster_whisper_model
+        from edge_sdk.bench.references import faster_whisper_folder, faster_whisper_model
 
         model = faster_whisper_model(threads)
 

@@ -25,12 +25,11 @@ class Runner:
         records = load_jsonl(data / "text" / "summaries.jsonl")
         self.records = records[:5] if quick else records[::3]
         if variant == "ref:onnxruntime-fp32":
-            import onnxruntime as ort
-
+            from edge_sdk.bench.references import onnxruntime_default_session
             from edge_sdk.runtime import load_model
 
             model = load_model(BUNDLE, "fp32", device, task="text")
-            plain = ort.InferenceSession(model.bundle.read(model.variant.files["encoder"]), providers=["CPUExecutionProvider"])
+            plain = onnxruntime_default_session(model.bundle.read(model.variant.files["encoder"]))
             encoder = SentenceEncoder(plain, model.bundle.read_asset("tokenizer"), model.bundle.preprocessing["max_tokens"])
             self.summarizer = Summarizer(SummarizerOptions(bundle=BUNDLE, variant="fp32"), encoder, model)
             self.providers = tuple(plain.get_providers())

@@ -3,12 +3,11 @@ top-1 on the labelled photos, and the camera loop (FPS, frame age, drops) on a 3
 
 References: ``ref:onnxruntime-fp32`` (the bundle's fp32 ONNX in a default onnxruntime session) and
 ``ref:onnxruntime-int8-default`` (``quantize_static`` with every default, calibrated on the same
-photos), both fed by the same preprocessing.
+photos), both fed by the same preprocessing; both come from :mod:`edge_sdk.bench.references`.
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,32 +39,6 @@ def labelled(data: Path, quick: bool) -> list[tuple[Path, int]]:
     return rows if quick else rows + read_label_tsv(data / "images" / "calibration" / "labels.tsv")
 
 
-def _plain_session(model: bytes):
-    import onnxruntime as ort
-
-    return ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-
-
-def _default_int8(fp32: bytes, calibration: list[np.ndarray]) -> bytes:
-    from onnxruntime.quantization import CalibrationDataReader, quantize_static
-
-    name = _plain_session(fp32).get_inputs()[0].name
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(calibration)
-
-        def get_next(self):
-            x = next(self.it, None)
-            return None if x is None else {name: x}
-
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(fp32)
-        quantize_static(str(src), str(dst), Reader())
-        return dst.read_bytes()
-
-
 def load_bundle_size(variant: str) -> float:
     from edge_sdk.bundle import load_bundle
 
@@ -83,6 +56,7 @@ class Runner:
         self.photos = [(load_image(p), idx) for p, idx in labelled(data, quick)]
         self.bundle_name = BUNDLE
         if variant.startswith("ref:"):
+            from edge_sdk.bench.references import onnxruntime_default_session, onnxruntime_int8_default
             from edge_sdk.bundle import load_bundle
 
             bundle = load_bundle(BUNDLE)
@@ -90,8 +64,8 @@ class Runner:
             fp32 = bundle.read(bundle.variants["fp32"].files["model"])
             if variant == "ref:onnxruntime-int8-default":
                 calib = sorted((data / "images" / "calibration").glob("*.jpg"))[::7][:32]
-                fp32 = _default_int8(fp32, [preprocess(load_image(p), pre) for p in calib])
-            sess = _plain_session(fp32)
+                fp32 = onnxruntime_int8_default(fp32, [preprocess(load_image(p), pre) for p in calib])
+            sess = onnxruntime_default_session(fp32)
             name = sess.get_inputs()[0].name
             self.model_size_mb = round(len(fp32) / 1e6, 2)
             self.providers = tuple(sess.get_providers())

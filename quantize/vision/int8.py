@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edge_sdk.errors import QualityGateError
+from edge_sdk.quantize.calibration import CalibrationReader
 from edge_sdk.quantize.vision.export import INPUT_NAME
 from edge_sdk.quantize.vision.gptq import round_weights, weight_grid
 from edge_sdk.quantize.vision.probe import conv_inputs, session, weighted_convs
@@ -65,15 +66,6 @@ class Int8Recipe:
         method = f"percentile-{self.percentile:g}" if custom else self.method
         weights = "/bias-corrected" if self.bias_correction else "/gptq" if self.gptq else "/qat" if self.qat else ""
         return f"{method}/{self.int8_format}/exclude={self.exclude}{weights}"
-
-
-class _Reader(CalibrationDataReader):
-    def __init__(self, inputs: np.ndarray):
-        self._it = iter(inputs[i : i + 1] for i in range(len(inputs)))
-
-    def get_next(self):
-        x = next(self._it, None)
-        return None if x is None else {INPUT_NAME: x}
 
 
 def predict(path: Path, inputs: np.ndarray, batch: int = 16, float_weights_at_load: bool = False) -> np.ndarray:
@@ -245,7 +237,7 @@ def quantize_int8(pre: Path, out: Path, calib: np.ndarray, recipe: Int8Recipe, e
     quantize_static(
         str(pre),
         str(out),
-        _Reader(calib),
+        CalibrationReader(calib, INPUT_NAME),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
         activation_type=act,

@@ -27,8 +27,8 @@ import numpy as np
 
 from edge_sdk.bundle import Bundle, load_bundle
 from edge_sdk.errors import BundleError, InvalidInputError
-from edge_sdk.speech.model import StreamingModel
 from edge_sdk.speech.results import Segment
+from edge_sdk.speech.stream import StreamingModel
 from edge_sdk.task import Provenance
 
 if TYPE_CHECKING:

@@ -11,9 +11,7 @@ decodes with. Whisper (:class:`~edge_sdk.speech.transcriber.Transcriber`) and CT
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -21,12 +19,10 @@ import numpy as np
 
 from edge_sdk.errors import InvalidInputError
 from edge_sdk.speech.results import Segment
-from edge_sdk.task import Task
 
 if TYPE_CHECKING:
     from edge_sdk.devices.resolve import ResolvedDevice
-    from edge_sdk.speech.stream import SpeechStream, StreamOptions
-    from edge_sdk.speech.vad import SileroVAD
+
 
 @dataclass(frozen=True, kw_only=True)
 class DecodeOptions:
@@ -121,51 +117,6 @@ class SpeechModel(Protocol):
 
     def start_utterance(self) -> Utterance:
         """A native streaming decoder for one utterance (only when :attr:`incremental` is True)."""
-
-
-class StreamingModel(Task):
-    """What the SDK's speech models (``Transcriber``, ``CTCModel``) share besides the protocol: their lifecycle
-    and provenance (:class:`~edge_sdk.task.Task`), and :meth:`create_stream`.
-
-    A subclass sets ``_provenance`` and ``_device`` when it loads its model; both stay readable after ``close()``.
-    """
-
-    _device: ResolvedDevice
-
-    @property
-    def device(self) -> ResolvedDevice:
-        """The resolved device the model runs on."""
-        return self._device
-
-    def create_stream(
-        self,
-        options: StreamOptions | None = None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        light_model: SpeechModel | None = None,
-        vad: SileroVAD | None = None,
-        **fields,
-    ) -> SpeechStream:
-        """A live :class:`~edge_sdk.speech.stream.SpeechStream` over this model: one per audio source.
-
-        Args:
-            options: The stream's options; None: the defaults.
-            clock: The stream's clock (see :class:`~edge_sdk.speech.stream.SpeechStream`).
-            light_model: A lighter model to decode with while the stream lags (see ``StreamOptions.degrade_lag_s``).
-            vad: A :class:`~edge_sdk.speech.vad.SileroVAD` to use instead of the one from the model's bundle.
-            **fields: Fields of :class:`~edge_sdk.speech.stream.StreamOptions`, set over ``options``
-                (``create_stream(min_silence_ms=300)``).
-
-        Raises:
-            InvalidInputError: A bad option, or a closed model.
-        """
-        from edge_sdk.speech.stream import SpeechStream, StreamOptions
-
-        self._require_open()
-        if options is not None and not isinstance(options, StreamOptions):
-            raise InvalidInputError(f"options must be a StreamOptions, not {type(options).__name__}; pass fields as keywords")
-        options = dataclasses.replace(options, **fields) if options is not None else StreamOptions(**fields)
-        return SpeechStream(self, options, vad=vad, light_model=light_model, clock=clock)
 
 
 def require_speech_model(model: object, role: str = "model") -> SpeechModel:

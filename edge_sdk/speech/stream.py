@@ -33,7 +33,9 @@ import logging
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,7 +43,10 @@ from edge_sdk.audio import TARGET_RATE, convert
 from edge_sdk.errors import InvalidInputError
 from edge_sdk.speech.model import DecodeOptions, SpeechModel, require_speech_model
 from edge_sdk.speech.vad import WINDOW, Endpointer, SileroVAD, VadOptions
-from edge_sdk.task import CarriesProvenance, Closeable
+from edge_sdk.task import CarriesProvenance, Closeable, Task
+
+if TYPE_CHECKING:
+    from edge_sdk.devices.resolve import ResolvedDevice
 
 log = logging.getLogger(__name__)
 
@@ -630,3 +635,46 @@ def transcribe_live(stream: SpeechStream, source):
         yield from stream.input_failed(str(exc))
         return
     yield from stream.input_finished()
+
+
+class StreamingModel(Task):
+    """What the SDK's speech models (``Transcriber``, ``CTCModel``) share besides the protocol: their lifecycle
+    and provenance (:class:`~edge_sdk.task.Task`), and :meth:`create_stream`.
+
+    A subclass sets ``_provenance`` and ``_device`` when it loads its model; both stay readable after ``close()``.
+    """
+
+    _device: ResolvedDevice
+
+    @property
+    def device(self) -> ResolvedDevice:
+        """The resolved device the model runs on."""
+        return self._device
+
+    def create_stream(
+        self,
+        options: StreamOptions | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        light_model: SpeechModel | None = None,
+        vad: SileroVAD | None = None,
+        **fields,
+    ) -> SpeechStream:
+        """A live :class:`~edge_sdk.speech.stream.SpeechStream` over this model: one per audio source.
+
+        Args:
+            options: The stream's options; None: the defaults.
+            clock: The stream's clock (see :class:`~edge_sdk.speech.stream.SpeechStream`).
+            light_model: A lighter model to decode with while the stream lags (see ``StreamOptions.degrade_lag_s``).
+            vad: A :class:`~edge_sdk.speech.vad.SileroVAD` to use instead of the one from the model's bundle.
+            **fields: Fields of :class:`~edge_sdk.speech.stream.StreamOptions`, set over ``options``
+                (``create_stream(min_silence_ms=300)``).
+
+        Raises:
+            InvalidInputError: A bad option, or a closed model.
+        """
+        self._require_open()
+        if options is not None and not isinstance(options, StreamOptions):
+            raise InvalidInputError(f"options must be a StreamOptions, not {type(options).__name__}; pass fields as keywords")
+        options = dataclasses.replace(options, **fields) if options is not None else StreamOptions(**fields)
+        return SpeechStream(self, options, vad=vad, light_model=light_model, clock=clock)

@@ -28,8 +28,9 @@ from edge_sdk.errors import BundleError, EmptyInputError, InputTooLargeError, In
 from edge_sdk.speech.alignment import ENCODER_FRAMES_PER_S, Word, align_words
 from edge_sdk.speech.decoding import DecodeResult, WhisperDecoder
 from edge_sdk.speech.features import CHUNK_FRAMES, FRAMES_PER_SECOND, HOP_LENGTH, SAMPLE_RATE, log_mel
-from edge_sdk.speech.model import DecodeOptions, StreamingModel, Utterance
+from edge_sdk.speech.model import DecodeOptions, Utterance
 from edge_sdk.speech.results import Segment, TranscriptionInfo
+from edge_sdk.speech.stream import StreamingModel
 from edge_sdk.speech.tokenizer import WhisperTokenizer
 from edge_sdk.task import Provenance
 

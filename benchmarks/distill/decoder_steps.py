@@ -1,6 +1,6 @@
 """Decoder step of a distilled Whisper student against the teacher, in several interleaved rounds.
 
-One round of ``edge_sdk.quantize.distill.speech``'s side-by-side timing moves by up to +-40 % on a shared 2-core
+One round of ``edge_sdk.quantize.distill.students.speech``'s side-by-side timing moves by up to +-40 % on a shared 2-core
 machine; the median of the per-round ratios is the figure to quote.
 
     EDGE_SDK_HOME=.cache/test-home python benchmarks/distill/decoder_steps.py .cache/distill/speech-v6 [--rounds 5]
@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 from edge_sdk.bundle import load_bundle
-from edge_sdk.quantize.distill.measure import speedup_rounds
-from edge_sdk.quantize.distill.speech import decoder_step_ms
+from edge_sdk.quantize.distill.ship.measure import speedup_rounds
+from edge_sdk.quantize.distill.students.speech import decoder_step_ms
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_sdk.quantize.distill.speech import WER_BUDGET_POINTS
+from edge_sdk.quantize.distill.students.speech import WER_BUDGET_POINTS
 from edge_sdk.speech.evaluate import evaluate, read_manifest, word_errors
 from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 

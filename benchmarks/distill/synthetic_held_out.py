@@ -18,9 +18,9 @@ from pathlib import Path
 
 import soundfile as sf
 
-from edge_sdk.quantize.distill.audio_corpus import TTS_ENGINES, synthetic_clips, write_manifest
-from edge_sdk.quantize.distill.corpus import read_documents, sentence_split
-from edge_sdk.quantize.distill.speech import spoken_sentences
+from edge_sdk.quantize.distill.data.audio_corpus import TTS_ENGINES, synthetic_clips, write_manifest
+from edge_sdk.quantize.distill.data.corpus import read_documents, sentence_split
+from edge_sdk.quantize.distill.students.speech import spoken_sentences
 from edge_sdk.quantize.speech.prepare import shared_data
 
 PLAIN = re.compile(r"[A-Za-z ,.;:'?!-]+")

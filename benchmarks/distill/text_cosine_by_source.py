@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge_sdk.quantize.distill.corpus import read_documents, sentence_split, split_sentences
-from edge_sdk.quantize.distill.text import TEACHER_MAX_TOKENS, TextDistillConfig, eval_sentences
-from edge_sdk.quantize.distill.text_student import (
+from edge_sdk.quantize.distill.data.corpus import read_documents, sentence_split, split_sentences
+from edge_sdk.quantize.distill.students.text import TEACHER_MAX_TOKENS, TextDistillConfig, eval_sentences
+from edge_sdk.quantize.distill.students.text_student import (
     Tokenize,
     embed_all,
     load_student_weights,

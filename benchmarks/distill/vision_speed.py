@@ -1,6 +1,6 @@
 """The distilled vision student against each teacher it learnt from, in several interleaved rounds.
 
-One round of ``edge_sdk.quantize.distill.vision``'s side-by-side timing (15 runs each) moved the student's speed-up over
+One round of ``edge_sdk.quantize.distill.students.vision``'s side-by-side timing (15 runs each) moved the student's speed-up over
 Lite2 from 2.10x to 1.44x between two runs on a shared 2-core machine; the median of the per-round ratios is the
 figure to quote.
 
@@ -14,7 +14,7 @@ import json
 import statistics
 from pathlib import Path
 
-from edge_sdk.quantize.distill import measure
+from edge_sdk.quantize.distill.ship import measure
 from edge_sdk.quantize.vision import data
 from edge_sdk.quantize.vision.models import ARCHS
 

@@ -1,8 +1,9 @@
 """Knowledge distillation: train a smaller student to imitate a bundle's teacher, measure it, ship it.
 
-One module per student (``text``, ``vision``/``vision_ship``, ``speech``, ``ctc``/``ctc_ship``); ``loop``
-holds the shared, resumable training loop, ``measure`` the side-by-side timing, ``refusal`` the record of
-a student that missed its budget, and ``cli`` the ``python -m edge_sdk.quantize distill`` entry point::
+Laid out by role: ``students/`` builds and trains each student (``text``, ``vision``, ``speech``, ``ctc``);
+``data/`` reads and fetches what they train on; ``training/`` holds the process layout (``engine``) and the
+shared, resumable training loop (``loop``); ``ship/`` the export, side-by-side timing (``measure``) and the
+write-or-refuse of a variant (``refusal``); and ``cli`` the ``python -m edge_sdk.quantize distill`` entry point::
 
     python -m edge_sdk.quantize distill text   [--steps N] [--data DIR ...] [--out DIR]   # MiniLM 6 -> 3 layers
     python -m edge_sdk.quantize distill vision [--teacher efficientnet-lite2] [--data DIR_OR_VIDEO ...]

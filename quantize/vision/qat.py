@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge_sdk.quantize.distill.images import collect_unlabelled, render_view, views
-from edge_sdk.quantize.distill.loop import epoch_order
+from edge_sdk.quantize.distill.data.images import collect_unlabelled, render_view, views
+from edge_sdk.quantize.distill.training.loop import epoch_order
 from edge_sdk.quantize.vision import int8
 from edge_sdk.quantize.vision.data import PhotoSets
 from edge_sdk.quantize.vision.export import export_onnx

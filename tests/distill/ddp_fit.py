@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from edge_sdk.quantize.distill.engine import Engine, WorkerFinished
-from edge_sdk.quantize.distill.loop import Schedule, epoch_order, train
+from edge_sdk.quantize.distill.training.engine import Engine, WorkerFinished
+from edge_sdk.quantize.distill.training.loop import Schedule, epoch_order, train
 
 SEEN: list[int] = []
 

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from edge_sdk.quantize.distill.cli import _schedule, build_parser
-from edge_sdk.quantize.distill.loop import Schedule
+from edge_sdk.quantize.distill.training.loop import Schedule
 
 
 def test_edge_sdk_distill_hands_every_argument_to_the_quantize_parser():
@@ -38,7 +38,7 @@ def test_steps_override_keeps_eval_and_checkpoint_within_the_run():
 
 def test_ctc_student_takes_the_speech_students_data_options():
     from edge_sdk.quantize.distill.cli import _speech_data
-    from edge_sdk.quantize.distill.ctc import CTCDistillConfig
+    from edge_sdk.quantize.distill.students.ctc import CTCDistillConfig
 
     base = CTCDistillConfig().data
     got = _speech_data(base, build_parser().parse_args(["ctc", "--synthetic-clips", "8", "--teacher", "t"]), ("extra.tsv",))
@@ -70,7 +70,7 @@ def test_device_and_precision_are_checked_before_any_work(capsys, tmp_path):
 
 def test_speech_student_layers_and_output_vocabulary_come_from_the_command_line():
     from edge_sdk.quantize.distill.cli import speech_config
-    from edge_sdk.quantize.distill.speech import SpeechDistillConfig
+    from edge_sdk.quantize.distill.students.speech import SpeechDistillConfig
 
     got = speech_config(build_parser().parse_args(["speech", "--keep-layers", "0", "2", "3", "--output-vocab-first", "16000",
                                                     "--spell-dropped-words", "--init-from", "runs/3l"]), ())
@@ -84,7 +84,7 @@ def test_speech_student_layers_and_output_vocabulary_come_from_the_command_line(
 
 def test_text_student_loss_layers_and_stage_come_from_the_command_line():
     from edge_sdk.quantize.distill.cli import text_config
-    from edge_sdk.quantize.distill.text import TextDistillConfig
+    from edge_sdk.quantize.distill.students.text import TextDistillConfig
 
     got = text_config(build_parser().parse_args(["text", "--loss", "cosine", "--keep-layers", "0", "2", "5",
                                                  "--init-from", "runs/a", "--train-data", "more", "--augment-share", "0",

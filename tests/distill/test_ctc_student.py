@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge_sdk.quantize.distill.ctc import (
+from edge_sdk.quantize.distill.students.ctc import (
     CTCDistillConfig,
     Example,
     collate,
@@ -17,7 +17,7 @@ from edge_sdk.quantize.distill.ctc import (
     mask_features,
     split_validation,
 )
-from edge_sdk.quantize.distill.ctc_text import encode, normalize_text, spell_number
+from edge_sdk.quantize.distill.students.ctc_text import encode, normalize_text, spell_number
 from edge_sdk.quantize.speech.ctc import DEFAULT_VOCAB, CTCConfig, build_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::torch.jit.TracerWarning")
@@ -67,7 +67,7 @@ def test_validation_takes_synthetic_examples_only_and_never_trains_on_them():
 def clips():
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
-    from edge_sdk.quantize.distill.audio_corpus import espeak
+    from edge_sdk.quantize.distill.data.audio_corpus import espeak
 
     audio = [espeak(t, "en-us+m3", 170, 50) for t in TEXTS]
     examples = [Example(torch.from_numpy(features_of(a, SMALL.n_mels)), encode(normalize_text(t), SMALL.vocab), normalize_text(t), "espeak")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge_sdk.quantize.distill.corpus import read_documents, sentence_split
-from edge_sdk.quantize.distill.doc_text import page_paragraphs
+from edge_sdk.quantize.distill.data.corpus import read_documents, sentence_split
+from edge_sdk.quantize.distill.data.doc_text import page_paragraphs
 
 SPHINX = """<html><head><title>asyncio — Asynchronous I/O</title><script>var x = "Not prose.";</script></head>
 <body><div class="related"><ul><li><a href="index.html">index</a></li><li>next »</li></ul></div>

@@ -14,8 +14,8 @@ import torch
 from ddp_fit import fit
 
 from edge_sdk.errors import InvalidInputError
-from edge_sdk.quantize.distill.engine import Engine
-from edge_sdk.quantize.distill.loop import METRICS_LOG
+from edge_sdk.quantize.distill.training.engine import Engine
+from edge_sdk.quantize.distill.training.loop import METRICS_LOG
 
 
 def test_an_unknown_device_or_precision_is_rejected_by_name():
@@ -32,7 +32,7 @@ def test_asking_for_cuda_without_a_gpu_is_an_error_not_a_cpu_run():
 
 
 def test_bf16_is_reported_and_a_process_keeps_its_first_precision():
-    code = ("from edge_sdk.quantize.distill.engine import Engine\n"
+    code = ("from edge_sdk.quantize.distill.training.engine import Engine\n"
             "from edge_sdk.errors import InvalidInputError\n"
             "print(Engine.create('cpu', 'bf16').describe()['precision'])\n"
             "try:\n    Engine.create('cpu')\nexcept InvalidInputError as e:\n    print('refused:', e)\n")

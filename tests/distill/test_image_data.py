@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from edge_sdk.errors import InvalidInputError
-from edge_sdk.quantize.distill.image_data import (
+from edge_sdk.quantize.distill.data.image_data import (
     Source,
     _photos,
     evenly_spaced,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edge_sdk.errors import InvalidInputError
-from edge_sdk.quantize.distill.corpus import Document, is_held_out, read_documents, sentence_split
+from edge_sdk.quantize.distill.data.corpus import Document, is_held_out, read_documents, sentence_split
 
 ARTICLE = """<?xml version="1.0" encoding="UTF-8"?>
 <article xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:mml="http://www.w3.org/1998/Math/MathML">

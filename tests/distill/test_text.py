@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from edge_sdk.quantize.distill.corpus import read_documents, sentence_split, split_sentences
-from edge_sdk.quantize.distill.loop import Schedule, epoch_order, train
-from edge_sdk.quantize.distill.text_student import (
+from edge_sdk.quantize.distill.data.corpus import read_documents, sentence_split, split_sentences
+from edge_sdk.quantize.distill.students.text_student import (
     Tokenize,
     embed_all,
     freeze_token_embeddings,
@@ -20,6 +19,7 @@ from edge_sdk.quantize.distill.text_student import (
     packaged_teacher_dir,
     sentence_embedding,
 )
+from edge_sdk.quantize.distill.training.loop import Schedule, epoch_order, train
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_student_keeps_the_chosen_teacher_layers(teacher):
 
 
 def test_a_student_starts_from_a_previous_runs_weights_and_rejects_ones_that_do_not_fit(teacher, tmp_path):
-    from edge_sdk.quantize.distill.text_student import load_student_weights
+    from edge_sdk.quantize.distill.students.text_student import load_student_weights
 
     trained = make_student(teacher, (0, 3, 5))
     with torch.no_grad():
@@ -118,7 +118,7 @@ def test_the_written_variants_load_in_the_runtime_and_are_chosen_when_asked(bund
     import onnx
 
     from edge_sdk.bundle import load_bundle
-    from edge_sdk.quantize.distill.text import TextDistillConfig, distill_text
+    from edge_sdk.quantize.distill.students.text import TextDistillConfig, distill_text
     from edge_sdk.runtime import load_model
 
     docs = tmp_path / "docs.jsonl"
@@ -148,7 +148,7 @@ def test_the_written_variants_load_in_the_runtime_and_are_chosen_when_asked(bund
 
 
 def test_hidden_state_loss_maps_student_layers_uniformly_and_is_zero_on_the_teacher(teacher):
-    from edge_sdk.quantize.distill.text_student import hidden_state_loss, layer_targets
+    from edge_sdk.quantize.distill.students.text_student import hidden_state_loss, layer_targets
 
     assert layer_targets(3, 6) == [2, 4, 6] and layer_targets(2, 6) == [3, 6]
     tokenize = Tokenize(packaged_teacher_dir(), 32)
@@ -162,7 +162,7 @@ def test_hidden_state_loss_maps_student_layers_uniformly_and_is_zero_on_the_teac
 
 
 def test_augment_makes_spans_and_drops_words_never_longer():
-    from edge_sdk.quantize.distill.corpus import augment
+    from edge_sdk.quantize.distill.data.corpus import augment
 
     sentence = "the quick brown fox jumps over the lazy dog near the river"
     words = sentence.split()

@@ -2,7 +2,7 @@
 
 Documents come from ``*.jsonl`` files (one object per line with ``id`` and ``article``, and
 optionally ``reference``), ``*.txt`` files (one document each) and JATS ``*.xml`` articles
-(:mod:`edge_sdk.quantize.distill.jats`; only CC BY / CC0 ones). A document is held out for
+(:mod:`edge_sdk.quantize.distill.data.jats`; only CC BY / CC0 ones). A document is held out for
 evaluation when the CRC32 of its id falls in the held-out fraction, so the split is the same on
 every machine and for every run, and no sentence of a held-out document is ever trained on.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError
-from edge_sdk.quantize.distill.jats import read_article
+from edge_sdk.quantize.distill.data.jats import read_article
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _SPACE = re.compile(r"\s+")

@@ -7,10 +7,10 @@ them (69,512), each under an open licence stated in its package's copyright file
 them reached 0.933, no better than without (``benchmarks/experiments/distill-text-stage-3-docs.json``):
 the held-out prose is government and science writing, which these manuals are not.
 
-    python -m edge_sdk.quantize.distill.doc_text .cache/distill/data/docs     # apt-get download, unpack, write .txt
+    python -m edge_sdk.quantize.distill.data.doc_text .cache/distill/data/docs     # apt-get download, unpack, write .txt
 
 Each page becomes one ``.txt`` file (a paragraph per line; code blocks, navigation and scripts left
-out) named ``<package>--<page>.txt``, so :func:`edge_sdk.quantize.distill.corpus.read_documents` reads the
+out) named ``<package>--<page>.txt``, so :func:`edge_sdk.quantize.distill.data.corpus.read_documents` reads the
 folder as training-only documents (``--train-data``) whose ids never collide with the shared ones.
 ``sources.tsv`` lists every file's package, version and licence.
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from edge_sdk.quantize.distill import debian
+from edge_sdk.quantize.distill.data import debian
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ lists every file with its package, version, path inside the package, licence and
 package's ``copyright``), ``MANIFEST.md`` sums them up. The same package versions (and Pillow) give
 byte-identical output.
 
-    python -m edge_sdk.quantize.distill.image_data .cache/distill/data/images   # then: distill vision --data that folder
+    python -m edge_sdk.quantize.distill.data.image_data .cache/distill/data/images   # then: distill vision --data that folder
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from edge_sdk.errors import InvalidInputError
-from edge_sdk.quantize.distill import debian
+from edge_sdk.quantize.distill.data import debian
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +315,7 @@ def _manifest(dest: Path, rows: list[list[str]], summaries: dict[str, dict], max
     size = sum((dest / r[0]).stat().st_size for r in rows)
     lines = [
         "# Photographs from Debian packages (unlabelled, for vision distillation)", "",
-        f"Written by `python -m edge_sdk.quantize.distill.image_data` ({len(rows)} JPEG files, {size / 1e6:.1f} MB). Kept: raster "
+        f"Written by `python -m edge_sdk.quantize.distill.data.image_data` ({len(rows)} JPEG files, {size / 1e6:.1f} MB). Kept: raster "
         f"images with a short side of at least {MIN_SIDE} px that are not flat-colour drawings and whose pixels are not "
         f"already kept nor in the shared evaluation photos; transparent parts flattened onto a plain colour; long side "
         f"shrunk to {MAX_SIDE} px; JPEG quality {JPEG_QUALITY}; at most {max_per_source} per package, evenly spaced by path.",
@@ -367,8 +367,8 @@ def fetch_images(dest: Path, max_per_source: int = MAX_PER_SOURCE) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m edge_sdk.quantize.distill.image_data [OUT_DIR] [--max-per-source N]``."""
-    p = argparse.ArgumentParser(prog="python -m edge_sdk.quantize.distill.image_data",
+    """``python -m edge_sdk.quantize.distill.data.image_data [OUT_DIR] [--max-per-source N]``."""
+    p = argparse.ArgumentParser(prog="python -m edge_sdk.quantize.distill.data.image_data",
                                 description="Fetch openly licensed photographs from Debian packages (unlabelled).")
     p.add_argument("out_dir", nargs="?", type=Path, default=Path(".cache/distill/data/images"), help="output folder")
     p.add_argument("--max-per-source", type=int, default=MAX_PER_SOURCE, help=f"at most this many per package ({MAX_PER_SOURCE})")

@@ -5,9 +5,9 @@ sentences), and the shared corpus is scientific and government prose. PLOS's ``a
 source package on PyPI carries a starter corpus of 122 full articles in JATS XML; every article
 states its licence, and only CC BY and CC0 / public-domain ones are kept, as for the shared texts.
 
-    python -m edge_sdk.quantize.distill.jats .cache/distill/data/plos     # fetch from PyPI and unpack
+    python -m edge_sdk.quantize.distill.data.jats .cache/distill/data/plos     # fetch from PyPI and unpack
 
-Articles become :class:`edge_sdk.quantize.distill.corpus.Document` objects (body paragraphs as lines,
+Articles become :class:`edge_sdk.quantize.distill.data.corpus.Document` objects (body paragraphs as lines,
 abstract as reference) with the shared corpus's ids (``plos-journal.pone.0081648``), so an
 article that is also a shared document is recognised and never trained on when held out.
 """
@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from edge_sdk.errors import InvalidInputError
-from edge_sdk.quantize.distill.pypi import fetch_sdist
+from edge_sdk.quantize.distill.data.pypi import fetch_sdist
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def read_article(path: Path):
     Raises:
         InvalidInputError: The file is not well-formed XML.
     """
-    from edge_sdk.quantize.distill.corpus import Document
+    from edge_sdk.quantize.distill.data.corpus import Document
 
     try:
         root = ET.parse(path).getroot()

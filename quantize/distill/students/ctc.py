@@ -1,13 +1,13 @@
 """Train a DeepSpeech-style streaming CTC student (CNN + GRU + CTC) on the Whisper teacher's transcripts.
 
-The student hears the same clips as the Whisper student (:func:`edge_sdk.quantize.distill.speech.gather_clips`:
+The student hears the same clips as the Whisper student (:func:`edge_sdk.quantize.distill.students.speech.gather_clips`:
 real clips not held out, their noisy copies, espeak-ng and flite speech), labelled by the runtime's own
 fp32 Whisper transcriber with the same WER filter, normalised to the character vocabulary by
-:mod:`edge_sdk.quantize.distill.ctc_text`. Features are the runtime's (:class:`edge_sdk.speech.ctc.FeatureStream`),
+:mod:`edge_sdk.quantize.distill.students.ctc_text`. Features are the runtime's (:class:`edge_sdk.speech.ctc.FeatureStream`),
 with the zero left context the runtime starts an utterance with, so training and streaming see the same
 numbers. The model (:mod:`edge_sdk.quantize.speech.ctc`) starts from random weights: with about an hour of audio
 and a CPU, expect a high WER; the report states it, beside the teacher's on the same held-out clips.
-Shipping (export, WER, timing, bundle) is in :mod:`edge_sdk.quantize.distill.ctc_ship`.
+Shipping (export, WER, timing, bundle) is in :mod:`edge_sdk.quantize.distill.ship.ctc_ship`.
 """
 
 from __future__ import annotations
@@ -22,12 +22,18 @@ import torch
 
 from edge_sdk.errors import InvalidInputError
 from edge_sdk.quantize.bundle_writer import recipe_hash
-from edge_sdk.quantize.distill.audio_corpus import Clip, validation_indices
-from edge_sdk.quantize.distill.ctc_text import encode, normalize_text
-from edge_sdk.quantize.distill.engine import Engine
-from edge_sdk.quantize.distill.loop import Schedule, bucketed_batch, cached, resume_key, seed_everything, train
-from edge_sdk.quantize.distill.pseudo_labels import pseudo_labels
-from edge_sdk.quantize.distill.speech import DATA_FIELDS, SpeechDistillConfig, gather_clips, held_out_rows, training_sentences
+from edge_sdk.quantize.distill.data.audio_corpus import Clip, validation_indices
+from edge_sdk.quantize.distill.data.pseudo_labels import pseudo_labels
+from edge_sdk.quantize.distill.students.ctc_text import encode, normalize_text
+from edge_sdk.quantize.distill.students.speech import (
+    DATA_FIELDS,
+    SpeechDistillConfig,
+    gather_clips,
+    held_out_rows,
+    training_sentences,
+)
+from edge_sdk.quantize.distill.training.engine import Engine
+from edge_sdk.quantize.distill.training.loop import Schedule, bucketed_batch, cached, resume_key, seed_everything, train
 from edge_sdk.quantize.speech.ctc import CTCConfig, DeepSpeechCTC, build_model, initial_state
 
 log = logging.getLogger(__name__)

@@ -3,10 +3,10 @@
 distil-whisper style: the student's decoder keeps teacher layers ``keep_layers`` (the first and last, and layer 2),
 the encoder and the token embeddings stay frozen, and the decoder is trained on the teacher's
 pseudo-labels (cross-entropy) and the teacher's logits on them (KL), on real clips that are not
-held out (the shared ones, and packaged recordings: :mod:`edge_sdk.quantize.distill.speech_data`), their
+held out (the shared ones, and packaged recordings: :mod:`edge_sdk.quantize.distill.data.speech_data`), their
 reverberated, noisy, speed-perturbed copies, and espeak-ng and flite speech with car/kitchen acoustics.
-Pseudo-labels and their WER filter are :mod:`edge_sdk.quantize.distill.pseudo_labels`; the teacher puts segment
-timestamps back into them (:mod:`edge_sdk.quantize.distill.speech_timestamps`), as the runtime decodes with
+Pseudo-labels and their WER filter are :mod:`edge_sdk.quantize.distill.data.pseudo_labels`; the teacher puts segment
+timestamps back into them (:mod:`edge_sdk.quantize.distill.students.speech_timestamps`), as the runtime decodes with
 timestamps. Once the decoder has fewer layers, its 51,864-token output projection is most of a step,
 so the student also projects onto a smaller vocabulary (:mod:`edge_sdk.quantize.speech.vocab_trim`).
 
@@ -29,7 +29,7 @@ from torch import nn
 
 from edge_sdk.errors import InvalidInputError, QualityGateError
 from edge_sdk.quantize.bundle_writer import add_variant, recipe_hash, scratch_copy
-from edge_sdk.quantize.distill.audio_corpus import (
+from edge_sdk.quantize.distill.data.audio_corpus import (
     TTS_ENGINES,
     Clip,
     augment,
@@ -41,10 +41,18 @@ from edge_sdk.quantize.distill.audio_corpus import (
     validation_indices,
     write_manifest,
 )
-from edge_sdk.quantize.distill.engine import Engine
-from edge_sdk.quantize.distill.loop import CHECKPOINT, Schedule, bucketed_batch, cached, resume_key, seed_everything, train
-from edge_sdk.quantize.distill.pseudo_labels import pseudo_labels
-from edge_sdk.quantize.distill.refusal import record_refusal
+from edge_sdk.quantize.distill.data.pseudo_labels import pseudo_labels
+from edge_sdk.quantize.distill.ship.refusal import record_refusal
+from edge_sdk.quantize.distill.training.engine import Engine
+from edge_sdk.quantize.distill.training.loop import (
+    CHECKPOINT,
+    Schedule,
+    bucketed_batch,
+    cached,
+    resume_key,
+    seed_everything,
+    train,
+)
 from edge_sdk.quantize.speech.vocab_trim import kept_tokens, output_index, respell, spelling
 
 log = logging.getLogger(__name__)
@@ -63,7 +71,7 @@ class SpeechDistillConfig:
     Attributes:
         teacher: The speech bundle (its fp32 variant transcribes pseudo-labels; variants go into it).
         data: Extra ``transcripts.tsv`` manifests (or folders holding one) whose clips are all used for training,
-            e.g. the packaged recordings :mod:`edge_sdk.quantize.distill.speech_data` fetches.
+            e.g. the packaged recordings :mod:`edge_sdk.quantize.distill.data.speech_data` fetches.
         keep_layers: Teacher decoder layers the student keeps. (0, 2, 3) starts closest to the teacher (validation
             loss 2.25 before training, against 2.44 for (0, 1, 3) and 4.54 for distil-whisper's first and last,
             (0, 3)). Two layers stay 7-8 word errors behind the teacher on the held-out clips (20-21 against 13).
@@ -76,7 +84,7 @@ class SpeechDistillConfig:
             every label word whose token is dropped in kept pieces (``Ġrest`` + ``less``), so the student learns
             to spell a word it has no token for rather than write a kept neighbour ("rest" for "restless").
         timestamp_share: Share of the labels that carry segment timestamps, placed by the teacher
-            (:mod:`edge_sdk.quantize.distill.speech_timestamps`); the runtime decodes with timestamps. The rest keep
+            (:mod:`edge_sdk.quantize.distill.students.speech_timestamps`); the runtime decodes with timestamps. The rest keep
             ``<|notimestamps|>``.
         held_out_percent: Share of the shared clips held out for evaluation (by a hash of the path).
         eval_data: More manifests (or folders holding one) held out for evaluation beside those shared clips;
@@ -84,10 +92,10 @@ class SpeechDistillConfig:
         real_copies: Reverberated, noisy copies of each real training clip, next to the clean one.
         real_speed: Range of the speed factor each copy is played at (tempo and pitch).
         long_form_passes: Passes over the real training clips joining neighbours into 10-28 s windows
-            (:func:`edge_sdk.quantize.distill.audio_corpus.long_form_clips`), each labelled by the teacher; half of
+            (:func:`edge_sdk.quantize.distill.data.audio_corpus.long_form_clips`), each labelled by the teacher; half of
             them reverberated and noisy.
         synthetic_clips: Synthetic utterances to generate.
-        tts_engines: Speech synthesizers, taking turns (:data:`edge_sdk.quantize.distill.audio_corpus.TTS_ENGINES`).
+        tts_engines: Speech synthesizers, taking turns (:data:`edge_sdk.quantize.distill.data.audio_corpus.TTS_ENGINES`).
         max_pseudo_wer: Drop a clip when the teacher's transcript is further than this from its reference.
         kl_weight: Weight of KL(teacher || student) next to the pseudo-label cross-entropy.
         temperature: Softmax temperature of the KL term.
@@ -332,7 +340,7 @@ def spoken_sentences(sentences) -> list[str]:
 
 
 def training_sentences(data_root: Path) -> list[str]:
-    from edge_sdk.quantize.distill.corpus import read_documents, sentence_split
+    from edge_sdk.quantize.distill.data.corpus import read_documents, sentence_split
 
     return spoken_sentences(sentence_split(read_documents([data_root / "text"])).train)
 
@@ -353,7 +361,7 @@ def _examples(cfg: SpeechDistillConfig, teacher: nn.Module, cache: Path, data_ro
 
 def _timestamped(cfg: SpeechDistillConfig, teacher: nn.Module, examples: list[Example], cache: Path) -> list[Example]:
     """``examples`` with the teacher's timestamps in ``cfg.timestamp_share`` of their labels, from ``cache`` when it exists."""
-    from edge_sdk.quantize.distill.speech_timestamps import with_timestamps
+    from edge_sdk.quantize.distill.students.speech_timestamps import with_timestamps
 
     saved = cached(cache, lambda: {"tokens": with_timestamps(teacher, examples, cfg.timestamp_share, cfg.schedule.seed,
                                                              cfg.window_margin_s)})
@@ -436,7 +444,7 @@ def decoder_step_ms(variant_files: dict[str, Path]) -> dict:
 
     Feeds are built from each graph's own input metadata, so any KV-cache layout the exporter uses works.
     """
-    from edge_sdk.quantize.distill import measure
+    from edge_sdk.quantize.distill.ship import measure
 
     sizes = {"batch": 1, "steps": 1, "past": 24}
     rng = np.random.default_rng(0)
@@ -464,7 +472,7 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
     import json
 
     from edge_sdk.bundle import load_bundle
-    from edge_sdk.quantize.distill import measure
+    from edge_sdk.quantize.distill.ship import measure
     from edge_sdk.quantize.speech.export import export_onnx
     from edge_sdk.quantize.speech.prepare import gate_int8
     from edge_sdk.quantize.speech.variants import INT8_ATTEMPTS, quantize_int8

@@ -4,7 +4,7 @@ from-teacher -> cut layers -> train on the teacher's sentence embeddings -> expo
 engineer's :mod:`edge_sdk.quantize.text.export`) -> int8 -> measure on held-out documents -> write the
 ``distilled`` and ``distilled-int8`` variants into the teacher's bundle with recipe and metrics.
 
-Held-out sentences come only from held-out documents (see :mod:`edge_sdk.quantize.distill.corpus`), so
+Held-out sentences come only from held-out documents (see :mod:`edge_sdk.quantize.distill.data.corpus`), so
 cosine and summary ROUGE are measured on text the student never saw.
 """
 
@@ -22,12 +22,10 @@ import torch
 from edge_sdk.bundle import load_bundle
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError
 from edge_sdk.quantize.bundle_writer import add_variant, scratch_copy
-from edge_sdk.quantize.distill import measure
-from edge_sdk.quantize.distill.corpus import SentenceSplit, augment, read_documents, sentence_split, split_sentences
-from edge_sdk.quantize.distill.engine import Engine
-from edge_sdk.quantize.distill.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
-from edge_sdk.quantize.distill.refusal import record_refusal
-from edge_sdk.quantize.distill.text_student import (
+from edge_sdk.quantize.distill.data.corpus import SentenceSplit, augment, read_documents, sentence_split, split_sentences
+from edge_sdk.quantize.distill.ship import measure
+from edge_sdk.quantize.distill.ship.refusal import record_refusal
+from edge_sdk.quantize.distill.students.text_student import (
     Tokenize,
     embed_all,
     freeze_token_embeddings,
@@ -40,6 +38,8 @@ from edge_sdk.quantize.distill.text_student import (
     packaged_teacher_dir,
     teacher_dir_of,
 )
+from edge_sdk.quantize.distill.training.engine import Engine
+from edge_sdk.quantize.distill.training.loop import Schedule, bucketed_batch, resume_key, seed_everything, train
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,14 @@ class TextDistillConfig:
         data: Folders or files of ``.jsonl`` / ``.txt`` / ``.xml`` documents, split by id into training and
             held-out documents; empty means the shared ``text/`` folder.
         train_data: More documents, trained on only (never evaluated); one whose id is also in ``data``
-            is skipped. ``python -m edge_sdk.quantize.distill.jats DIR`` fetches PLOS's starter corpus (121 CC BY / CC0 articles kept).
+            is skipped. ``python -m edge_sdk.quantize.distill.data.jats DIR`` fetches PLOS's starter corpus (121 CC BY / CC0 articles kept).
         keep_layers: Teacher layers the student keeps. (0, 3, 5) starts closest to the teacher
             (held-out cosine 0.66 before training, against 0.39 for (0, 2, 4)).
         max_tokens: Truncation while training, for student and teacher alike (the median sentence has
             33 tokens, 7 % have more than 64). Evaluation always uses 128.
         held_out_percent: Share of documents held out for evaluation (by a hash of their id).
         augment_share: Share of each batch replaced by an augmented sentence (a span, or words dropped;
-            :func:`edge_sdk.quantize.distill.corpus.augment`), labelled by the teacher on the fly.
+            :func:`edge_sdk.quantize.distill.data.corpus.augment`), labelled by the teacher on the fly.
         eval_sentences: Held-out sentences scored at each evaluation step.
         loss: ``cosine`` (1 - cos of normalised embeddings), ``mse`` (of normalised embeddings,
             times the hidden size), their sum, or ``cosine+hidden``: cosine plus each student layer's

@@ -24,8 +24,7 @@ from torch import nn
 
 from edge_sdk.errors import InvalidInputError
 from edge_sdk.quantize.bundle_writer import recipe_hash
-from edge_sdk.quantize.distill.engine import Engine
-from edge_sdk.quantize.distill.images import (
+from edge_sdk.quantize.distill.data.images import (
     LabelledPhoto,
     collect_unlabelled,
     load_rgb,
@@ -34,7 +33,8 @@ from edge_sdk.quantize.distill.images import (
     render_view,
     views,
 )
-from edge_sdk.quantize.distill.loop import Schedule, cached, epoch_order, resume_key, seed_everything, train
+from edge_sdk.quantize.distill.training.engine import Engine
+from edge_sdk.quantize.distill.training.loop import Schedule, cached, epoch_order, resume_key, seed_everything, train
 
 log = logging.getLogger(__name__)
 

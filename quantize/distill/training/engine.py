@@ -29,7 +29,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class WorkerFinished(Exception):
-    """Raised by :func:`edge_sdk.quantize.distill.loop.train` in every process but the first once training ends:
+    """Raised by :func:`edge_sdk.quantize.distill.training.loop.train` in every process but the first once training ends:
     exporting, measuring and writing the bundle happen once, in process 0."""
 
 

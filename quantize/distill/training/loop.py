@@ -4,7 +4,7 @@ The loop draws batch ``i`` from a function of ``i`` alone, so a run resumed from
 exactly the batches an uninterrupted run would have seen. A checkpoint holds the student, the
 optimizer, the step and the metrics history; it is written atomically every ``checkpoint_every``
 steps and at the end, and reused only when its recipe hash matches the current recipe. Devices and
-processes are Accelerate's (:mod:`edge_sdk.quantize.distill.engine`): the same loop runs on the CPU, one GPU,
+processes are Accelerate's (:mod:`edge_sdk.quantize.distill.training.engine`): the same loop runs on the CPU, one GPU,
 or several processes under ``torchrun``.
 """
 
@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from edge_sdk.errors import InvalidInputError
-from edge_sdk.quantize.distill.engine import Engine, WorkerFinished
+from edge_sdk.quantize.distill.training.engine import Engine, WorkerFinished
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,9 @@ path; the preprocess share is reported). Also: camera-loop FPS and frame age fro
 played in real time, fp32-int8 top-1 agreement, and the SDK's peak RSS (measured in a child
 process that imports only ``edge_sdk``).
 
-Run: ``python -m edge_sdk.quantize.vision.bench [--threads 2] [--json out.json]``.
+The references come from :mod:`edge_sdk.bench.references`.
+
+Run: ``python -m edge_sdk.bench.vision_vs_references [--threads 2] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -137,10 +138,9 @@ def _interleaved_sdk(bundle_dir: Path, threads: int, frames: list[np.ndarray], r
 
 def references(bundle_dir: Path, data: Path, threads: int, repeats: int) -> dict:
     """Plain onnxruntime fp32, plain quantize_static-default int8, PyTorch eager fp32."""
-    import onnxruntime as ort
     import torch
-    from onnxruntime.quantization import CalibrationDataReader, quantize_static
 
+    from edge_sdk.bench.references import onnxruntime_default_session, onnxruntime_int8_default
     from edge_sdk.bundle import load_bundle
     from edge_sdk.quantize.vision import data as vdata
     from edge_sdk.quantize.vision.weights import load_lite
@@ -151,38 +151,21 @@ def references(bundle_dir: Path, data: Path, threads: int, repeats: int) -> dict
     frames = _frames(data)
     fp32_path = b.path_of(b.variants["fp32"].files["model"])
 
-    def session(path):
-        o = ort.SessionOptions()
-        o.intra_op_num_threads = threads
-        o.inter_op_num_threads = 1
-        return ort.InferenceSession(str(path), o, providers=["CPUExecutionProvider"])
-
     out = {}
-    s = session(fp32_path)
+    s = onnxruntime_default_session(fp32_path, threads)
     out["ort_fp32"] = _time(lambda f: s.run(None, {"image": preprocess(f, pre)}), frames, repeats)
 
     calib = vdata.batch(vdata.photo_sets().calibration[:64], pre)
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(calib[i : i + 1] for i in range(len(calib)))
-
-        def get_next(self):
-            x = next(self.it, None)
-            return None if x is None else {"image": x}
-
-    with tempfile.TemporaryDirectory() as tmp:
-        q = Path(tmp) / "default_int8.onnx"
-        quantize_static(str(fp32_path), str(q), Reader())  # every default: QDQ, per-tensor, MinMax, s8s8
-        sq = session(q)
-        out["ort_int8_defaults"] = _time(lambda f: sq.run(None, {"image": preprocess(f, pre)}), frames, repeats)
-        out["interleaved"] = _interleaved_sdk(bundle_dir, threads, frames, repeats, {
-            "ort_fp32": lambda f: s.run(None, {"image": preprocess(f, pre)}),
-            "ort_int8_defaults": lambda f: sq.run(None, {"image": preprocess(f, pre)}),
-        })
-        fp = np.concatenate([s.run(None, {"image": preprocess(f, pre)})[0] for f in frames])
-        qd = np.concatenate([sq.run(None, {"image": preprocess(f, pre)})[0] for f in frames])
-        out["ort_int8_defaults"]["frames_top1_agreement"] = float(np.mean(fp.argmax(1) == qd.argmax(1)))
+    sq = onnxruntime_default_session(onnxruntime_int8_default(fp32_path.read_bytes(), calib), threads)
+    out["ort_int8_defaults"] = _time(lambda f: sq.run(None, {"image": preprocess(f, pre)}), frames, repeats)
+    out["interleaved"] = _interleaved_sdk(bundle_dir, threads, frames, repeats, {
+        "ort_fp32": lambda f: s.run(None, {"image": preprocess(f, pre)}),
+        "ort_int8_defaults": lambda f: sq.run(None, {"image": preprocess(f, pre)}),
+    })
+    fp = np.concatenate([s.run(None, {"image": preprocess(f, pre)})[0] for f in frames])
+    qd = np.concatenate([sq.run(None, {"image": preprocess(f, pre)})[0] for f in frames])
+    out["ort_int8_defaults"]["frames_top1_agreement"] = float(np.mean(fp.argmax(1) == qd.argmax(1)))
 
     torch.set_num_threads(threads)
     model, _ = load_lite(b.family)
@@ -219,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bundle = Path(args.bundle) if args.bundle else build(bundles_dir())
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    child = subprocess.run([sys.executable, "-m", "edge_sdk.quantize.vision.bench", "--sdk-child", "--bundle", str(bundle), "--data", str(data),
+    child = subprocess.run([sys.executable, "-m", "edge_sdk.bench.vision_vs_references", "--sdk-child", "--bundle", str(bundle), "--data", str(data),
                             "--threads", str(args.threads), "--repeats", str(args.repeats)], capture_output=True, text=True, env=env, check=True)
     report = {"threads": args.threads, "cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg()}
     report |= json.loads(child.stdout.strip().splitlines()[-1])

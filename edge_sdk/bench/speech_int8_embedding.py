@@ -8,7 +8,7 @@ WER of fp32 and both int8 variants on the shared clips, decoder step time (one t
 context, greedy), and whole-file time (wall and the process's CPU time) and peak RSS of a fresh process transcribing ``data/speech/long/*.flac``.
 Timings alternate the variants so load on a shared machine hits both alike. Not a test.
 
-    EDGE_SDK_HOME=.cache/test-home python -m edge_sdk.quantize.speech.bench_int8_embedding \\
+    EDGE_SDK_HOME=.cache/test-home python -m edge_sdk.bench.speech_int8_embedding \\
         --work .cache/speech-exp/bench --json benchmarks/experiments/speech-int8-shared-embedding.json
 """
 
@@ -28,12 +28,11 @@ import numpy as np
 
 from edge_sdk.bundle import load_bundle
 from edge_sdk.devices.detect import read_machine
-from edge_sdk.quantize.bundle_writer import scratch_copy
-from edge_sdk.quantize.speech.prepare import BUNDLE_NAME, shared_data
-from edge_sdk.quantize.speech.variants import EMBEDDING, integer_op_count, quantize_int8
 
 log = logging.getLogger(__name__)
-VARIANTS = {"int8-fp32-embedding": (EMBEDDING,), "int8-shared-embedding": ()}
+# The decoder nodes each variant keeps in fp32 (``EMBEDDING`` of edge_sdk.quantize.speech.variants: the module
+# imports the quantize extra only when it runs, so ``edge_sdk.bench`` imports in a runtime-only install).
+VARIANTS = {"int8-fp32-embedding": ("embedding",), "int8-shared-embedding": ()}
 STEPS = 48  # decoder steps per timing round, from an empty self-attention cache
 
 # A fresh process per run: peak RSS of the whole process, load and transcription time. Linux carries the peak RSS of
@@ -71,7 +70,8 @@ def _profile() -> dict:
 
 def build_variants(bundle_root: Path, work: Path, int8_format: str) -> Path:
     """A scratch copy of the bundle's fp32 variant plus both int8 variants; returns its folder."""
-    from edge_sdk.quantize.bundle_writer import add_variant
+    from edge_sdk.quantize.bundle_writer import add_variant, scratch_copy
+    from edge_sdk.quantize.speech.variants import integer_op_count, quantize_int8
 
     bundle = load_bundle(bundle_root)
     fp32 = {role: bundle.path_of(f) for role, f in bundle.variants["fp32"].files.items()}
@@ -162,6 +162,8 @@ def _processes(root: Path, variants: list[str], files: list[Path], rounds: int) 
 
 def bench(work: Path, rounds: int = 4, step_rounds: int = 4) -> dict:
     """Build both int8 variants from the installed bundle and measure them (sizes in MB, WER in percent)."""
+    from edge_sdk.quantize.speech.prepare import BUNDLE_NAME, shared_data
+
     data = shared_data()
     if data is None:
         raise SystemExit("no shared evaluation data: set EDGE_SDK_DATA")
@@ -204,7 +206,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("root").setLevel(logging.WARNING)
     out = bench(args.work, args.rounds, args.step_rounds)
-    out["command"] = "python -m edge_sdk.quantize.speech.bench_int8_embedding " + " ".join(sys.argv[1:])
+    out["command"] = "python -m edge_sdk.bench.speech_int8_embedding " + " ".join(sys.argv[1:])
     text = json.dumps(out, indent=2)
     print(text)
     if args.json:

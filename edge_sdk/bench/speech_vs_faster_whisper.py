@@ -4,7 +4,7 @@ Same clips (the shared ``transcripts.tsv``), same thread count, greedy search, b
 same decoded 16 kHz arrays. Reports the total time ratio, each engine's WER, and the latency of a
 2.5 s utterance. Not a test: timings depend on the machine and its load.
 
-    EDGE_SDK_HOME=.cache/test-home python -m edge_sdk.quantize.speech.bench_vs_faster_whisper --threads 2 [--json out.json]
+    EDGE_SDK_HOME=.cache/test-home python -m edge_sdk.bench.speech_vs_faster_whisper --threads 2 [--json out.json]
 
 Measured 2026-11-28 on a 2-core VNNI VM shared with other jobs (load average ~10), int8 both sides:
 edge-sdk 29.3 s (WER 5.41%) vs faster-whisper 47.6 s (WER 5.86%) on 217 s of audio -> ratio 0.62;
@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_sdk.audio import load_audio
+from edge_sdk.bench.references import faster_whisper_folder, faster_whisper_model
 from edge_sdk.devices.resolve import resolve_device
-from edge_sdk.quantize.speech.prepare import shared_data
-from edge_sdk.quantize.speech.whisper_import import packaged_model_dir
 from edge_sdk.speech.evaluate import corpus_wer, read_manifest
 from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 
@@ -36,12 +35,6 @@ UTTERANCE = "librispeech/237-134500-0035.flac"  # 2.56 s
 def _ours(bundle: str, variant: str, threads: int) -> Transcriber:
     device = dataclasses.replace(resolve_device("auto"), intra_op_threads=threads)
     return Transcriber.create(TranscriberOptions(bundle=bundle, variant=variant, device=device))
-
-
-def _fw(threads: int, compute_type: str):
-    from faster_whisper import WhisperModel
-
-    return WhisperModel(str(packaged_model_dir()), device="cpu", compute_type=compute_type, cpu_threads=threads, num_workers=1)
 
 
 def _run_ours(asr: Transcriber, audios: list[np.ndarray]) -> tuple[float, list[str]]:
@@ -68,11 +61,13 @@ def _latency_ms(fn, repeats: int) -> dict:
 
 def bench(bundle: str = "whisper-tiny.en", variant: str = "int8", threads: int = 2, rounds: int = 2, data: Path | None = None) -> dict:
     """Run the comparison and return its figures (times in seconds, WER in percent)."""
+    from edge_sdk.quantize.speech.prepare import shared_data
+
     data = data or shared_data()
     rows = read_manifest(data / "speech" / "transcripts.tsv")
     audios = [load_audio(p)[0] for p, _ in rows]
     refs = [r for _, r in rows]
-    ours, fw = _ours(bundle, variant, threads), _fw(threads, "int8")
+    ours, fw = _ours(bundle, variant, threads), faster_whisper_model(threads, num_workers=1)
     _run_ours(ours, audios[:2])
     _run_fw(fw, audios[:2])
     t_ours, t_fw = [], []
@@ -98,7 +93,7 @@ def bench(bundle: str = "whisper-tiny.en", variant: str = "int8", threads: int =
             "latency_2_5s": _latency_ms(lambda: ours.decode(utt), 10),
         },
         "faster_whisper": {
-            "compute_type": "int8", "weights": str(packaged_model_dir()),
+            "compute_type": "int8", "weights": str(faster_whisper_folder()),
             "total_s": round(min(t_fw), 3), "rtf": round(min(t_fw) / audio_s, 4),
             "wer": round(corpus_wer(refs, texts_fw), 3),
             "latency_2_5s": _latency_ms(lambda: list(fw.transcribe(utt, beam_size=1, language="en")[0]), 10),

@@ -1,6 +1,6 @@
 """Text benchmark: ROUGE of fp32, int8 and Lead-3; latency at 800 and 20,000 words; int8 speed-up; peak RSS.
 
-Run: ``python -m edge_sdk.quantize.text.bench [--limit N] [--out FILE.json]``. :func:`run_benchmark` is the
+Run: ``python -m edge_sdk.bench.text_summarize [--limit N] [--out FILE.json]``. :func:`run_benchmark` is the
 function a ``bench`` command can call. Timings are wall-clock on this machine's resolved CPU
 profile; each latency is the median of repeated runs after a warm-up.
 """

@@ -11,7 +11,7 @@ _EXPORTS = {
     "Summarizer": "edge_sdk.text.summarizer",
     "SummarizerOptions": "edge_sdk.text.summarizer",
     "Summary": "edge_sdk.text.summarizer",
-    "SummarySentence": "edge_sdk.text.summarizer",
+    "SummarySentence": "edge_sdk.text.results",
     "RollingSummarizer": "edge_sdk.text.rolling",
     "RollingSummaryOptions": "edge_sdk.text.rolling",
     "TranscriptSegment": "edge_sdk.text.rolling",

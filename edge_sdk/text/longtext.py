@@ -29,7 +29,8 @@ from typing import BinaryIO
 import numpy as np
 
 from edge_sdk.errors import EmptyInputError
-from edge_sdk.text.rank import mmr, position_prior, score
+from edge_sdk.text.rank import chunk_ranges, fits_budget, mmr, position_prior, score
+from edge_sdk.text.results import SummarySentence
 from edge_sdk.text.textinput import as_text, count_words, read_windows
 
 # progress(characters read, bytes read, bytes in all or None when unknown), after each window
@@ -118,12 +119,10 @@ class StreamState:
         )
         para = [1.0 if i == 0 or "\n" in text[sents[i - 1].end_char : x.start_char] else 0.0 for i, x in enumerate(sents)]
         total = self.estimated_total(bytes_read)
-        from edge_sdk.text.summarizer import _chunks
-
-        chunk_ranges = _chunks(sents, word_counts, s.options.chunk_words)
-        self.chunks += len(chunk_ranges)
+        ranges = chunk_ranges(sents, word_counts, s.options.chunk_words)
+        self.chunks += len(ranges)
         at = 0
-        for rng in chunk_ranges:
+        for rng in ranges:
             idx = []
             while at < len(candidates) and candidates[at] < rng.stop:
                 idx.append(candidates[at])
@@ -155,14 +154,12 @@ class StreamState:
     def choose(self, length) -> list[tuple[int, float, float, float]]:
         """Final choice among the pool against the whole text's centroid: ``[(pool row, score, centrality, prior)]``
         in document order."""
-        from edge_sdk.text.summarizer import _fits
-
         if not len(self.pool):
             return []
         emb = self.pool.matrix()
         prior = position_prior(np.array(self.pool.index, float), self.sentences, np.array(self.pool.para), self.weights)
         combined, cent = score(emb, self.centroid_sum.astype(np.float32), prior, self.weights)
-        picks = mmr(emb, combined, np.array(self.pool.words), _fits(*length.budget(self.words)), self.weights)
+        picks = mmr(emb, combined, np.array(self.pool.words), fits_budget(*length.budget(self.words)), self.weights)
         return sorted((p, float(combined[p]), float(cent[p]), float(prior[p])) for p in picks)
 
 
@@ -181,8 +178,6 @@ def summarize_stream(
         InputTooLargeError: More than ``summarizer.options.max_stream_chars`` characters.
         InvalidInputError: Not UTF-8, or binary content.
     """
-    from edge_sdk.text.summarizer import SummarySentence
-
     opts = summarizer.options
     started = time.perf_counter()
     windows = read_windows(stream, opts.window_chars, opts.max_stream_chars)

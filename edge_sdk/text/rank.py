@@ -9,8 +9,12 @@ the chunk size and the number of candidates, never with the square of the docume
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from edge_sdk.text.segment import Sentence
 
 
 @dataclass(frozen=True)
@@ -107,3 +111,26 @@ def mmr(embeddings: np.ndarray, scores: np.ndarray, words: np.ndarray, fits, wei
         total_words += int(words[best])
         max_sim = np.maximum(max_sim, embeddings @ embeddings[best])
     return chosen
+
+
+def fits_budget(max_sentences: int | None, max_words: int | None):
+    """A ``fits(count, words, next_words)`` test for :func:`mmr`: at most ``max_sentences``, else ``max_words``."""
+    def fits(count: int, words: int, next_words: int) -> bool:
+        if max_sentences is not None:
+            return count < max_sentences
+        return words + next_words <= max_words if next_words else words < max_words
+
+    return fits
+
+
+def chunk_ranges(sentences: list[Sentence], words: list[int], chunk_words: int) -> list[range]:
+    """Consecutive ranges of sentence indexes of about ``chunk_words`` words each (``words``: per sentence)."""
+    out, start, acc = [], 0, 0
+    for i, w in enumerate(words):
+        acc += w
+        if acc >= chunk_words:
+            out.append(range(start, i + 1))
+            start, acc = i + 1, 0
+    if start < len(sentences):
+        out.append(range(start, len(sentences)))
+    return out

@@ -32,7 +32,8 @@ from edge_sdk.errors import EmptyInputError, InvalidInputError
 from edge_sdk.runtime import load_model
 from edge_sdk.task import Provenance, Task
 from edge_sdk.text.encoder import SentenceEncoder
-from edge_sdk.text.rank import RankWeights, mmr, position_prior, score
+from edge_sdk.text.rank import RankWeights, chunk_ranges, fits_budget, mmr, position_prior, score
+from edge_sdk.text.results import SummarySentence
 from edge_sdk.text.segment import Sentence, split_sentences
 from edge_sdk.text.textinput import DEFAULT_MAX_INPUT_CHARS, DEFAULT_MAX_STREAM_CHARS, as_text, count_words
 
@@ -90,19 +91,6 @@ class SummarizerOptions:
             raise InvalidInputError(f"SummarizerOptions.window_chars={self.window_chars!r}: use an integer >= 1000, e.g. 262144")
         if not isinstance(self.weights, RankWeights):
             raise InvalidInputError(f"SummarizerOptions.weights must be a RankWeights, got {type(self.weights).__name__}")
-
-
-@dataclass(frozen=True)
-class SummarySentence:
-    """A chosen sentence: ``text == document[start_char:end_char]``; ``index`` among the document's sentences."""
-
-    text: str
-    start_char: int
-    end_char: int
-    index: int
-    score: float
-    centrality: float
-    position_prior: float
 
 
 @dataclass(frozen=True)
@@ -175,27 +163,6 @@ class Length:
         """Rough number of sentences the summary will hold (sizes the candidate pool)."""
         n, w = self.budget(total_words)
         return n if n is not None else max(1, math.ceil(w / AVG_SENTENCE_WORDS))
-
-
-def _fits(max_sentences: int | None, max_words: int | None):
-    def fits(count: int, words: int, next_words: int) -> bool:
-        if max_sentences is not None:
-            return count < max_sentences
-        return words + next_words <= max_words if next_words else words < max_words
-
-    return fits
-
-
-def _chunks(sentences: list[Sentence], words: list[int], chunk_words: int) -> list[range]:
-    out, start, acc = [], 0, 0
-    for i, w in enumerate(words):
-        acc += w
-        if acc >= chunk_words:
-            out.append(range(start, i + 1))
-            start, acc = i + 1, 0
-    if start < len(sentences):
-        out.append(range(start, len(sentences)))
-    return out
 
 
 class Summarizer(Task):
@@ -286,17 +253,17 @@ class Summarizer(Task):
         starts = np.array([1.0 if i == 0 or "\n" in text[sents[i - 1].end_char : s.start_char] else 0.0 for i, s in enumerate(sents)])
         total_words = sum(word_counts)
         keep = max(8, 2 * length.expected_sentences(total_words))
-        chunk_ranges = _chunks(sents, word_counts, self.options.chunk_words)
+        ranges = chunk_ranges(sents, word_counts, self.options.chunk_words)
         kept_idx: list[int] = []
         kept_emb: list[np.ndarray] = []
         centroid_sum = np.zeros(self.encoder.dim, dtype=np.float64)
         done = 0
-        for rng in chunk_ranges:
+        for rng in ranges:
             idx = candidates[bisect.bisect_left(candidates, rng.start) : bisect.bisect_left(candidates, rng.stop)]
             if idx:
                 emb = embed([sents[i].text for i in idx])
                 centroid_sum += emb.sum(0)
-                if len(chunk_ranges) > 1 and len(idx) > keep:
+                if len(ranges) > 1 and len(idx) > keep:
                     prior = position_prior(np.array(idx, float), len(sents), starts[idx], w)
                     local, _ = score(emb, emb.mean(0), prior, w)
                     best = np.sort(np.argsort(-local)[:keep])
@@ -304,15 +271,15 @@ class Summarizer(Task):
                 kept_idx.extend(idx)
                 kept_emb.append(emb)
             done += sum(word_counts[rng.start : rng.stop])
-            if progress is not None and len(chunk_ranges) > 1:
+            if progress is not None and len(ranges) > 1:
                 progress(done, total_words)
         emb = np.concatenate(kept_emb)
         prior = position_prior(np.array(kept_idx, float), len(sents), starts[kept_idx], w)
         combined, cent = score(emb, centroid_sum.astype(np.float32), prior, w)
         words = np.array([word_counts[i] for i in kept_idx])
-        picks = mmr(emb, combined, words, _fits(*length.budget(total_words)), w)
+        picks = mmr(emb, combined, words, fits_budget(*length.budget(total_words)), w)
         chosen = sorted((kept_idx[p], float(combined[p]), float(cent[p]), float(prior[p])) for p in picks)
-        return chosen, len(chunk_ranges)
+        return chosen, len(ranges)
 
     def summarize_stream(self, source: str | os.PathLike | BinaryIO, *, sentences: int | None = None, words: int | None = None,
                          ratio: float | None = None, total_bytes: int | None = None,

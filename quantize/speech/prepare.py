@@ -19,7 +19,8 @@ import numpy as np
 from edge_sdk.datasets import data_dir
 from edge_sdk.errors import InvalidInputError, QualityGateError
 from edge_sdk.quantize.bundle_writer import BundleWriter, up_to_date
-from edge_sdk.quantize.speech.variants import INT8_ATTEMPTS, convert_fp16, integer_op_count, quantize_int8, token_lookup_precision
+from edge_sdk.quantize.fp16 import convert_fp16
+from edge_sdk.quantize.speech.variants import INT8_ATTEMPTS, integer_op_count, quantize_int8, token_lookup_precision
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ def build(store: Path, force: bool = False, source: Path | None = None) -> Path:
     (root / "fp16").mkdir()
     fp16 = {role: root / "fp16" / p.name for role, p in fp32.items()}
     for role in fp32:
-        convert_fp16(fp32[role], fp16[role])
+        convert_fp16(fp32[role], fp16[role], converter="onnxconverter-common")
 
     src_info = {
         **imported.source,

@@ -163,23 +163,3 @@ def integer_op_count(path: Path) -> int:
     """Number of integer matmul nodes in an ONNX file (proves a graph really is int8)."""
     model = onnx.load(str(path), load_external_data=False)
     return sum(1 for n in model.graph.node if n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"))
-
-
-def convert_fp16(src: Path, dst: Path) -> None:
-    """fp16 weights and compute, fp32 inputs and outputs (for CUDA profiles)."""
-    from onnxconverter_common import float16
-
-    model = onnx.load(str(src))
-    # the KV cache is an input fed back from the outputs: keep I/O fp32 so the runtime is unchanged
-    half = float16.convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
-    # A graph output that other nodes also read (the grown KV cache feeds attention) gets a Cast to
-    # fp32 for the outside; point the inside readers back at the fp16 tensor before that Cast.
-    outputs = {o.name for o in half.graph.output}
-    fp16_of = {n.output[0]: n.input[0] for n in half.graph.node if n.op_type == "Cast" and n.output[0] in outputs}
-    for node in half.graph.node:
-        if node.op_type == "Cast" and node.output[0] in outputs:
-            continue
-        for i, name in enumerate(node.input):
-            if name in fp16_of:
-                node.input[i] = fp16_of[name]
-    onnx.save(half, str(dst))

@@ -113,13 +113,3 @@ def quantize_int8(src: Path, dst: Path, int8_format: str, op_types: tuple[str, .
         "int8_format": int8_format,
         "op_types": list(op_types) if op_types else "default",
     }
-
-
-def convert_fp16(src: Path, dst: Path) -> dict:
-    """fp16 weights and compute, fp32 inputs/outputs (for CUDA profiles)."""
-    import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
-    onnx.save(model, str(dst))
-    return {"method": "onnxruntime.transformers.float16.convert_float_to_float16", "keep_io_types": True}

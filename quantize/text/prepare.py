@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from edge_sdk.errors import BundleNotFoundError, QualityGateError
+from edge_sdk.quantize.fp16 import convert_fp16
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def build(store: Path, force: bool = False, source: Path | None = None, int8_for
     log.info("[2/5] fp16 variant (for CUDA profiles)")
     fp16 = root / "fp16" / "encoder.onnx"
     fp16.parent.mkdir(parents=True, exist_ok=True)
-    fp16_recipe = export.convert_fp16(fp32, fp16)
+    fp16_recipe = convert_fp16(fp32, fp16)  # the onnxruntime converter
     metrics, refused = _gate_and_quantize(fp32, root, folder, cfg, int8_format, gate_path, writer)
     writer.add_variant("fp32", {"encoder": fp32}, metrics=metrics["fp32"], recipe={"exporter": "torch.onnx.export(dynamo=False)", "opset": export.OPSET})
     writer.add_variant("fp16", {"encoder": fp16}, metrics={"note": "not measured on CPU; for CUDA profiles"}, recipe=fp16_recipe)

@@ -7,7 +7,7 @@ states its licence, and only CC BY and CC0 / public-domain ones are kept, as for
 
     python -m edge_sdk.quantize.distill.data.jats .cache/distill/data/plos     # fetch from PyPI and unpack
 
-Articles become :class:`edge_sdk.quantize.distill.data.corpus.Document` objects (body paragraphs as lines,
+Articles become :class:`edge_sdk.quantize.distill.data.document.Document` objects (body paragraphs as lines,
 abstract as reference) with the shared corpus's ids (``plos-journal.pone.0081648``), so an
 article that is also a shared document is recognised and never trained on when held out.
 """
@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from edge_sdk.errors import InvalidInputError
+from edge_sdk.quantize.distill.data.document import Document
 from edge_sdk.quantize.distill.data.pypi import fetch_sdist
 
 log = logging.getLogger(__name__)
@@ -68,14 +69,12 @@ def is_open_licence(statement: str) -> bool:
     return any(mark in s for mark in _OPEN_LICENCES) and not any(mark in s for mark in _RESTRICTED)
 
 
-def read_article(path: Path):
+def read_article(path: Path) -> Document | None:
     """The article at ``path`` as a ``Document``, or ``None`` when its licence is not CC BY / CC0.
 
     Raises:
         InvalidInputError: The file is not well-formed XML.
     """
-    from edge_sdk.quantize.distill.data.corpus import Document
-
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:

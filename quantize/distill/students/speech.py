@@ -43,6 +43,8 @@ from edge_sdk.quantize.distill.data.audio_corpus import (
 )
 from edge_sdk.quantize.distill.data.pseudo_labels import pseudo_labels
 from edge_sdk.quantize.distill.ship.refusal import record_refusal
+from edge_sdk.quantize.distill.students.speech_timestamps import with_timestamps
+from edge_sdk.quantize.distill.students.whisper_decoder import EOT, NO_TIMESTAMPS, SOT, decoder_logits
 from edge_sdk.quantize.distill.training.engine import Engine
 from edge_sdk.quantize.distill.training.loop import (
     CHECKPOINT,
@@ -57,7 +59,6 @@ from edge_sdk.quantize.speech.vocab_trim import kept_tokens, output_index, respe
 
 log = logging.getLogger(__name__)
 
-SOT, NO_TIMESTAMPS, EOT = 50257, 50362, 50256
 VOCAB = 51864
 WER_BUDGET_POINTS = 1.5  # a student may lose this many WER points to the fp32 teacher on held-out speech
 # the settings that decide which clips are gathered, and which of them the pseudo-label filter keeps
@@ -159,14 +160,6 @@ def encoder_states(model: nn.Module, mel: torch.Tensor) -> torch.Tensor:
     for layer in enc.layers:
         x = layer(x, attention_mask=None, layer_head_mask=None)[0]
     return enc.layer_norm(x)
-
-
-def decoder_logits(model: nn.Module, tokens: torch.Tensor, states: torch.Tensor, pad_mask: torch.Tensor,
-                   kept: torch.Tensor | None = None) -> torch.Tensor:
-    """Teacher-forced logits (batch, steps, vocab) of ``model``'s decoder; only the ``kept`` tokens' when given."""
-    out = model.model.decoder(input_ids=tokens, attention_mask=pad_mask, encoder_hidden_states=states, use_cache=False)
-    weight = model.proj_out.weight if kept is None else model.proj_out.weight[kept]
-    return out.last_hidden_state @ weight.T
 
 
 def make_student(teacher: nn.Module, keep_layers: tuple[int, ...], dropout: float = 0.0) -> nn.Module:
@@ -361,7 +354,6 @@ def _examples(cfg: SpeechDistillConfig, teacher: nn.Module, cache: Path, data_ro
 
 def _timestamped(cfg: SpeechDistillConfig, teacher: nn.Module, examples: list[Example], cache: Path) -> list[Example]:
     """``examples`` with the teacher's timestamps in ``cfg.timestamp_share`` of their labels, from ``cache`` when it exists."""
-    from edge_sdk.quantize.distill.students.speech_timestamps import with_timestamps
 
     saved = cached(cache, lambda: {"tokens": with_timestamps(teacher, examples, cfg.timestamp_share, cfg.schedule.seed,
                                                              cfg.window_margin_s)})

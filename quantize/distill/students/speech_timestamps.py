@@ -19,7 +19,7 @@ import random
 import torch
 from torch import nn
 
-from edge_sdk.quantize.distill.students.speech import EOT, NO_TIMESTAMPS, SOT, decoder_logits
+from edge_sdk.quantize.distill.students.whisper_decoder import EOT, NO_TIMESTAMPS, SOT, decoder_logits
 from edge_sdk.speech.tokenizer import TIME_PER_TIMESTAMP_S
 
 TIMESTAMP_BEGIN = NO_TIMESTAMPS + 1  # <|0.00|>

@@ -119,7 +119,7 @@ def register(sub, eval_sub) -> None:
     add_variant_arguments(p)
     p.add_argument("--max-chars", type=int_at_least(1), default=DEFAULT_MAX_STREAM_CHARS,
                    help=f"refuse longer text (default {DEFAULT_MAX_STREAM_CHARS:,}); the text is read a window at a time, so "
-                   "memory stays flat and time grows with it (about 10,000 characters/s on 2 busy cores: 50 MB in some 90 min)")
+                   "memory stays flat and time grows with it (10,000-17,000 characters/s measured on 2 shared cores: 50 MB in 52 min)")
     p.add_argument("--progress", action="store_true", help="show progress on stderr (characters/s, percent, time left) even "
                    "when stderr is not a terminal; on a terminal it is always shown")
     p.add_argument("--json", action="store_true", help="sentences with offsets, scores and timing as JSON")

@@ -20,8 +20,8 @@ UTF8_MAX_BYTES = 4  # bytes per character at most: more than 4 * max_chars bytes
 # About 150,000 words (a long book): summarized in about a minute on 2 cores, in well under 100 MB.
 DEFAULT_MAX_INPUT_CHARS = 1_000_000
 # Streamed text (edge-sdk summarize, Summarizer.summarize_stream) is held a window at a time, so its limit is one of
-# time, not memory: 64 million characters (a 50 MB text passes); measured about 10,000 characters/s on 2 busy cores
-# (int8), so 50 MB takes some 90 min there (benchmarks/experiments/reliability/README.md).
+# time, not memory: 64 million characters (a 50 MB text passes); measured 10,000-17,000 characters/s on 2 shared
+# cores (int8): 50 MB took 52 min at a peak RSS of 296 MB (benchmarks/experiments/reliability/README.md).
 DEFAULT_MAX_STREAM_CHARS = 64_000_000
 READ_BLOCK_BYTES = 1 << 16
 _PARAGRAPH_END = re.compile(r"\n[ \t\r\f\v]*\n")

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_sdk.bundle import load_bundle
-from edge_sdk.quantize.bundle_writer import add_variant
 from edge_sdk.quantize.distill.data.images import read_labels
 from edge_sdk.quantize.distill.ship import measure
-from edge_sdk.quantize.distill.ship.refusal import record_refusal
+from edge_sdk.quantize.distill.ship.refusal import record_refusal, write_or_refuse
 from edge_sdk.quantize.distill.students.vision import VisionDistillConfig, teacher_members, train_vision_student
 from edge_sdk.quantize.distill.training.engine import Engine
 
@@ -128,13 +127,8 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     report["metrics"], report["refused"] = metrics, refused
     if write:
         recipes = {"distilled": report["recipe"], "distilled-int8": {**report["recipe"], "int8": int8_recipe.to_dict() if int8_recipe else None}}
-        files = {"distilled": fp32, "distilled-int8": int8_path}
-        for name in metrics:
-            if name in refused:
-                record_refusal(bundle.root, name, metrics[name], recipes[name], f"missed the quality budget: {refused[name]}")
-            else:
-                add_variant(bundle.root, name, {"model": files[name]}, metrics[name], recipes[name])
-        if int8_refusal:
+        files = {"distilled": {"model": fp32}, "distilled-int8": {"model": int8_path}}
+        report["variants"] = write_or_refuse(bundle.root, metrics, refused, files, recipes)
+        if int8_refusal:  # never measured as a variant: refused by its own gate, or not built
             record_refusal(bundle.root, "distilled-int8", int8_refusal[1], recipes["distilled-int8"], int8_refusal[0])
-        report["variants"] = [n for n in metrics if n not in refused]
     return report

@@ -42,7 +42,7 @@ from edge_sdk.quantize.distill.data.audio_corpus import (
     write_manifest,
 )
 from edge_sdk.quantize.distill.data.pseudo_labels import pseudo_labels
-from edge_sdk.quantize.distill.ship.refusal import record_refusal
+from edge_sdk.quantize.distill.ship.refusal import write_or_refuse
 from edge_sdk.quantize.distill.students.speech_timestamps import with_timestamps
 from edge_sdk.quantize.distill.students.whisper_decoder import EOT, NO_TIMESTAMPS, SOT, decoder_logits
 from edge_sdk.quantize.distill.training.engine import Engine
@@ -548,12 +548,7 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
             refused[name] = goals
     report["metrics"], report["refused"] = metrics, refused
     if write:
-        for name in metrics:
-            if name in refused:
-                record_refusal(bundle.root, name, metrics[name], recipes[name], f"missed the quality budget: {refused[name]}")
-            else:
-                add_variant(bundle.root, name, files[name], metrics[name], recipes[name], own)
-        report["variants"] = [n for n in metrics if n not in refused]
+        report["variants"] = write_or_refuse(bundle.root, metrics, refused, files, recipes, own)
     return report
 
 

@@ -21,10 +21,10 @@ import torch
 
 from edge_sdk.bundle import load_bundle
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError
-from edge_sdk.quantize.bundle_writer import add_variant, scratch_copy
+from edge_sdk.quantize.bundle_writer import scratch_copy
 from edge_sdk.quantize.distill.data.corpus import SentenceSplit, augment, read_documents, sentence_split, split_sentences
 from edge_sdk.quantize.distill.ship import measure
-from edge_sdk.quantize.distill.ship.refusal import record_refusal
+from edge_sdk.quantize.distill.ship.refusal import write_or_refuse
 from edge_sdk.quantize.distill.students.text_student import (
     Tokenize,
     embed_all,
@@ -287,14 +287,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     report["metrics"], report["refused"] = metrics, refused
     if not write:
         return report
-    for name in metrics:
-        if name in refused:
-            reason = f"missed the quality budget: {refused[name]}"
-            log.warning("%s %s", name, reason)
-            record_refusal(bundle.root, name, metrics[name], recipes[name], reason)
-            continue
-        add_variant(bundle.root, name, {role: files[name]}, metrics[name], recipes[name])
-    report["variants"] = [n for n in metrics if n not in refused]
+    report["variants"] = write_or_refuse(bundle.root, metrics, refused, {n: {role: p} for n, p in files.items()}, recipes)
     return report
 
 

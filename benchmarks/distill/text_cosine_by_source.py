@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge_sdk.quantize.distill.data.corpus import read_documents, sentence_split, split_sentences
+from edge_sdk.quantize.distill.data.corpus import corpus_sentences, read_documents, sentence_split
 from edge_sdk.quantize.distill.students.text import TEACHER_MAX_TOKENS, TextDistillConfig, eval_sentences
 from edge_sdk.quantize.distill.students.text_student import (
     Tokenize,
@@ -66,7 +66,7 @@ def main() -> None:
     torch.manual_seed(0)
     split = sentence_split(read_documents([args.data]), cfg.held_out_percent)
     held = eval_sentences(split, cfg)
-    source = {s: d.id.rsplit("-", 1)[0] for d in split.held_out_docs for s in split_sentences(d.text)}
+    source = {s: d.id.rsplit("-", 1)[0] for d in split.held_out_docs for s in corpus_sentences(d.text)}
     pools = {"shared training documents": list(split.train)}
     pools |= {str(p): list(sentence_split(read_documents([p]), 0).train) for p in args.train_data}
     pools = {name: random.Random(1).sample(s, min(args.sentences, len(s))) for name, s in pools.items()}

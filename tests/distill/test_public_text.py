@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from edge_sdk.errors import InvalidInputError
-from edge_sdk.quantize.distill.data.corpus import read_documents, split_sentences
+from edge_sdk.quantize.distill.data.corpus import corpus_sentences, read_documents
 from edge_sdk.quantize.distill.data.npm import check_integrity
 from edge_sdk.quantize.distill.data.public_text import SOURCES, fetch, unpack
 
@@ -68,7 +68,7 @@ def test_wordnet_glosses_become_definitions_and_examples_and_keep_the_licence(tm
     assert [d.id for d in docs] == ["wordnet-noun"]
     assert docs[0].text.splitlines() == ["lanyard, laniard: (nautical) a line used for fastening rigging on ships.",
                                          "the lanyard held the sail fast."]
-    assert split_sentences(docs[0].text)[1] == "the lanyard held the sail fast."
+    assert corpus_sentences(docs[0].text)[1] == "the lanyard held the sail fast."
     assert (tmp_path / "wordnet" / "LICENSE").read_text() == "WordNet Release 3.0 licence"
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge_sdk.quantize.distill.data.corpus import read_documents, sentence_split, split_sentences
+from edge_sdk.quantize.distill.data.corpus import corpus_sentences, read_documents, sentence_split
 from edge_sdk.quantize.distill.students.text_student import (
     Tokenize,
     embed_all,
@@ -40,7 +40,7 @@ def test_split_holds_out_whole_documents(split):
 
 def test_sentence_splitter_drops_headings_and_keeps_sentences():
     text = "Introduction\n\nThe cat sat on the mat today. Then it left the room quietly!"
-    assert split_sentences(text) == ["The cat sat on the mat today.", "Then it left the room quietly!"]
+    assert corpus_sentences(text) == ["The cat sat on the mat today.", "Then it left the room quietly!"]
 
 
 def test_student_keeps_the_chosen_teacher_layers(teacher):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge_sdk.quantize.distill.data.images import mixed_views, read_labels, render_view, views
+from edge_sdk.quantize.distill.data.images import mixed_views, read_photo_labels, render_view, views
 from edge_sdk.quantize.distill.students.vision import VisionDistillConfig, kd_loss, train_vision_student
 from edge_sdk.quantize.distill.training.loop import Schedule
 from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
@@ -89,7 +89,7 @@ def test_a_few_steps_lower_the_kl_and_move_the_student_toward_the_teacher(tiny_d
     torch.set_num_threads(1)
     cfg = VisionDistillConfig(data=(str(tiny_data / "images" / "calibration"),), views_per_image=2,
                               schedule=Schedule(steps=30, batch_size=6, lr=3e-4, warmup_steps=0, eval_every=30, checkpoint_every=30))
-    assert len(read_labels(tiny_data / "images")) == 3
+    assert len(read_photo_labels(tiny_data / "images")) == 3
     _, report = train_vision_student(cfg, tmp_path, tiny_data)
     evals = report["training"]["evals"]
     assert report["recipe"]["data"]["images_and_frames"] == 6  # the 3 labelled photos were held out

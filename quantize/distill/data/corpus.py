@@ -23,7 +23,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _SPACE = re.compile(r"\s+")
 
 
-def split_sentences(text: str, min_words: int = 4, max_words: int = 80) -> list[str]:
+def corpus_sentences(text: str, min_words: int = 4, max_words: int = 80) -> list[str]:
     """Cut text into sentences (a light rule-based splitter; good enough for training data).
 
     Lines are treated as paragraphs; sentences shorter than ``min_words`` (headings, table cells)
@@ -130,12 +130,12 @@ def sentence_split(docs: list[Document], held_out_percent: int = 20, include_ref
 
     def train_on(d: Document) -> None:
         train_ids.append(d.id)
-        train.extend(split_sentences(d.text) + (split_sentences(d.reference) if include_references else []))
+        train.extend(corpus_sentences(d.text) + (corpus_sentences(d.reference) if include_references else []))
 
     for d in docs:
         if is_held_out(d.id, held_out_percent):
             held_docs.append(d)
-            held.extend(split_sentences(d.text))
+            held.extend(corpus_sentences(d.text))
         else:
             train_on(d)
     known = {d.id for d in docs}

@@ -37,7 +37,7 @@ class LabelledPhoto:
     acceptable: tuple[int, ...]
 
 
-def read_labels(image_root: Path) -> list[LabelledPhoto]:
+def read_photo_labels(image_root: Path) -> list[LabelledPhoto]:
     """Labelled photos under ``image_root``: ``labels.tsv`` (and ``calibration/labels.tsv``).
 
     Rows with class -1 (no ImageNet class) or without an index are skipped.

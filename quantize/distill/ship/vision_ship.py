@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_sdk.bundle import load_bundle
-from edge_sdk.quantize.distill.data.images import read_labels
+from edge_sdk.quantize.distill.data.images import read_photo_labels
 from edge_sdk.quantize.distill.ship import measure
 from edge_sdk.quantize.distill.ship.refusal import record_refusal, write_or_refuse
 from edge_sdk.quantize.distill.students.vision import VisionDistillConfig, teacher_members, train_vision_student
@@ -65,7 +65,7 @@ def distill_vision(cfg: VisionDistillConfig, workdir: Path, data_root: Path | No
     teachers = {a: export_onnx(load_lite(a)[0], onnx_dir / "teacher" / a / "model.onnx", ARCHS[a].image_size)
                 for a in teacher_members(cfg.teacher)}
     photos = data.photo_sets(root / "images")
-    held = read_labels(root / "images")
+    held = read_photo_labels(root / "images")
     held_x = {a: data.batch([p.path for p in held], config) for a, config in preprocess.items()}  # each input size once
     lab_x = held_x[cfg.student]
     lab_y = np.asarray([p.label for p in held])

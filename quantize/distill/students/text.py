@@ -22,7 +22,7 @@ import torch
 from edge_sdk.bundle import load_bundle
 from edge_sdk.errors import BundleNotFoundError, InvalidInputError
 from edge_sdk.quantize.bundle_writer import scratch_copy
-from edge_sdk.quantize.distill.data.corpus import SentenceSplit, augment, read_documents, sentence_split, split_sentences
+from edge_sdk.quantize.distill.data.corpus import SentenceSplit, augment, corpus_sentences, read_documents, sentence_split
 from edge_sdk.quantize.distill.ship import measure
 from edge_sdk.quantize.distill.ship.refusal import write_or_refuse
 from edge_sdk.quantize.distill.students.text_student import (
@@ -316,7 +316,7 @@ def _measure(bundle, tokenize, eval_sents, teacher_eval, docs, fp32: Path, int8:
     sessions = {name: measure.session(p) for name, p in paths.items()}
     emb = {name: onnx_embed(s, tokenize, eval_sents) for name, s in sessions.items()}
     # one document's sentences per call, the summarizer's unit of work
-    doc_sents = [s for d in docs[:3] for s in split_sentences(d.text)][: cfg.speed_sentences]
+    doc_sents = [s for d in docs[:3] for s in corpus_sentences(d.text)][: cfg.speed_sentences]
     timings = measure.side_by_side_ms({n: (lambda s=s: onnx_embed(s, tokenize, doc_sents)) for n, s in sessions.items()},
                                       repeats=cfg.speed_rounds)
     out = {}

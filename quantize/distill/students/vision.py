@@ -29,7 +29,7 @@ from edge_sdk.quantize.distill.data.images import (
     collect_unlabelled,
     load_rgb,
     mixed_views,
-    read_labels,
+    read_photo_labels,
     render_view,
     views,
 )
@@ -223,7 +223,7 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
     student, _ = load_lite(cfg.student)
     split = split_stage(student, cfg.trained)
     root = Path(data_root or ".")
-    photos = read_labels(root / "images")
+    photos = read_photo_labels(root / "images")
     data = [Path(p) for p in cfg.data] or [root / "images" / "calibration", root / "video"]
     images, names = collect_unlabelled(data, {p.path for p in photos}, cfg.video_every_n)
     if not images:

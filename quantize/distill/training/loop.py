@@ -200,6 +200,50 @@ class _Objective(torch.nn.Module):
         return self.loss_of_batch(step)
 
 
+def _resume(ckpt_path: Path, recipe_hash: str, model: torch.nn.Module, opt: torch.optim.Optimizer,
+            average: list[torch.Tensor] | None, device, desc: str) -> tuple[RunResult, list[torch.Tensor] | None]:
+    """The run so far and its weight average: loaded into ``model`` and ``opt`` from a checkpoint written for
+    ``recipe_hash``, else a fresh run (and ``average`` unchanged)."""
+    if not ckpt_path.is_file():
+        return RunResult(step=0), average
+    ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+    if ckpt.get("recipe_hash") != recipe_hash:
+        log.info("ignoring %s: it was written for another recipe", ckpt_path)
+        return RunResult(step=0), average
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    if average is not None:
+        average = [t.to(device) for t in ckpt["ema"]]
+    result = RunResult(**ckpt["result"])
+    result.resumed_from = result.step
+    log.info("resuming %s from step %d (%s)", desc, result.step, ckpt_path)
+    return result, average
+
+
+def _optimise_step(objective: torch.nn.Module, opt, acc, params: list[torch.nn.Parameter], average: list[torch.Tensor] | None,
+                   schedule: Schedule, step: int, desc: str) -> float:
+    """One optimiser step on batch ``step`` (and the weight average's update); returns the whole batch's mean loss.
+
+    Raises:
+        FloatingPointError: The loss stopped being finite.
+    """
+    for group in opt.param_groups:
+        group["lr"] = schedule.lr_at(step)
+    loss = objective(step)
+    mean_loss = float(acc.reduce(loss.detach(), "mean"))  # the whole batch's, the same in every process
+    if not math.isfinite(mean_loss):
+        raise FloatingPointError(f"{desc}: loss became {mean_loss} at step {step}; lower --lr")
+    opt.zero_grad(set_to_none=True)
+    acc.backward(loss)
+    if schedule.grad_clip:
+        acc.clip_grad_norm_(params, schedule.grad_clip)
+    opt.step()
+    if average is not None:
+        with torch.no_grad():
+            torch._foreach_lerp_(average, [p.detach() for p in params], 1 - schedule.ema_decay_at(step))
+    return mean_loss
+
+
 def train(
     model: torch.nn.Module,
     loss_of_batch: Callable[[int], torch.Tensor],
@@ -240,21 +284,9 @@ def train(
     model.to(engine.device)
     params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
-    result = RunResult(step=0)
     average = [p.detach().clone() for p in params] if schedule.ema_decay else None
     ckpt_path = workdir / CHECKPOINT
-    if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=engine.device, weights_only=True)
-        if ckpt.get("recipe_hash") == recipe_hash:
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            if average is not None:
-                average = [t.to(engine.device) for t in ckpt["ema"]]
-            result = RunResult(**ckpt["result"])
-            result.resumed_from = result.step
-            log.info("resuming %s from step %d (%s)", desc, result.step, ckpt_path)
-        else:
-            log.info("ignoring %s: it was written for another recipe", ckpt_path)
+    result, average = _resume(ckpt_path, recipe_hash, model, opt, average, engine.device, desc)
     result.where = engine.describe()
     objective, opt = acc.prepare(_Objective(model, loss_of_batch), opt)
     metrics_log = workdir / METRICS_LOG
@@ -284,20 +316,7 @@ def train(
     while result.step < schedule.steps:
         t0 = time.perf_counter()
         model.train()
-        for group in opt.param_groups:
-            group["lr"] = schedule.lr_at(result.step)
-        loss = objective(result.step)
-        mean_loss = float(acc.reduce(loss.detach(), "mean"))  # the whole batch's, the same in every process
-        if not math.isfinite(mean_loss):
-            raise FloatingPointError(f"{desc}: loss became {mean_loss} at step {result.step}; lower --lr")
-        opt.zero_grad(set_to_none=True)
-        acc.backward(loss)
-        if schedule.grad_clip:
-            acc.clip_grad_norm_(params, schedule.grad_clip)
-        opt.step()
-        if average is not None:
-            with torch.no_grad():
-                torch._foreach_lerp_(average, [p.detach() for p in params], 1 - schedule.ema_decay_at(result.step))
+        mean_loss = _optimise_step(objective, opt, acc, params, average, schedule, result.step, desc)
         result.train_time_s += time.perf_counter() - t0  # optimisation only: evaluations and checkpoints are not counted
         result.step += 1
         result.losses.append(mean_loss)

@@ -464,10 +464,8 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
     import json
 
     from edge_sdk.bundle import load_bundle
-    from edge_sdk.quantize.distill.ship import measure
     from edge_sdk.quantize.speech.export import export_onnx
-    from edge_sdk.quantize.speech.prepare import gate_int8
-    from edge_sdk.quantize.speech.variants import INT8_ATTEMPTS, quantize_int8
+    from edge_sdk.quantize.speech.variants import INT8_ATTEMPTS
     from edge_sdk.speech.evaluate import evaluate
     from edge_sdk.speech.transcriber import Transcriber, TranscriberOptions
 
@@ -478,17 +476,10 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
     fp32 = export_onnx(student, workdir / "onnx" / "fp32", kept)
     int8_format = bundle.variants["int8"].recipe.get("int8_format", "u8s8") if "int8" in bundle.variants else "u8s8"
 
-    def int8_of(files: dict[str, Path], out_dir: Path, exclude: dict[str, tuple[str, ...]]) -> dict[str, Path]:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out = {role: out_dir / p.name for role, p in files.items()}
-        for role, p in files.items():
-            quantize_int8(p, out[role], int8_format, tuple(exclude.get(role, ())))
-        return out
-
     teacher_fp32 = {r: bundle.path_of(f) for r, f in bundle.variants["fp32"].files.items()}
     # the teacher's int8 graphs, quantized the same way when the bundle has none (timing only)
     teacher_int8 = ({r: bundle.path_of(f) for r, f in bundle.variants["int8"].files.items()} if "int8" in bundle.variants
-                    else int8_of(teacher_fp32, workdir / "onnx" / "teacher-int8", INT8_ATTEMPTS[0][1]))
+                    else _int8_of(teacher_fp32, workdir / "onnx" / "teacher-int8", INT8_ATTEMPTS[0][1], int8_format))
     # WER is measured through the runtime's transcriber on a scratch copy of the bundle holding the students
     own = student_preprocessing(bundle.preprocessing, cfg.keep_layers, cfg.window_margin_s)
     scratch = scratch_copy(bundle.root, workdir / "eval-bundle", {"distilled": fp32}, own)
@@ -500,23 +491,7 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
         return {**r.to_dict(), "hypotheses": r.hypotheses}
 
     results = {v: wer_of(v) for v in ("fp32", "distilled")}
-    tried = []
-
-    def try_attempt(label: str, exclude: dict[str, tuple[str, ...]]) -> dict:
-        name = f"int8-{len(tried)}"
-        files = int8_of(fp32, workdir / "onnx" / name, exclude)
-        add_variant(scratch, name, files, preprocessing=own)
-        tried.append((label, exclude, files, wer_of(name)))
-        return tried[-1][3]
-
-    # int8 is made as the teacher's is: the first attempt within the int8 budget of the fp32 student; when none is,
-    # the most accurate (the first, with the fewest graphs kept in fp32, among equals)
-    try:
-        gate_int8(INT8_ATTEMPTS, try_attempt, results["distilled"]["wer"])
-        chosen = tried[-1]
-    except QualityGateError as exc:
-        log.warning("%s", exc)
-        chosen = min(tried, key=lambda attempt: attempt[3]["wer"])
+    tried, chosen = _int8_attempts(fp32, scratch, own, workdir, int8_format, wer_of, results["distilled"]["wer"])
     what, exclude, int8, results["distilled-int8"] = chosen
     recipes = {"distilled": report["recipe"],
                "distilled-int8": {**report["recipe"], "int8_format": int8_format, "attempt": what, "kept_fp32": exclude}}
@@ -524,6 +499,18 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
     (workdir / "wer.json").write_text(json.dumps(results, indent=1, default=str))
     steps = decoder_step_ms({"teacher-fp32": teacher_fp32["decoder"], "teacher-int8": teacher_int8["decoder"],
                              "distilled": fp32["decoder"], "distilled-int8": int8["decoder"]})
+    metrics, refused = _speech_metrics(cfg, report, results, steps, files, teacher_fp32, teacher_int8, shared, tried)
+    report["metrics"], report["refused"] = metrics, refused
+    if write:
+        report["variants"] = write_or_refuse(bundle.root, metrics, refused, files, recipes, own)
+    return report
+
+
+def _speech_metrics(cfg: SpeechDistillConfig, report: dict, results: dict, steps: dict, files: dict, teacher_fp32: dict,
+                    teacher_int8: dict, shared: dict[str, str], tried: list) -> tuple[dict, dict]:
+    """Each student variant's metrics beside the teacher's, with its goals; and the variants that missed the WER budget."""
+    from edge_sdk.quantize.distill.ship import measure
+
     metrics, refused = {}, {}
     for name, teacher_v in (("distilled", "teacher-fp32"), ("distilled-int8", "teacher-int8")):
         s, t = results[name], results["fp32"]
@@ -546,10 +533,44 @@ def distill_speech(cfg: SpeechDistillConfig, workdir: Path, data_root: Path | No
                                           "decode>=1.5x": metrics[name]["decoder_step_speedup"] >= 1.5}
         if cfg.gate and not goals["wer<=teacher+1.5"]:
             refused[name] = goals
-    report["metrics"], report["refused"] = metrics, refused
-    if write:
-        report["variants"] = write_or_refuse(bundle.root, metrics, refused, files, recipes, own)
-    return report
+    return metrics, refused
+
+
+def _int8_of(files: dict[str, Path], out_dir: Path, exclude: dict[str, tuple[str, ...]], int8_format: str) -> dict[str, Path]:
+    """Each graph of ``files`` quantized to int8 into ``out_dir``, the ``exclude`` node types of each role kept in float."""
+    from edge_sdk.quantize.speech.variants import quantize_int8
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = {role: out_dir / p.name for role, p in files.items()}
+    for role, p in files.items():
+        quantize_int8(p, out[role], int8_format, tuple(exclude.get(role, ())))
+    return out
+
+
+def _int8_attempts(fp32: dict[str, Path], scratch: Path, own: dict, workdir: Path, int8_format: str, wer_of,
+                   fp32_wer: float) -> tuple[list, tuple]:
+    """The int8 attempts tried, each ``(label, exclude, files, wer result)``, and the one chosen.
+
+    int8 is made as the teacher's is: the first attempt within the int8 budget of the fp32 student; when none is,
+    the most accurate (the first, with the fewest graphs kept in fp32, among equals)."""
+    from edge_sdk.quantize.speech.prepare import gate_int8
+    from edge_sdk.quantize.speech.variants import INT8_ATTEMPTS
+
+    tried = []
+
+    def try_attempt(label: str, exclude: dict[str, tuple[str, ...]]) -> dict:
+        name = f"int8-{len(tried)}"
+        files = _int8_of(fp32, workdir / "onnx" / name, exclude, int8_format)
+        add_variant(scratch, name, files, preprocessing=own)
+        tried.append((label, exclude, files, wer_of(name)))
+        return tried[-1][3]
+
+    try:
+        gate_int8(INT8_ATTEMPTS, try_attempt, fp32_wer)
+        return tried, tried[-1]
+    except QualityGateError as exc:
+        log.warning("%s", exc)
+        return tried, min(tried, key=lambda attempt: attempt[3]["wer"])
 
 
 def student_preprocessing(teacher: dict, keep_layers: tuple[int, ...], window_margin_s: float) -> dict:

@@ -14,10 +14,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
-import traceback
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -138,7 +136,7 @@ def text_runner(data: Path, quick: bool, device):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edge_sdk.bench.worker import measure
+    from edge_sdk.bench.worker import measure, print_row
     from edge_sdk.devices.resolve import resolve_device
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -147,12 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     factory = {"vision": vision_runner, "text": text_runner}[args.task]
-    try:
-        row = measure(args.task, "ref:torch-eager", args.data, args.quick, runner_factory=lambda: factory(args.data, args.quick, resolve_device("auto")))
-    except Exception as exc:  # reported in the bench, never fatal
-        row = {"task": args.task, "variant": "ref:torch-eager", "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-1500:]}
-    print(json.dumps(row, default=str))
-    return 0
+    def run() -> dict:
+        return measure(args.task, "ref:torch-eager", args.data, args.quick, runner_factory=lambda: factory(args.data, args.quick, resolve_device("auto")))
+
+    return print_row(args.task, "ref:torch-eager", run, trace_chars=1500)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import json
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from edge_sdk.bench.energy import GPU_PROVIDERS, open_meter
@@ -65,11 +66,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
-    try:
+
+    def run() -> dict:
         with allowing_refused_variants():  # the bench measures every variant it names, refused ones included
-            row = measure(args.task, args.variant, args.data, args.quick)
+            return measure(args.task, args.variant, args.data, args.quick)
+
+    return print_row(args.task, args.variant, run)
+
+
+def print_row(task: str, variant: str, run: Callable[[], dict], trace_chars: int = 2000) -> int:
+    """Print the row that ``run`` measures as one JSON line, or an error row when it raises: one failed
+    measurement is reported in the bench and never crashes it. Returns the process exit status (0)."""
+    try:
+        row = run()
     except Exception as exc:  # report, never crash the whole bench
-        row = {"task": args.task, "variant": args.variant, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}
+        row = {"task": task, "variant": variant, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-trace_chars:]}
     print(json.dumps(row, default=str))
     return 0
 

@@ -1,4 +1,6 @@
-"""onnxruntime sessions: the only module that creates them."""
+"""onnxruntime sessions for bundle models: the only module that creates them. (The benchmark's reference sessions,
+onnxruntime with its defaults on purpose, come from :func:`edge_sdk.bench.references.onnxruntime_default_session`;
+``edge_sdk.bench.gpu_check`` compares bare providers.)"""
 
 from __future__ import annotations
 

@@ -182,7 +182,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     Returns:
         ``{"recipe": ..., "metrics": {...}, "variants": [...]}``.
     """
-    from edge_sdk.quantize.text.export import export_sentence_encoder, quantize_int8
+    from edge_sdk.quantize.text.export import export_sentence_encoder
 
     workdir = Path(workdir)
     engine = engine or Engine.create("cpu")
@@ -198,17 +198,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     tokenize = Tokenize(tdir, cfg.max_tokens)
     teacher_tokenize = Tokenize(tdir, TEACHER_MAX_TOKENS)
     teacher = load_teacher(tdir).to(engine.device)
-    recipe = {
-        "kind": "distillation", "student": f"MiniLM, teacher layers {list(cfg.keep_layers)} of {len(teacher.encoder.layer)}",
-        "teacher": {"bundle": cfg.teacher, "weights": str(tdir)}, "config": asdict(cfg),
-        "data": {"sources": [str(p) for p in data], "train_only_sources": [str(p) for p in extra], "train_sentences": len(split.train),
-                 "train_documents": len(split.train_doc_ids), "held_out_documents": [d.id for d in split.held_out_docs],
-                 "split": f"document held out when crc32(id) % 100 < {cfg.held_out_percent}"},
-        "objective": (f"{cfg.loss.split('+')[0]} between student and teacher mean-pooled, L2-normalised sentence embeddings"
-                      + (" + token hidden states of student layers vs teacher layers "
-                         f"{layer_targets(len(cfg.keep_layers), len(teacher.encoder.layer))} (squared error relative to "
-                         "the teacher's)" if cfg.loss == "cosine+hidden" else "")),
-    }
+    recipe = _recipe(cfg, tdir, len(teacher.encoder.layer), data, extra, split)
     # settings that only affect shipping (int8 format, ROUGE documents) do not invalidate the checkpoint
     rhash = resume_key(recipe, SHIP_ONLY)
     # training targets come from the teacher on the fly (augmented inputs are new every step)
@@ -219,20 +209,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
         load_student_weights(student, Path(cfg.init_from))
     if cfg.freeze_embeddings:
         freeze_token_embeddings(student)
-    train_sents = list(split.train)
-    lengths = [len(s) for s in train_sents]
-
-    def loss_of_batch(step: int) -> torch.Tensor:
-        idx = bucketed_batch(lengths, step, cfg.schedule.batch_size, cfg.schedule.seed)
-        rng = np.random.default_rng((cfg.schedule.seed, step))  # a function of the step: resumable
-        sents = [augment(train_sents[i], rng) if rng.random() < cfg.augment_share else train_sents[i] for i in idx]
-        ids, mask = engine.put(tokenize(engine.shard(sents)))
-        hidden = cfg.loss == "cosine+hidden"
-        out = student(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
-        with torch.no_grad():
-            target = teacher(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
-        loss = _loss(cfg.loss.removesuffix("+hidden"), mean_pool(out.last_hidden_state, mask), mean_pool(target.last_hidden_state, mask))
-        return loss + hidden_state_loss(out.hidden_states, target.hidden_states, mask) if hidden else loss
+    loss_of_batch = _batch_loss(cfg, engine, student, teacher, tokenize, list(split.train))
 
     def evaluate() -> dict:
         emb = embed_all(student, teacher_tokenize, eval_sents)  # at the runtime's length, as the teacher
@@ -252,10 +229,65 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     # exported and quantized exactly as the teacher's variants were, so the comparison is like for like
     fp32 = export_sentence_encoder(sdir, workdir / "onnx" / "fp32" / "encoder.onnx")
     role = _encoder_role(bundle)
+    int8, int8_recipe, teacher_int8 = _int8_like_teacher(bundle, fp32, workdir, cfg.int8_format)
+    metrics = _measure(bundle, teacher_tokenize, eval_sents, teacher_eval.numpy(), split.held_out_docs, fp32, int8, teacher_int8, cfg)
+    files = {"distilled": fp32, "distilled-int8": int8}
+    recipes = {"distilled": recipe, "distilled-int8": {**recipe, "int8": int8_recipe}}
+    if cfg.rouge_docs:
+        _add_rouge(metrics, bundle.root, workdir, {name: {role: path} for name, path in files.items()}, split.held_out_docs[: cfg.rouge_docs])
+    refused = _goals(metrics, cfg.gate)
+    report["metrics"], report["refused"] = metrics, refused
+    if not write:
+        return report
+    report["variants"] = write_or_refuse(bundle.root, metrics, refused, {n: {role: p} for n, p in files.items()}, recipes)
+    return report
+
+
+def _batch_loss(cfg: TextDistillConfig, engine: Engine, student, teacher, tokenize, train_sents: list[str]):
+    """The loss of training batch ``step`` (a function of the step alone, so a run resumes exactly): a length-bucketed
+    batch, some sentences augmented, the student's embeddings (and hidden states) against the teacher's on the fly."""
+    lengths = [len(s) for s in train_sents]
+
+    def loss_of_batch(step: int) -> torch.Tensor:
+        idx = bucketed_batch(lengths, step, cfg.schedule.batch_size, cfg.schedule.seed)
+        rng = np.random.default_rng((cfg.schedule.seed, step))  # a function of the step: resumable
+        sents = [augment(train_sents[i], rng) if rng.random() < cfg.augment_share else train_sents[i] for i in idx]
+        ids, mask = engine.put(tokenize(engine.shard(sents)))
+        hidden = cfg.loss == "cosine+hidden"
+        out = student(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
+        with torch.no_grad():
+            target = teacher(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
+        loss = _loss(cfg.loss.removesuffix("+hidden"), mean_pool(out.last_hidden_state, mask), mean_pool(target.last_hidden_state, mask))
+        return loss + hidden_state_loss(out.hidden_states, target.hidden_states, mask) if hidden else loss
+
+    return loss_of_batch
+
+
+def _recipe(cfg: TextDistillConfig, tdir: Path, teacher_layers: int, data: list[Path], extra: list[Path], split: SentenceSplit) -> dict:
+    """What the student is made from: teacher, configuration, data and its split, and the objective."""
+    return {
+        "kind": "distillation", "student": f"MiniLM, teacher layers {list(cfg.keep_layers)} of {teacher_layers}",
+        "teacher": {"bundle": cfg.teacher, "weights": str(tdir)}, "config": asdict(cfg),
+        "data": {"sources": [str(p) for p in data], "train_only_sources": [str(p) for p in extra], "train_sentences": len(split.train),
+                 "train_documents": len(split.train_doc_ids), "held_out_documents": [d.id for d in split.held_out_docs],
+                 "split": f"document held out when crc32(id) % 100 < {cfg.held_out_percent}"},
+        "objective": (f"{cfg.loss.split('+')[0]} between student and teacher mean-pooled, L2-normalised sentence embeddings"
+                      + (" + token hidden states of student layers vs teacher layers "
+                         f"{layer_targets(len(cfg.keep_layers), teacher_layers)} (squared error relative to "
+                         "the teacher's)" if cfg.loss == "cosine+hidden" else "")),
+    }
+
+
+def _int8_like_teacher(bundle, fp32: Path, workdir: Path, default_format: str) -> tuple[Path, dict, Path]:
+    """The student's int8 encoder, quantized exactly as the teacher's int8 was (format and op types), its recipe,
+    and the teacher's int8 encoder (quantized the same way when the bundle refused its own: timing only)."""
+    from edge_sdk.quantize.text.export import quantize_int8
+
+    role = _encoder_role(bundle)
     teacher_int8_recipe = bundle.variants["int8"].recipe if "int8" in bundle.variants else {}
     op_types = teacher_int8_recipe.get("op_types")
     op_types = tuple(op_types) if isinstance(op_types, list) else None
-    int8_format = teacher_int8_recipe.get("int8_format", cfg.int8_format)
+    int8_format = teacher_int8_recipe.get("int8_format", default_format)
     int8 = workdir / "onnx" / "int8" / "encoder.onnx"
     int8.parent.mkdir(parents=True, exist_ok=True)
     int8_recipe = quantize_int8(fp32, int8, int8_format, op_types)
@@ -265,16 +297,20 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
         teacher_int8 = workdir / "onnx" / "teacher-int8" / "encoder.onnx"
         teacher_int8.parent.mkdir(parents=True, exist_ok=True)
         quantize_int8(bundle.path_of(bundle.variants["fp32"].files[role]), teacher_int8, int8_format, op_types)
-    metrics = _measure(bundle, teacher_tokenize, eval_sents, teacher_eval.numpy(), split.held_out_docs, fp32, int8, teacher_int8, cfg)
-    files = {"distilled": fp32, "distilled-int8": int8}
-    recipes = {"distilled": recipe, "distilled-int8": {**recipe, "int8": int8_recipe}}
-    if cfg.rouge_docs:
-        docs = split.held_out_docs[: cfg.rouge_docs]
-        eval_root = scratch_copy(bundle.root, workdir / "eval-bundle", {name: {role: path} for name, path in files.items()})
-        ref = held_out_rouge(eval_root, "fp32", docs)
-        for name in files:
-            got = held_out_rouge(eval_root, name, docs)
-            metrics[name].update({"rouge": got, "teacher_fp32_rouge": ref, "rouge1_delta_vs_teacher": round(got["rouge1"] - ref["rouge1"], 3)})
+    return int8, int8_recipe, teacher_int8
+
+
+def _add_rouge(metrics: dict[str, dict], bundle_root: Path, workdir: Path, files: dict[str, dict[str, Path]], docs) -> None:
+    """Add each variant's held-out ROUGE, through the runtime's summarizer on a scratch copy of the bundle, beside the teacher's."""
+    eval_root = scratch_copy(bundle_root, workdir / "eval-bundle", files)
+    ref = held_out_rouge(eval_root, "fp32", docs)
+    for name in files:
+        got = held_out_rouge(eval_root, name, docs)
+        metrics[name].update({"rouge": got, "teacher_fp32_rouge": ref, "rouge1_delta_vs_teacher": round(got["rouge1"] - ref["rouge1"], 3)})
+
+
+def _goals(metrics: dict[str, dict], gate: bool) -> dict:
+    """Set each variant's goals; return those that miss a quality goal (speed is reported, never gated) when ``gate``."""
     refused = {}
     for name, m in metrics.items():
         m["goals"] = goals = {
@@ -282,13 +318,9 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
             "rouge1>=teacher-0.5": m["rouge1_delta_vs_teacher"] >= -0.5 if "rouge1_delta_vs_teacher" in m else None,
             "encoder_speedup>=1.8": m["encoder_speedup"] >= 1.8,
         }
-        if cfg.gate and not all(v for k, v in goals.items() if k != "encoder_speedup>=1.8" and v is not None):
+        if gate and not all(v for k, v in goals.items() if k != "encoder_speedup>=1.8" and v is not None):
             refused[name] = goals
-    report["metrics"], report["refused"] = metrics, refused
-    if not write:
-        return report
-    report["variants"] = write_or_refuse(bundle.root, metrics, refused, {n: {role: p} for n, p in files.items()}, recipes)
-    return report
+    return refused
 
 
 def _teacher_dir(name: str) -> Path:

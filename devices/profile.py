@@ -55,6 +55,11 @@ class Profile:
     # windows) for the life of the session; off, they go back to the system after each run: peak RSS 542 -> 351 MB
     # for 20 shared clips then speech/long with the int8 speech bundle (AMD EPYC), for about 5 % more CPU time.
     cpu_mem_arena: bool = False
+    # onnxruntime's intra-op threads busy-wait for work between operators by default. On a small CPU that the app
+    # shares (its capture threads, the VAD, other processes) the spinning threads take cores from the ones with work:
+    # off, the int8 speech bundle took 101-105 ms per shared clip (p50) instead of 159-170 ms and 35 % less CPU time,
+    # the int8 vision bundle 8.6-10.2 ms per photo instead of 9.6-12.0 ms and 40 % less CPU (AMD EPYC, 2 cores).
+    intra_op_spinning: bool = False
 
     def __post_init__(self) -> None:
         if not self.providers:
@@ -79,7 +84,7 @@ def _trusted_keys(data: dict, base: Path | None) -> tuple[str, ...]:
 def parse_profile(data: dict, base: Path | None = None) -> Profile:
     """Build a :class:`Profile` from the parsed TOML table; relative ``trusted_keys`` paths are taken from ``base``
     (the folder of the profile file)."""
-    for flag in ("require_signed", "cpu_mem_arena"):
+    for flag in ("require_signed", "cpu_mem_arena", "intra_op_spinning"):
         if not isinstance(data.get(flag, False), bool):
             raise InvalidInputError(f"profile {data.get('name', '?')!r}: {flag} must be true or false")
     try:
@@ -99,6 +104,7 @@ def parse_profile(data: dict, base: Path | None = None) -> Profile:
             require_signed=data.get("require_signed", False),
             trusted_keys=_trusted_keys(data, base),
             cpu_mem_arena=data.get("cpu_mem_arena", False),
+            intra_op_spinning=data.get("intra_op_spinning", False),
         )
     except (KeyError, TypeError) as exc:
         raise InvalidInputError(f"profile {data.get('name', '?')!r} is missing or misuses a field: {exc}") from exc

@@ -34,6 +34,7 @@ class ResolvedDevice:
     require_signed: bool = False  # refuse bundles without a trusted signature (edge_sdk.signing)
     trusted_keys: tuple[str, ...] = ()  # the profile's keyring; empty: $EDGE_SDK_HOME/trusted_keys
     cpu_mem_arena: bool = False  # onnxruntime's CPU arena (off: activations return to the system after each run)
+    intra_op_spinning: bool = False  # onnxruntime's intra-op threads busy-wait between operators
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,6 +98,7 @@ def resolve(profile: Profile, providers: tuple[str, ...] | None = None) -> Resol
         require_signed=profile.require_signed,
         trusted_keys=profile.trusted_keys,
         cpu_mem_arena=profile.cpu_mem_arena,
+        intra_op_spinning=profile.intra_op_spinning,
     )
 
 

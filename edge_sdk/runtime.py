@@ -41,6 +41,7 @@ def session_options(device: ResolvedDevice) -> ort.SessionOptions:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     opts.enable_cpu_mem_arena = device.cpu_mem_arena
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if device.intra_op_spinning else "0")
     return opts
 
 

@@ -132,6 +132,22 @@ def test_signature_settings_default_off_and_resolve_relative_to_the_profile(tmp_
         load_profile(tmp_path / "bad.toml")
 
 
+def test_session_memory_and_spinning_settings_default_off_and_reach_the_session_options(tmp_path):
+    """The arena and busy-waiting threads are off unless a profile turns them on; a non-bool is refused."""
+    from edge_sdk.runtime import session_options
+
+    assert all(not load_profile(n).cpu_mem_arena and not load_profile(n).intra_op_spinning for n in list_profiles())
+    off = session_options(resolve(load_profile("x86_64-avx2"), CPU_ONLY))
+    assert not off.enable_cpu_mem_arena and off.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    base = 'name = "t"\nvariants = ["fp32"]\n[[providers]]\nname = "CPUExecutionProvider"\n'
+    (tmp_path / "t.toml").write_text("cpu_mem_arena = true\nintra_op_spinning = true\n" + base)
+    on = session_options(resolve(load_profile(tmp_path / "t.toml"), CPU_ONLY))
+    assert on.enable_cpu_mem_arena and on.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    (tmp_path / "bad.toml").write_text("intra_op_spinning = 1\n" + base)
+    with pytest.raises(InvalidInputError, match="intra_op_spinning must be true or false"):
+        load_profile(tmp_path / "bad.toml")
+
+
 def test_unknown_profile_names_the_shipped_ones():
     with pytest.raises(InvalidInputError, match="x86_64-vnni"):
         load_profile("no-such-target")

@@ -20,6 +20,6 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 def register(sub, eval_sub) -> None:
     """Add ``distill`` to the ``edge-sdk`` sub-commands (no ``eval`` sub-command)."""
-    p = sub.add_parser("distill", add_help=False, help="train a distilled student (speech|text|vision|ctc); see 'edge-sdk distill --help'")
-    p.add_argument("distill_args", nargs=argparse.REMAINDER)
+    p = sub.add_parser("distill", add_help=False, prefix_chars="+", help="train a distilled student (speech|text|vision|ctc); see 'edge-sdk distill --help'")
+    p.add_argument("distill_args", nargs=argparse.REMAINDER)  # prefix "+": a leading --help or --flag is its own
     p.set_defaults(func=cmd_distill)

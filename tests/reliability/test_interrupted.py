@@ -44,40 +44,19 @@ def _interrupt_after_first_line(cmd: list[str], stdin_bytes: bytes | None = None
     return proc.returncode, first, out.decode(), err.decode()
 
 
+def _transcribe_long(speech_bundle, data_dir, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "edge_sdk", "transcribe", str(data_dir / LONG), "--bundle", str(speech_bundle), "--variant", "fp32", *extra]
+
+
 def test_an_interrupted_file_transcription_says_so_and_exits_130(speech_bundle, data_dir):
-    code, first, out, err = _interrupt_after_first_line(
-        [
-            sys.executable,
-            "-m",
-            "edge_sdk",
-            "transcribe",
-            str(data_dir / LONG),
-            "--bundle",
-            str(speech_bundle),
-            "--variant",
-            "fp32",
-        ]
-    )
+    code, first, out, err = _interrupt_after_first_line(_transcribe_long(speech_bundle, data_dir))
     assert first.startswith(b"[   0.00 ->") and code == 130, err
     assert err.splitlines()[-1] == f"edge-sdk: {INTERRUPTED}" and "Traceback" not in err
     assert "216.30 s" in err.splitlines()[0]  # the header states the file's length; the last line says the rest is missing
 
 
 def test_an_interrupted_json_transcription_ends_with_a_json_error(speech_bundle, data_dir):
-    code, first, out, err = _interrupt_after_first_line(
-        [
-            sys.executable,
-            "-m",
-            "edge_sdk",
-            "transcribe",
-            str(data_dir / LONG),
-            "--bundle",
-            str(speech_bundle),
-            "--variant",
-            "fp32",
-            "--json",
-        ]
-    )
+    code, first, out, err = _interrupt_after_first_line(_transcribe_long(speech_bundle, data_dir, "--json"))
     last = json.loads(out.splitlines()[-1])
     assert code == 130 and "text" in json.loads(first) and "Traceback" not in err
     assert last == {"error": {"type": "KeyboardInterrupt", "category": "interrupted", "exit_code": 130, "message": INTERRUPTED}}

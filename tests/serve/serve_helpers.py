@@ -118,6 +118,21 @@ async def collect(client, until: tuple[str, ...] = ("transcript-stop",), timeout
             return events
 
 
+def transcribe_clip(port: int, samples: np.ndarray, rate: int) -> str:
+    """The final transcript of one clip sent to ``edge-sdk serve`` on ``port`` by wyoming's own client."""
+    from wyoming.asr import Transcribe, Transcript
+    from wyoming.client import AsyncTcpClient
+
+    async def go():
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            await client.write_event(Transcribe(language="en").event())
+            await send_audio(client, samples, rate)
+            events = await collect(client)
+        return next(Transcript.from_event(e).text for e, _ in events if Transcript.is_type(e.type))
+
+    return asyncio.run(go())
+
+
 class Mosquitto:
     """Debian's mosquitto on 127.0.0.1:``port``, anonymous, no persistence (a restart forgets retained messages)."""
 

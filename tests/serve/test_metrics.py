@@ -16,7 +16,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from serve_helpers import ServerProcess, collect, free_port, read_clip, reference, send_audio, wer
+from serve_helpers import ServerProcess, collect, free_port, read_clip, reference, send_audio, transcribe_clip, wer
 
 pytest.importorskip("wyoming", reason="needs the serve extra: pip install 'edge-sdk-ondevice[serve]'")
 pytest.importorskip("prometheus_client", reason="needs the serve extra: pip install 'edge-sdk-ondevice[serve]'")
@@ -58,17 +58,6 @@ def _samples(page: str) -> dict[tuple[str, tuple], float]:
     return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in text_string_to_metric_families(page) for s in f.samples}
 
 
-def _transcribe(port: int, samples, rate: int) -> str:
-    async def go():
-        async with AsyncTcpClient("127.0.0.1", port) as client:
-            await client.write_event(Transcribe(language="en").event())
-            await send_audio(client, samples, rate)
-            events = await collect(client)
-        return next(Transcript.from_event(e).text for e, _ in events if Transcript.is_type(e.type))
-
-    return asyncio.run(go())
-
-
 def test_two_servers_in_one_process_have_their_own_registries():
     a, b = ServeMetrics(), ServeMetrics()  # the global registry would refuse the second: duplicated timeseries
     a.utterances.inc()
@@ -86,7 +75,7 @@ def test_latency_histogram_counts_every_transcribed_utterance(server, data_dir):
     n0 = before[("edge_sdk_serve_transcript_latency_seconds_count", ())]
     for rel, bound in ((JFK, 10.0), (LIBRI, 20.0)):
         samples, rate = read_clip(data_dir / "speech" / rel)
-        text = _transcribe(server.port, samples, rate)
+        text = transcribe_clip(server.port, samples, rate)
         assert wer(reference(data_dir, rel), text) <= bound, text
     status, page = _get(server.metrics_url)
     assert status == 200

@@ -17,13 +17,23 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from serve_helpers import Mosquitto, MqttWatcher, ServerProcess, collect, free_port, read_clip, reference, send_audio, wer
+from serve_helpers import (
+    Mosquitto,
+    MqttWatcher,
+    ServerProcess,
+    collect,
+    free_port,
+    read_clip,
+    reference,
+    send_audio,
+    transcribe_clip,
+    wer,
+)
 
 pytest.importorskip("wyoming", reason="needs the serve extra: pip install 'edge-sdk-ondevice[serve]'")
 pytest.importorskip("paho.mqtt", reason="needs the serve extra: pip install 'edge-sdk-ondevice[serve]'")
 pytest.importorskip("prometheus_client", reason="needs the serve extra: pip install 'edge-sdk-ondevice[serve]'")
 
-from wyoming.asr import Transcribe, Transcript  # noqa: E402
 from wyoming.client import AsyncTcpClient  # noqa: E402
 from wyoming.wake import Detect  # noqa: E402
 
@@ -75,17 +85,6 @@ reconnect_max_s = 1
         broker.kill()
 
 
-def _transcribe(port: int, samples, rate: int) -> str:
-    async def go():
-        async with AsyncTcpClient("127.0.0.1", port) as client:
-            await client.write_event(Transcribe(language="en").event())
-            await send_audio(client, samples, rate)
-            events = await collect(client)
-        return next(Transcript.from_event(e).text for e, _ in events if Transcript.is_type(e.type))
-
-    return asyncio.run(go())
-
-
 def test_discovery_configs_and_online_are_retained(stack):
     late = MqttWatcher(stack.broker.port)  # connects after the server published: sees only what is retained
     try:
@@ -109,7 +108,7 @@ def test_discovery_configs_and_online_are_retained(stack):
 
 def test_the_transcript_state_holds_the_exact_text(stack):
     samples, rate = read_clip(stack.data_dir / "speech" / JFK)
-    text = _transcribe(stack.port, samples, rate)
+    text = transcribe_clip(stack.port, samples, rate)
     assert wer(reference(stack.data_dir, JFK), text) <= 10.0, text
     state = json.loads(stack.watcher.wait_for(TRANSCRIPT_TOPIC, lambda p: json.loads(p)["text"] == text))
     assert state["audio_s"] == pytest.approx(samples.shape[0] / rate, abs=0.05) and state["latency_ms"] > 0
@@ -146,7 +145,7 @@ def test_states_reach_the_broker_after_it_restarts(stack):
     watcher, broker = stack.watcher, stack.broker
     broker.kill()
     samples, rate = read_clip(stack.data_dir / "speech" / LIBRI)
-    while_down = _transcribe(stack.port, samples, rate)  # kept by the publisher, latest per topic
+    while_down = transcribe_clip(stack.port, samples, rate)  # kept by the publisher, latest per topic
     seen = len(watcher.messages)
     broker.start()  # same port; no persistence: the retained configs are gone until the server re-announces
     state = json.loads(watcher.wait_for(TRANSCRIPT_TOPIC, lambda p: json.loads(p)["text"] == while_down, after=seen))
@@ -155,7 +154,7 @@ def test_states_reach_the_broker_after_it_restarts(stack):
     watcher.wait_for(f"homeassistant/sensor/{NODE}/last_transcript/config", after=seen)
     samples, rate = read_clip(stack.data_dir / "speech" / JFK)
     seen = len(watcher.messages)
-    after = _transcribe(stack.port, samples, rate)
+    after = transcribe_clip(stack.port, samples, rate)
     assert json.loads(watcher.wait_for(TRANSCRIPT_TOPIC, after=seen))["text"] == after
 
 

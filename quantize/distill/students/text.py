@@ -168,6 +168,40 @@ def eval_sentences(split: SentenceSplit, cfg: TextDistillConfig) -> list[str]:
     return sorted(rng.sample(list(split.held_out), min(cfg.eval_sentences, len(split.held_out))))
 
 
+def _text_student(cfg: TextDistillConfig, teacher: torch.nn.Module) -> torch.nn.Module:
+    """The student cut from ``teacher`` (``cfg.keep_layers``), started from ``cfg.init_from`` when given."""
+    student = make_student(teacher, cfg.keep_layers)
+    if cfg.init_from:
+        load_student_weights(student, Path(cfg.init_from))
+    if cfg.freeze_embeddings:
+        freeze_token_embeddings(student)
+    return student
+
+
+def _ship_text(cfg: TextDistillConfig, bundle, sdir: Path, workdir: Path, report: dict, tokenize: Tokenize,
+               eval_sents: list[str], teacher_eval: np.ndarray, docs, write: bool) -> dict:
+    """Export the trained student at ``sdir`` to fp32 and int8 ONNX, measure both against the teacher and
+    (when ``write``) add them to ``bundle`` unless refused; return ``report`` with metrics and variants."""
+    from edge_sdk.quantize.text.export import export_sentence_encoder
+
+    recipe = report["recipe"]
+    # exported and quantized exactly as the teacher's variants were, so the comparison is like for like
+    fp32 = export_sentence_encoder(sdir, workdir / "onnx" / "fp32" / "encoder.onnx")
+    role = _encoder_role(bundle)
+    int8, int8_recipe, teacher_int8 = _int8_like_teacher(bundle, fp32, workdir, cfg.int8_format)
+    metrics = _measure(bundle, tokenize, eval_sents, teacher_eval, docs, fp32, int8, teacher_int8, cfg)
+    files = {"distilled": fp32, "distilled-int8": int8}
+    recipes = {"distilled": recipe, "distilled-int8": {**recipe, "int8": int8_recipe}}
+    if cfg.rouge_docs:
+        _add_rouge(metrics, bundle.root, workdir, {name: {role: path} for name, path in files.items()}, docs[: cfg.rouge_docs])
+    refused = _goals(metrics, cfg.gate)
+    report["metrics"], report["refused"] = metrics, refused
+    if not write:
+        return report
+    report["variants"] = write_or_refuse(bundle.root, metrics, refused, {n: {role: p} for n, p in files.items()}, recipes)
+    return report
+
+
 def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True,
                  engine: Engine | None = None) -> dict:
     """Train, export, measure and (when ``write``) ship the text student; return the report.
@@ -182,8 +216,6 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     Returns:
         ``{"recipe": ..., "metrics": {...}, "variants": [...]}``.
     """
-    from edge_sdk.quantize.text.export import export_sentence_encoder
-
     workdir = Path(workdir)
     engine = engine or Engine.create("cpu")
     seed_everything(cfg.schedule.seed)
@@ -204,11 +236,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     # training targets come from the teacher on the fly (augmented inputs are new every step)
     teacher_eval = embed_all(teacher, teacher_tokenize, eval_sents)
 
-    student = make_student(teacher, cfg.keep_layers)
-    if cfg.init_from:
-        load_student_weights(student, Path(cfg.init_from))
-    if cfg.freeze_embeddings:
-        freeze_token_embeddings(student)
+    student = _text_student(cfg, teacher)
     loss_of_batch = _batch_loss(cfg, engine, student, teacher, tokenize, list(split.train))
 
     def evaluate() -> dict:
@@ -226,21 +254,8 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
             raise
         log.warning("bundle %r not found: trained only; build it ('edge-sdk prepare text') and rerun to ship", cfg.teacher)
         return report
-    # exported and quantized exactly as the teacher's variants were, so the comparison is like for like
-    fp32 = export_sentence_encoder(sdir, workdir / "onnx" / "fp32" / "encoder.onnx")
-    role = _encoder_role(bundle)
-    int8, int8_recipe, teacher_int8 = _int8_like_teacher(bundle, fp32, workdir, cfg.int8_format)
-    metrics = _measure(bundle, teacher_tokenize, eval_sents, teacher_eval.numpy(), split.held_out_docs, fp32, int8, teacher_int8, cfg)
-    files = {"distilled": fp32, "distilled-int8": int8}
-    recipes = {"distilled": recipe, "distilled-int8": {**recipe, "int8": int8_recipe}}
-    if cfg.rouge_docs:
-        _add_rouge(metrics, bundle.root, workdir, {name: {role: path} for name, path in files.items()}, split.held_out_docs[: cfg.rouge_docs])
-    refused = _goals(metrics, cfg.gate)
-    report["metrics"], report["refused"] = metrics, refused
-    if not write:
-        return report
-    report["variants"] = write_or_refuse(bundle.root, metrics, refused, {n: {role: p} for n, p in files.items()}, recipes)
-    return report
+    return _ship_text(cfg, bundle, sdir, workdir, report, teacher_tokenize, eval_sents, teacher_eval.numpy(),
+                      split.held_out_docs, write)
 
 
 def _batch_loss(cfg: TextDistillConfig, engine: Engine, student, teacher, tokenize, train_sents: list[str]):

@@ -360,6 +360,36 @@ def _timestamped(cfg: SpeechDistillConfig, teacher: nn.Module, examples: list[Ex
     return [Example(e.states, t, e.origin) for e, t in zip(examples, saved["tokens"], strict=True)]
 
 
+def _speech_recipe(cfg: SpeechDistillConfig, bundle, data_root: Path, held: list[tuple[Path, str]]) -> dict:
+    """The recipe written next to the variants: student, teacher, settings, data, objective and batching."""
+    return {"kind": "distillation", "student": f"Whisper tiny.en, frozen encoder, decoder layers {list(cfg.keep_layers)} of 4",
+            "teacher": {"bundle": bundle.name, "pseudo_labels": "runtime Transcriber, variant fp32"}, "config": asdict(cfg),
+            "data": {"real": str(data_root / "speech" / "transcripts.tsv"), "extra": list(cfg.data),
+                     "held_out": sorted(p.name for p, _ in held),
+                     "synthetic": f"{cfg.synthetic_clips} utterances by {'/'.join(cfg.tts_engines)} "
+                     "of training-split sentences, 80% reverberated + car/kitchen noise, seeded"},
+            "objective": f"(1-{cfg.kl_weight}) CE(pseudo-labels) + {cfg.kl_weight} T^2 KL(teacher||student), T={cfg.temperature}",
+            "batching": "examples of similar encoder length batched together, batches in a seeded order per epoch"}
+
+
+def _kept_vocabulary(cfg: SpeechDistillConfig, examples: list[Example],
+                     bundle_root: Path) -> tuple[torch.Tensor | None, list[Example]]:
+    """The student's output vocabulary (None: all) and the examples, respelled in kept tokens when
+    ``cfg.spell_dropped_words``."""
+    kept = output_vocabulary(cfg, examples)
+    if kept is not None and cfg.spell_dropped_words:
+        spelled = spelling(token_strings(bundle_root), kept)
+        examples = [Example(e.states, respell(e.tokens, spelled), e.origin) for e in examples]
+    return kept, examples
+
+
+def _hold_out_validation(examples: list[Example]) -> tuple[list[Example], list[Example]]:
+    """The training examples and the validation ones (at most 64, spread over the origins)."""
+    val_idx = validation_indices([e.origin for e in examples], at_most=64)
+    val = [examples[i] for i in sorted(val_idx)]
+    return [e for i, e in enumerate(examples) if i not in val_idx], val
+
+
 def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Path,
                          engine: Engine) -> tuple[nn.Module, torch.Tensor | None, dict, list]:
     """Build the data (process 0 first, the others read its cache), train the student on ``engine``; return it,
@@ -374,14 +404,7 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
     for p in teacher.parameters():
         p.requires_grad_(False)
     held = held_out_rows(cfg, data_root)
-    recipe = {"kind": "distillation", "student": f"Whisper tiny.en, frozen encoder, decoder layers {list(cfg.keep_layers)} of 4",
-              "teacher": {"bundle": bundle.name, "pseudo_labels": "runtime Transcriber, variant fp32"}, "config": asdict(cfg),
-              "data": {"real": str(data_root / "speech" / "transcripts.tsv"), "extra": list(cfg.data),
-                       "held_out": sorted(p.name for p, _ in held),
-                       "synthetic": f"{cfg.synthetic_clips} utterances by {'/'.join(cfg.tts_engines)} "
-                       "of training-split sentences, 80% reverberated + car/kitchen noise, seeded"},
-              "objective": f"(1-{cfg.kl_weight}) CE(pseudo-labels) + {cfg.kl_weight} T^2 KL(teacher||student), T={cfg.temperature}",
-              "batching": "examples of similar encoder length batched together, batches in a seeded order per epoch"}
+    recipe = _speech_recipe(cfg, bundle, data_root, held)
     rhash = resume_key(recipe, ("gate",))
     data_key = recipe_hash({k: getattr(cfg, k) for k in (*DATA_FIELDS, "window_margin_s")} | {"seed": cfg.schedule.seed})
     cache = workdir / f"examples-{data_key}.pt"
@@ -390,13 +413,8 @@ def train_speech_student(cfg: SpeechDistillConfig, workdir: Path, data_root: Pat
         if cfg.timestamp_share:
             examples = _timestamped(cfg, teacher, examples, workdir / f"timestamps-{data_key}-{cfg.timestamp_share}.pt")
     teacher.to(engine.device)
-    kept = output_vocabulary(cfg, examples)
-    if kept is not None and cfg.spell_dropped_words:
-        spelled = spelling(token_strings(bundle.root), kept)
-        examples = [Example(e.states, respell(e.tokens, spelled), e.origin) for e in examples]
-    val_idx = validation_indices([e.origin for e in examples], at_most=64)
-    val = [examples[i] for i in sorted(val_idx)]
-    train_ex = [e for i, e in enumerate(examples) if i not in val_idx]
+    kept, examples = _kept_vocabulary(cfg, examples, bundle.root)
+    train_ex, val = _hold_out_validation(examples)
     position = output_index(kept, VOCAB) if kept is not None else torch.arange(VOCAB)
     kept, position = engine.put((kept, position))
     student = make_student(teacher, cfg.keep_layers, cfg.dropout)

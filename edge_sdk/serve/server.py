@@ -296,9 +296,6 @@ class WyomingServer:
         finally:
             self.serving = False
             watchdog.cancel()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.remove_signal_handler(sig)
             await server.stop()
             await loop.run_in_executor(None, self._close_extras)
             await loop.run_in_executor(None, self.executor.shutdown)
@@ -306,6 +303,9 @@ class WyomingServer:
                 self.transcriber.close()
             if http is not None:
                 http.close()
+            for sig in (signal.SIGTERM, signal.SIGINT):  # only now: a second SIGTERM while closing must not kill us
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
 
     def _start_extras(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start MQTT and the cameras, and stop on SIGTERM/SIGINT (where ``loop`` can catch signals)."""

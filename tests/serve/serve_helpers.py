@@ -71,10 +71,13 @@ class ServerProcess:
 
     def terminate(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
+        self.terminated = True
 
     def stop(self, timeout_s: float = 60.0) -> int:
+        """SIGTERM once (not again after :meth:`terminate`: systemd sends one), wait for the drain, else kill."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            if not getattr(self, "terminated", False):
+                self.terminate()
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:

@@ -61,6 +61,14 @@ def report_error(exc: BaseException, as_json: bool = False, verbose: bool = Fals
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C ended
 
 
+def emit_line(line: str, stream=None) -> None:
+    """Write ``line`` and its newline in one call, then flush: a Ctrl-C between two prints (``print`` writes the text
+    and the newline separately) would leave a line without its end, and the interrupted notice glued to it."""
+    stream = stream or sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
+
+
 def report_interrupted(as_json: bool = False) -> int:
     """Say that Ctrl-C (SIGINT) ended the command early, in the contract's form; return :data:`INTERRUPTED_EXIT`.
 
@@ -68,10 +76,10 @@ def report_interrupted(as_json: bool = False) -> int:
     """
     message = "interrupted (Ctrl-C) before the end; the output above is incomplete"
     if as_json:
-        print(json.dumps({"error": {"type": "KeyboardInterrupt", "category": "interrupted", "exit_code": INTERRUPTED_EXIT,
-                                    "message": message}}), flush=True)
+        emit_line(json.dumps({"error": {"type": "KeyboardInterrupt", "category": "interrupted", "exit_code": INTERRUPTED_EXIT,
+                                        "message": message}}))
     else:
-        print(f"edge-sdk: {message}", file=sys.stderr, flush=True)
+        emit_line(f"edge-sdk: {message}", sys.stderr)
     return INTERRUPTED_EXIT
 
 

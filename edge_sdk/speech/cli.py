@@ -11,7 +11,7 @@ import importlib
 import json
 import sys
 
-from edge_sdk.cli_common import add_variant_arguments, check_variant, int_at_least, number_in
+from edge_sdk.cli_common import add_variant_arguments, check_variant, emit_line, int_at_least, number_in
 
 
 def _live_cli():
@@ -61,11 +61,10 @@ def cmd_transcribe(args) -> int:
     for seg in segments:
         words = [{"text": w.text.strip(), "start_s": w.start_s, "end_s": w.end_s} for w in seg.words]
         if args.json:
-            print(json.dumps({"text": seg.text, "start_s": seg.start_s, "end_s": seg.end_s, **({"words": words} if words else {})}), flush=True)
+            emit_line(json.dumps({"text": seg.text, "start_s": seg.start_s, "end_s": seg.end_s, **({"words": words} if words else {})}))
         else:
-            print(f"[{seg.start_s:7.2f} -> {seg.end_s:7.2f}] {seg.text}", flush=True)
-            if words:
-                print("    " + " ".join(f"{w['text']}@{w['start_s']:.2f}" for w in words), flush=True)
+            timed = "\n    " + " ".join(f"{w['text']}@{w['start_s']:.2f}" for w in words) if words else ""
+            emit_line(f"[{seg.start_s:7.2f} -> {seg.end_s:7.2f}] {seg.text}{timed}")
     return 0
 
 

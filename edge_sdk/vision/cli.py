@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from edge_sdk.cli_common import UsageError, add_variant_arguments, check_variant, int_at_least, number_in
+from edge_sdk.cli_common import UsageError, add_variant_arguments, check_variant, emit_line, int_at_least, number_in
 
 
 def _print_json(obj) -> None:
@@ -72,9 +72,9 @@ def _classify_camera(args) -> int:
                 line = {"frame": item.frame.index, "timestamp_ms": item.frame.timestamp_ms, "label": top.label, "score": round(top.score, 4),
                         "latency_ms": round(item.result.latency_ms, 2), "frame_age_ms": round(item.frame_age_ms, 1),
                         "dropped": item.dropped_frames, "fps": round(item.fps, 1)}
-                print(json.dumps(line) if args.json else
-                      f"#{line['frame']:5d} {line['timestamp_ms']:8d} ms  {top.label:30s} {top.score:.3f}  age {line['frame_age_ms']:6.1f} ms  "
-                      f"dropped {line['dropped']}  {line['fps']:.1f} fps", flush=True)
+                emit_line(json.dumps(line) if args.json else
+                          f"#{line['frame']:5d} {line['timestamp_ms']:8d} ms  {top.label:30s} {top.score:.3f}  age {line['frame_age_ms']:6.1f} ms  "
+                          f"dropped {line['dropped']}  {line['fps']:.1f} fps")
                 if args.out or args.show:
                     annotated = draw_overlay(item.frame.image, item.result, item.fps)
                     if args.out:

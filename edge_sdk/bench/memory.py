@@ -93,15 +93,20 @@ def blank_text(path: Path, size_bytes: int = 50 * 10**6) -> Path:
     return path
 
 
-def swapped_bundle(root: Path, source: str | os.PathLike = "efficientnet-lite0") -> Path:
-    """A copy of a bundle whose fp32 model lost its last byte to a zero: its hash no longer matches bundle.json."""
+def _copy_bundle(root: Path, source: str | os.PathLike) -> dict:
+    """Copy the bundle ``source`` to ``root`` (replacing it); return the copy's parsed bundle.json."""
     from edge_sdk.bundle import load_bundle
 
     src = load_bundle(source).root
     if root.exists():
         shutil.rmtree(root)
     shutil.copytree(src, root)
-    model = root / json.loads((root / "bundle.json").read_text())["variants"]["fp32"]["files"]["model"]["path"]
+    return json.loads((root / "bundle.json").read_text())
+
+
+def swapped_bundle(root: Path, source: str | os.PathLike = "efficientnet-lite0") -> Path:
+    """A copy of a bundle whose fp32 model lost its last byte to a zero: its hash no longer matches bundle.json."""
+    model = root / _copy_bundle(root, source)["variants"]["fp32"]["files"]["model"]["path"]
     model.write_bytes(model.read_bytes()[:-1] + b"\0")
     return root
 
@@ -117,13 +122,7 @@ def loud_float_wav(path: Path, data: Path) -> Path:
 
 def refused_bundle(root: Path, source: str | os.PathLike = "efficientnet-lite0") -> Path:
     """A copy of a vision bundle whose int8 variant is named and measured as its gate's refusal."""
-    from edge_sdk.bundle import load_bundle
-
-    src = load_bundle(source).root
-    if root.exists():
-        shutil.rmtree(root)
-    shutil.copytree(src, root)
-    meta = json.loads((root / "bundle.json").read_text())
+    meta = _copy_bundle(root, source)
     int8 = meta["variants"].pop("int8")
     int8.setdefault("metrics", {})["gate"] = "refused"
     meta["variants"]["int8-refused"] = int8

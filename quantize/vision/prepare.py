@@ -26,6 +26,7 @@ from edge_sdk.quantize.bundle_writer import BundleWriter, up_to_date
 from edge_sdk.quantize.vision import data, int8, qat
 from edge_sdk.quantize.vision.export import INPUT_NAME, OUTPUT_NAME, export_onnx, max_abs_diff_vs_torch
 from edge_sdk.quantize.vision.models import ARCHS
+from edge_sdk.vision.preprocess import PreprocessConfig
 
 log = logging.getLogger(__name__)
 
@@ -84,61 +85,99 @@ def build_bundle(
         tmp = Path(tmp)
         fp32 = export_onnx(model, tmp / "model.onnx", spec.image_size)
         _progress("exported ONNX", t0)
-        calib = data.batch(photos.calibration, pre)
-        holdout = data.batch(photos.holdout, pre)
-        lab_x = data.batch([p for p, _ in photos.labelled], pre)
-        lab_y = np.asarray([c for _, c in photos.labelled])
+        calib, holdout, lab_x, lab_y = _photo_batches(photos, pre)
         onnx_vs_torch = max_abs_diff_vs_torch(model, fp32, holdout[:4])
         _progress(f"preprocessed {len(calib)} + {len(holdout)} + {len(lab_x)} photos; ONNX vs torch max diff {onnx_vs_torch:.2e}", t0)
         fp32_lab = int8.labelled_accuracy(int8.predict(fp32, lab_x), lab_y)
-        int8_path = tmp / "int8" / "model.onnx"
-        int8_path.parent.mkdir()
-        ladder, tune = qat.int8_ladder(model, arch, photos, int8_format, qat_fallback)
-        outcome = int8.search_int8(fp32, int8_path, calib, holdout, (lab_x, lab_y), int8_format, ladder, tune)
-        refused = {}
-        try:
-            int8.require_accepted(outcome)
-            int8_name = "int8"
-        except QualityGateError as exc:
-            # Refused: never published as "int8" (profiles cannot pick it); the best candidate is kept,
-            # clearly named, with its measurements, for inspection and benchmarks.
-            log.warning("%s", exc)
-            refused = {"int8": str(exc)}
-            int8_name = "int8-refused"
+        int8_path, outcome, int8_name, refused = _gated_int8(model, arch, fp32, tmp, calib, holdout, (lab_x, lab_y), photos,
+                                                             int8_format, qat_fallback)
         _progress(f"int8 {outcome.metrics['gate']} with {outcome.recipe}", t0)
-        w = BundleWriter(
-            root,
-            name=name,
-            task="vision",
-            family=arch,
-            source=source,
-            preprocessing=pre.to_dict(),
-            extra={"labels_source": labels_source, "io": {"input": INPUT_NAME, "output": OUTPUT_NAME, "output_kind": "logits"},
-                   "refused_variants": refused},
-        )
-        labels_path = tmp / "labels.json"
-        labels_path.write_text(json.dumps(labels))
-        w.add_asset("labels", labels_path, "labels.json")
+        w = _writer(root, name, arch, source, pre, labels, labels_source, refused, tmp)
         data_desc = photos.describe()
         w.add_variant("fp32", {"model": fp32}, metrics={"labelled": fp32_lab, "onnx_vs_torch_max_abs": onnx_vs_torch, "data": data_desc},
                       recipe={"export": "torch.onnx (TorchScript), opset 17, dynamic batch"})
-        if int8_name != "int8":
-            (tmp / int8_name).mkdir()
-            int8_path = int8_path.rename(tmp / int8_name / "model.onnx")
-        w.add_variant(int8_name, {"model": int8_path},
-                      metrics={**outcome.metrics, "int8_ops": int8.integer_op_counts(int8_path), "data": data_desc,
-                               "recipes": [{**r.to_dict(), "agreement": m["holdout_top1_agreement"], "gate": m["gate"]} for r, m in outcome.tried]},
-                      recipe=outcome.recipe.to_dict())
+        _add_int8_variant(w, tmp, int8_path, int8_name, outcome, data_desc)
         if fp16:
-            fp16_path = tmp / "fp16" / "model.onnx"
-            fp16_path.parent.mkdir()
-            int8.build_fp16(fp32, fp16_path)
-            fp16_lab = int8.labelled_accuracy(int8.predict(fp16_path, lab_x), lab_y)
-            w.add_variant("fp16", {"model": fp16_path}, metrics={"labelled": fp16_lab, "data": data_desc},
-                          recipe={"convert": "onnxruntime float16, keep_io_types"})
+            _add_fp16_variant(w, fp32, tmp, lab_x, lab_y, data_desc)
         out = w.write(recipe)
     _progress(f"wrote {out}", t0)
     return out
+
+
+def _photo_batches(photos: data.PhotoSets, pre: PreprocessConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The calibration, held-out and labelled photos as preprocessed batches, and the labelled class ids."""
+    calib = data.batch(photos.calibration, pre)
+    holdout = data.batch(photos.holdout, pre)
+    lab_x = data.batch([p for p, _ in photos.labelled], pre)
+    lab_y = np.asarray([c for _, c in photos.labelled])
+    return calib, holdout, lab_x, lab_y
+
+
+def _gated_int8(model: nn.Module, arch: str, fp32: Path, tmp: Path, calib: np.ndarray, holdout: np.ndarray,
+                labelled: tuple[np.ndarray, np.ndarray], photos: data.PhotoSets, int8_format: str,
+                qat_fallback: bool) -> tuple[Path, int8.Int8Outcome, str, dict]:
+    """Search the int8 recipe ladder under the gate into ``tmp/int8/model.onnx``.
+
+    Returns:
+        The int8 file, the search outcome, the variant name (``int8``, or ``int8-refused`` when the
+        gate refused every recipe) and the refusal messages by variant.
+    """
+    int8_path = tmp / "int8" / "model.onnx"
+    int8_path.parent.mkdir()
+    ladder, tune = qat.int8_ladder(model, arch, photos, int8_format, qat_fallback)
+    outcome = int8.search_int8(fp32, int8_path, calib, holdout, labelled, int8_format, ladder, tune)
+    refused = {}
+    try:
+        int8.require_accepted(outcome)
+        int8_name = "int8"
+    except QualityGateError as exc:
+        # Refused: never published as "int8" (profiles cannot pick it); the best candidate is kept,
+        # clearly named, with its measurements, for inspection and benchmarks.
+        log.warning("%s", exc)
+        refused = {"int8": str(exc)}
+        int8_name = "int8-refused"
+    return int8_path, outcome, int8_name, refused
+
+
+def _writer(root: Path, name: str, arch: str, source: dict, pre: PreprocessConfig, labels: list[str], labels_source: dict, refused: dict,
+            tmp: Path) -> BundleWriter:
+    """A writer for the bundle with its labels asset (written to ``tmp/labels.json`` first)."""
+    w = BundleWriter(
+        root,
+        name=name,
+        task="vision",
+        family=arch,
+        source=source,
+        preprocessing=pre.to_dict(),
+        extra={"labels_source": labels_source, "io": {"input": INPUT_NAME, "output": OUTPUT_NAME, "output_kind": "logits"},
+               "refused_variants": refused},
+    )
+    labels_path = tmp / "labels.json"
+    labels_path.write_text(json.dumps(labels))
+    w.add_asset("labels", labels_path, "labels.json")
+    return w
+
+
+def _add_int8_variant(w: BundleWriter, tmp: Path, int8_path: Path, int8_name: str, outcome: int8.Int8Outcome,
+                      data_desc: dict) -> None:
+    """Add the int8 candidate as ``int8_name`` (moved to its own folder when refused), with every recipe tried."""
+    if int8_name != "int8":
+        (tmp / int8_name).mkdir()
+        int8_path = int8_path.rename(tmp / int8_name / "model.onnx")
+    w.add_variant(int8_name, {"model": int8_path},
+                  metrics={**outcome.metrics, "int8_ops": int8.integer_op_counts(int8_path), "data": data_desc,
+                           "recipes": [{**r.to_dict(), "agreement": m["holdout_top1_agreement"], "gate": m["gate"]} for r, m in outcome.tried]},
+                  recipe=outcome.recipe.to_dict())
+
+
+def _add_fp16_variant(w: BundleWriter, fp32: Path, tmp: Path, lab_x: np.ndarray, lab_y: np.ndarray, data_desc: dict) -> None:
+    """Convert ``fp32`` to fp16 in ``tmp/fp16`` and add it with its labelled accuracy."""
+    fp16_path = tmp / "fp16" / "model.onnx"
+    fp16_path.parent.mkdir()
+    int8.build_fp16(fp32, fp16_path)
+    fp16_lab = int8.labelled_accuracy(int8.predict(fp16_path, lab_x), lab_y)
+    w.add_variant("fp16", {"model": fp16_path}, metrics={"labelled": fp16_lab, "data": data_desc},
+                  recipe={"convert": "onnxruntime float16, keep_io_types"})
 
 
 def default_recipe(int8_format: str, photos: data.PhotoSets) -> dict:

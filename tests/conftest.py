@@ -22,7 +22,7 @@ os.environ.setdefault("EDGE_SDK_HOME", str(TEST_HOME))
 RUNTIME_ONLY = any(importlib.util.find_spec(m) is None for m in ("torch", "onnx"))
 collect_ignore_glob = [
     "distill/*", "speech/test_speech_quality_gate.py", "vision/test_gptq.py", "vision/test_int8_sweep.py", "vision/test_qat.py",
-    "foundation/test_aarch64_emulated.py", "foundation/test_kernels_emulated.py",
+    "foundation/test_aarch64_emulated.py", "foundation/test_kernels_emulated.py", "quantize/test_fp16.py",
 ] if RUNTIME_ONLY else []
 
 

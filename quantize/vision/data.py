@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_sdk.datasets import data_dir
-from edge_sdk.quantize.distill.data.images import VIDEO_SUFFIXES
+from edge_sdk.quantize.vision.images import VIDEO_SUFFIXES
 from edge_sdk.vision.image_io import load_image
 from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
 

@@ -25,12 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge_sdk.quantize.distill.data.images import collect_unlabelled, render_view, views
-from edge_sdk.quantize.distill.training.loop import epoch_order
+from edge_sdk.quantize.sampling import epoch_order
 from edge_sdk.quantize.vision import int8
 from edge_sdk.quantize.vision.data import PhotoSets
 from edge_sdk.quantize.vision.export import export_onnx
 from edge_sdk.quantize.vision.gptq import weight_grid
+from edge_sdk.quantize.vision.images import collect_unlabelled, render_view, views
 from edge_sdk.quantize.vision.models import ARCHS, Conv2dSame, DepthwiseSeparable, EfficientNet, InvertedResidual
 from edge_sdk.vision.preprocess import PreprocessConfig
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 
 from edge_sdk.quantize.distill.training.engine import Engine, WorkerFinished
-from edge_sdk.quantize.distill.training.loop import Schedule, epoch_order, train
+from edge_sdk.quantize.distill.training.loop import Schedule, train
+from edge_sdk.quantize.sampling import epoch_order
 
 SEEN: list[int] = []
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from edge_sdk.errors import InvalidInputError
-from edge_sdk.quantize.distill.training.loop import CHECKPOINT, METRICS_LOG, Schedule, epoch_order, train
+from edge_sdk.quantize.distill.training.loop import CHECKPOINT, METRICS_LOG, Schedule, train
+from edge_sdk.quantize.sampling import epoch_order
 
 
 def test_schedule_rejects_bad_values_with_the_field_name():

@@ -19,7 +19,8 @@ from edge_sdk.quantize.distill.students.text_student import (
     packaged_teacher_dir,
     sentence_embedding,
 )
-from edge_sdk.quantize.distill.training.loop import Schedule, epoch_order, train
+from edge_sdk.quantize.distill.training.loop import Schedule, train
+from edge_sdk.quantize.sampling import epoch_order
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from edge_sdk.quantize.distill.data.images import mixed_views, read_photo_labels, render_view, views
 from edge_sdk.quantize.distill.students.vision import VisionDistillConfig, kd_loss, train_vision_student
 from edge_sdk.quantize.distill.training.loop import Schedule
+from edge_sdk.quantize.vision.images import mixed_views, read_photo_labels, render_view, views
 from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
 
 
@@ -34,7 +34,7 @@ def test_views_start_with_the_whole_image_and_are_seeded():
 
 def test_view_0_is_exactly_what_the_runtime_feeds_the_model(data_dir):
     """Training sees the pixels the deployed model sees: the runtime's resize and centre crop, no sub-pixel shift."""
-    from edge_sdk.quantize.distill.data.images import load_rgb
+    from edge_sdk.quantize.vision.images import load_rgb
     from edge_sdk.quantize.vision.models import ARCHS
     from edge_sdk.vision.image_io import load_image
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from edge_sdk.bundle import load_bundle
-from edge_sdk.quantize.distill.data.images import read_photo_labels
 from edge_sdk.quantize.distill.ship import measure
 from edge_sdk.quantize.distill.ship.refusal import record_refusal, write_or_refuse
 from edge_sdk.quantize.distill.students.vision import VisionDistillConfig, teacher_members, train_vision_student
 from edge_sdk.quantize.distill.training.engine import Engine
+from edge_sdk.quantize.vision.images import read_photo_labels
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,10 @@ from torch import nn
 
 from edge_sdk.errors import InvalidInputError
 from edge_sdk.quantize.bundle_writer import recipe_hash
-from edge_sdk.quantize.distill.data.images import (
+from edge_sdk.quantize.distill.training.engine import Engine
+from edge_sdk.quantize.distill.training.loop import Schedule, cached, resume_key, seed_everything, train
+from edge_sdk.quantize.sampling import epoch_order
+from edge_sdk.quantize.vision.images import (
     LabelledPhoto,
     collect_unlabelled,
     load_rgb,
@@ -33,8 +36,6 @@ from edge_sdk.quantize.distill.data.images import (
     render_view,
     views,
 )
-from edge_sdk.quantize.distill.training.engine import Engine
-from edge_sdk.quantize.distill.training.loop import Schedule, cached, epoch_order, resume_key, seed_everything, train
 
 log = logging.getLogger(__name__)
 

@@ -115,24 +115,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def epoch_order(n: int, step: int, batch_size: int, seed: int) -> np.ndarray:
-    """Indices of the examples of batch ``step``: a fresh seeded permutation of ``range(n)`` per epoch."""
-    if n < 1:
-        raise InvalidInputError("no training examples: give a data folder with at least one usable file")
-    out = []
-    start = step * batch_size
-    while len(out) < batch_size:
-        epoch, offset = divmod(start + len(out), n)
-        perm = np.random.default_rng((seed, epoch)).permutation(n)
-        out.extend(perm[offset : offset + batch_size - len(out)].tolist())
-    return np.asarray(out)
-
-
 def bucketed_batch(lengths: list[int], step: int, batch_size: int, seed: int) -> np.ndarray:
     """Indices of batch ``step`` when examples of similar length are batched together (less padding).
 
     Examples are sorted by length and cut into fixed batches; each epoch visits every batch once in a
-    seeded order. Like :func:`epoch_order`, the batch depends on ``step`` alone.
+    seeded order. Like :func:`~edge_sdk.quantize.sampling.epoch_order`, the batch depends on ``step`` alone.
     """
     if not lengths:
         raise InvalidInputError("no training examples: give a data folder with at least one usable file")

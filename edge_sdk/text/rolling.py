@@ -108,6 +108,7 @@ class RollingSummarizer:
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Embeddings with a cache, so a refresh only encodes sentences new since the last one."""
+        self.summarizer._require_open()  # a closed Summarizer holds no encoder: say so, not AttributeError
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
             self._cache.update(zip(missing, self.summarizer.encoder.embed(missing), strict=True))

@@ -193,7 +193,7 @@ class Summarizer(Task):
 
     def close(self) -> None:
         """Drop the encoder and the loaded model, and with them the onnxruntime sessions (freed once nothing else
-        holds them); later calls raise ``RuntimeError``; :attr:`provenance` stays readable. Idempotent."""
+        holds them); later calls raise ``InvalidInputError``; :attr:`provenance` stays readable. Idempotent."""
         super().close()
         self.model = self.encoder = None
 
@@ -220,11 +220,9 @@ class Summarizer(Task):
         Raises:
             EmptyInputError: The text is empty or has no visible characters (whitespace, control characters).
             InputTooLargeError: Longer than ``options.max_input_chars``.
-            InvalidInputError: Not text, binary content, or a bad length.
-            RuntimeError: The summarizer was closed.
+            InvalidInputError: Not text, binary content, or a bad length; or the summarizer was closed.
         """
-        if self._closed:
-            raise RuntimeError("Summarizer is closed; create a new one")
+        self._require_open()
         length = Length(sentences=self.options.sentences) if (sentences, words, ratio) == (None, None, None) else Length(sentences, words, ratio)
         started = time.perf_counter()
         text = as_text(text, self.options.max_input_chars)
@@ -308,15 +306,14 @@ class Summarizer(Task):
             InputTooLargeError: Longer than ``options.max_stream_chars`` (a file: refused from its size when it cannot
                 fit, before it is read).
             InputNotFoundError: No such file.
-            InvalidInputError: Not a readable regular file, not UTF-8, binary content, or a bad length.
-            RuntimeError: The summarizer was closed.
+            InvalidInputError: Not a readable regular file, not UTF-8, binary content, or a bad length; or the
+                summarizer was closed.
         """
         from edge_sdk.inputfile import check_input_file, open_input_file
         from edge_sdk.text.longtext import summarize_stream
         from edge_sdk.text.textinput import UTF8_MAX_BYTES, too_long
 
-        if self._closed:
-            raise RuntimeError("Summarizer is closed; create a new one")
+        self._require_open()
         length = Length(sentences=self.options.sentences) if (sentences, words, ratio) == (None, None, None) else Length(sentences, words, ratio)
         if not isinstance(source, (str, os.PathLike)):
             return summarize_stream(self, source, length, total_bytes, progress)

@@ -143,3 +143,15 @@ def test_bad_options_are_refused(kwargs) -> None:
 def test_summary_is_json_ready(summarizer) -> None:
     summary = summarizer.summarize("Alpha beta gamma delta epsilon. Zeta eta theta iota kappa.", sentences=1)
     assert json.loads(json.dumps(summary.to_dict()))["sentences"][0]["start_char"] >= 0
+
+
+def test_close_drops_the_sessions_and_later_calls_raise_as_every_task_does(text_bundle, tmp_path) -> None:
+    path = tmp_path / "note.txt"
+    path.write_text("The meeting moved to Friday. Bring the signed forms.", encoding="utf-8")
+    with Summarizer.create(SummarizerOptions(bundle=str(text_bundle), variant="int8")) as s:
+        assert s.summarize("The meeting moved to Friday.").sentences[0].text == "The meeting moved to Friday."
+    assert s.closed and s.model is None and s.encoder is None and s.provenance.variant == "int8"
+    with pytest.raises(InvalidInputError, match="Summarizer is closed"):
+        s.summarize("Another note.")
+    with pytest.raises(InvalidInputError, match="Summarizer is closed"):
+        s.summarize_stream(path)

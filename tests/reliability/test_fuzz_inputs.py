@@ -69,7 +69,8 @@ def test_text_jsonl_parses_or_raises_specific_error(raw):
 
 def test_fuzz_found_cases_are_specific_errors(tmp_path):
     """Found by the fuzzers above: a non-UTF-8 byte crashed all three manifest readers with
-    UnicodeDecodeError, and a JSONL line holding a bare number crashed the text reader."""
+    UnicodeDecodeError, a JSONL line holding a bare number crashed the text reader, and on Python 3.10 a NUL byte
+    crashed the label TSV reader with csv.Error."""
     import pytest
 
     from edge_sdk.errors import InvalidInputError
@@ -77,6 +78,9 @@ def test_fuzz_found_cases_are_specific_errors(tmp_path):
     for parser, name in ((read_manifest, "m.tsv"), (read_label_tsv, "l.tsv"), (load_jsonl, "d.jsonl")):
         (tmp_path / name).write_bytes(b"\x80")
         with pytest.raises(InvalidInputError, match="not UTF-8"):
+            parser(tmp_path / name)
+        (tmp_path / name).write_bytes(b"\x00")
+        with pytest.raises(InvalidInputError, match="a NUL byte at byte 0"):
             parser(tmp_path / name)
     (tmp_path / "n.jsonl").write_bytes(b"0")
     with pytest.raises(InvalidInputError, match="JSON object"):

@@ -6,7 +6,7 @@
   every default (:func:`onnxruntime_default_session`), and ``quantize_static`` with every default
   (:func:`onnxruntime_int8_default`).
 - ``ref:torch-eager``: PyTorch eager, run in its own process since the runtime never imports torch
-  (:mod:`edge_sdk.bench.torch_eager`).
+  (:mod:`edge_sdk.quantize.torch_eager`).
 """
 
 from __future__ import annotations

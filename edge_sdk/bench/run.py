@@ -30,7 +30,7 @@ def _progress(i: int, n: int, label: str) -> None:
 
 def _worker(task: str, variant: str, data: Path, quick: bool, timeout_s: int = 1800) -> dict:
     if variant == "ref:torch-eager":  # needs torch, so it lives in quantize/, outside the runtime
-        cmd = [sys.executable, "-m", "edge_sdk.bench.torch_eager", task, "--data", str(data)]
+        cmd = [sys.executable, "-m", "edge_sdk.quantize.torch_eager", task, "--data", str(data)]
     else:
         cmd = [sys.executable, "-m", "edge_sdk.bench.worker", task, variant, "--data", str(data)]
     cmd += ["--quick"] if quick else []

@@ -138,12 +138,10 @@ def _interleaved_sdk(bundle_dir: Path, threads: int, frames: list[np.ndarray], r
 
 def references(bundle_dir: Path, data: Path, threads: int, repeats: int) -> dict:
     """Plain onnxruntime fp32, plain quantize_static-default int8, PyTorch eager fp32."""
-    import torch
-
     from edge_sdk.bench.references import onnxruntime_default_session, onnxruntime_int8_default
     from edge_sdk.bundle import load_bundle
+    from edge_sdk.quantize.torch_eager import lite_eager
     from edge_sdk.quantize.vision import data as vdata
-    from edge_sdk.quantize.vision.weights import load_lite
     from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
 
     b = load_bundle(bundle_dir)
@@ -167,17 +165,11 @@ def references(bundle_dir: Path, data: Path, threads: int, repeats: int) -> dict
     qd = np.concatenate([sq.run(None, {"image": preprocess(f, pre)})[0] for f in frames])
     out["ort_int8_defaults"]["frames_top1_agreement"] = float(np.mean(fp.argmax(1) == qd.argmax(1)))
 
-    torch.set_num_threads(threads)
-    model, _ = load_lite(b.family)
-
-    def eager(f):
-        with torch.inference_mode():
-            return model(torch.from_numpy(preprocess(f, pre)))
-
+    eager, set_threads = lite_eager(b, threads)
     out["torch_eager_fp32"] = _time(eager, frames, max(1, repeats // 2))
     # On an oversubscribed machine OpenMP's per-op synchronisation dominates PyTorch eager at 2
     # threads; one thread shows the model cost without that artefact.
-    torch.set_num_threads(1)
+    set_threads(1)
     out["torch_eager_fp32_1thread"] = _time(eager, frames[:10], 1)
     return out
 

@@ -1,7 +1,8 @@
 """``ref:torch-eager``: the vision and text benchmarks' own runners with the model call swapped for PyTorch eager,
-in a process of its own (the runtime never imports torch).
+in a process of its own. It lives in the preparation package because it needs torch, which the runtime (and
+``edge_sdk.bench``) never imports; ``edge-sdk bench --reference`` starts it.
 
-    python -m edge_sdk.bench.torch_eager vision|text --data DIR [--quick]   # prints one JSON result row
+    python -m edge_sdk.quantize.torch_eager vision|text --data DIR [--quick]   # prints one JSON result row
 """
 
 from __future__ import annotations
@@ -42,25 +43,32 @@ class TorchSentenceSession:
             return [t.nn.functional.normalize(pooled, dim=1).numpy()]
 
 
-def vision_runner(data: Path, quick: bool, device):
+def lite_eager(bundle, threads: int):
+    """PyTorch eager EfficientNet-Lite of ``bundle``'s family on ``threads`` threads: ``(predict(image) -> logits,
+    set_threads(n))``, fed by the bundle's own preprocessing."""
     import torch
 
-    from edge_sdk.bench.vision import Runner
-    from edge_sdk.bundle import load_bundle
     from edge_sdk.quantize.vision.weights import load_lite
     from edge_sdk.vision.preprocess import PreprocessConfig, preprocess
 
-    runner = Runner("ref:onnxruntime-fp32", device, data, quick)
-    bundle = load_bundle("efficientnet-lite0")
     pre = PreprocessConfig.from_dict(bundle.preprocessing)
     model, _ = load_lite(bundle.family)
-    torch.set_num_threads(device.intra_op_threads)
+    torch.set_num_threads(threads)
 
     def predict(img: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return model(torch.from_numpy(preprocess(img, pre)))[0].numpy()
 
-    runner.predict, runner.providers = predict, ("torch-eager-cpu",)
+    return predict, torch.set_num_threads
+
+
+def vision_runner(data: Path, quick: bool, device):
+    from edge_sdk.bench.vision import Runner
+    from edge_sdk.bundle import load_bundle
+
+    runner = Runner("ref:onnxruntime-fp32", device, data, quick)
+    runner.predict, _ = lite_eager(load_bundle("efficientnet-lite0"), device.intra_op_threads)
+    runner.providers = ("torch-eager-cpu",)
     return runner
 
 

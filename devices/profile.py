@@ -60,6 +60,17 @@ class Profile:
     # off, the int8 speech bundle took 101-105 ms per shared clip (p50) instead of 159-170 ms and 35 % less CPU time,
     # the int8 vision bundle 8.6-10.2 ms per photo instead of 9.6-12.0 ms and 40 % less CPU (AMD EPYC, 2 cores).
     intra_op_spinning: bool = False
+    # onnxruntime's memory pattern plans one block for a run's activations from the shapes of the run before; window
+    # lengths change from call to call, so each new shape plans (and holds) another block. Off: peak RSS 238 -> 218 MB
+    # on the shared clips with the int8 speech bundle, transcripts identical.
+    mem_pattern: bool = False
+    # glibc serves allocations up to its mmap threshold from the heap, and raises the threshold (to 32 MB) each time a
+    # larger mmapped block is freed, so after the first run the encoder's attention scores and the decoder's logits
+    # stay in the heap and its top is not given back: peak RSS varied 263-307 MB (clips) and 346-363 MB (speech/long)
+    # run to run. A fixed threshold (KiB) keeps big activations mmapped, returned on free: 238 and 318 MB every run
+    # (int8 speech bundle, AMD EPYC), for about 10 % more CPU time in page faults. 0 leaves glibc's own rule; applied
+    # through mallopt, for the whole process, when a session is created on glibc.
+    malloc_mmap_threshold_kb: int = 128
 
     def __post_init__(self) -> None:
         if not self.providers:
@@ -71,6 +82,10 @@ class Profile:
             )
         if self.int8_format not in ("u8s8", "u8u8", "s8s8", "none"):
             raise InvalidInputError(f"profile {self.name!r}: int8_format {self.int8_format!r} is not one of u8s8, u8u8, s8s8, none")
+        kb = self.malloc_mmap_threshold_kb
+        if isinstance(kb, bool) or not isinstance(kb, int) or not 0 <= kb <= 32 * 1024:
+            raise InvalidInputError(f"profile {self.name!r}: malloc_mmap_threshold_kb {kb!r} must be KiB from 0 (glibc's own "
+                                    "rule) to 32768")
 
 
 def _trusted_keys(data: dict, base: Path | None) -> tuple[str, ...]:
@@ -84,7 +99,7 @@ def _trusted_keys(data: dict, base: Path | None) -> tuple[str, ...]:
 def parse_profile(data: dict, base: Path | None = None) -> Profile:
     """Build a :class:`Profile` from the parsed TOML table; relative ``trusted_keys`` paths are taken from ``base``
     (the folder of the profile file)."""
-    for flag in ("require_signed", "cpu_mem_arena", "intra_op_spinning"):
+    for flag in ("require_signed", "cpu_mem_arena", "intra_op_spinning", "mem_pattern"):
         if not isinstance(data.get(flag, False), bool):
             raise InvalidInputError(f"profile {data.get('name', '?')!r}: {flag} must be true or false")
     try:
@@ -105,6 +120,8 @@ def parse_profile(data: dict, base: Path | None = None) -> Profile:
             trusted_keys=_trusted_keys(data, base),
             cpu_mem_arena=data.get("cpu_mem_arena", False),
             intra_op_spinning=data.get("intra_op_spinning", False),
+            mem_pattern=data.get("mem_pattern", False),
+            malloc_mmap_threshold_kb=data.get("malloc_mmap_threshold_kb", 128),
         )
     except (KeyError, TypeError) as exc:
         raise InvalidInputError(f"profile {data.get('name', '?')!r} is missing or misuses a field: {exc}") from exc

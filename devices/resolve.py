@@ -35,6 +35,8 @@ class ResolvedDevice:
     trusted_keys: tuple[str, ...] = ()  # the profile's keyring; empty: $EDGE_SDK_HOME/trusted_keys
     cpu_mem_arena: bool = False  # onnxruntime's CPU arena (off: activations return to the system after each run)
     intra_op_spinning: bool = False  # onnxruntime's intra-op threads busy-wait between operators
+    mem_pattern: bool = False  # onnxruntime plans a run's activations from the previous run's shapes
+    malloc_mmap_threshold_kb: int = 128  # glibc's fixed mmap threshold (0: its own dynamic rule)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +101,8 @@ def resolve(profile: Profile, providers: tuple[str, ...] | None = None) -> Resol
         trusted_keys=profile.trusted_keys,
         cpu_mem_arena=profile.cpu_mem_arena,
         intra_op_spinning=profile.intra_op_spinning,
+        mem_pattern=profile.mem_pattern,
+        malloc_mmap_threshold_kb=profile.malloc_mmap_threshold_kb,
     )
 
 

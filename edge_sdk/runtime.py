@@ -5,7 +5,10 @@ onnxruntime with its defaults on purpose, come from :func:`edge_sdk.bench.refere
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import logging
+import platform
 from dataclasses import dataclass
 
 import onnxruntime as ort
@@ -41,16 +44,32 @@ def session_options(device: ResolvedDevice) -> ort.SessionOptions:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     opts.enable_cpu_mem_arena = device.cpu_mem_arena
+    opts.enable_mem_pattern = device.mem_pattern
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if device.intra_op_spinning else "0")
     return opts
 
 
+@functools.cache
+def set_malloc_mmap_threshold(kb: int) -> bool:
+    """Fix glibc's mmap threshold at ``kb`` KiB for this process (0: leave glibc's dynamic rule), so that freed large
+    activations go back to the system; True when set. Does nothing off glibc. Once per value and process."""
+    if kb <= 0 or platform.libc_ver()[0] != "glibc":
+        return False
+    m_mmap_threshold = -3  # <malloc.h>
+    ok = bool(ctypes.CDLL(None).mallopt(m_mmap_threshold, kb * 1024))
+    if not ok:
+        log.warning("mallopt(M_MMAP_THRESHOLD, %d KiB) refused", kb)
+    return ok
+
+
 def create_session(model: bytes | str, device: ResolvedDevice, name: str = "model") -> ort.InferenceSession:
-    """An ``InferenceSession`` from verified model bytes, or the path of a verified file, on the resolved providers.
+    """An ``InferenceSession`` from verified model bytes, or the path of a verified file, on the resolved providers
+    (glibc's mmap threshold set first, :func:`set_malloc_mmap_threshold`).
 
     Raises:
         BundleError: onnxruntime cannot load the model (truncated or not ONNX).
     """
+    set_malloc_mmap_threshold(device.malloc_mmap_threshold_kb)
     try:
         return ort.InferenceSession(model, sess_options=session_options(device), providers=device.onnxruntime_providers())
     except Exception as exc:  # onnxruntime raises its own untyped errors

@@ -17,7 +17,7 @@ from edge_sdk.devices import detect, list_profiles, load_profile, read_machine, 
 from edge_sdk.devices.detect import choose_profile
 from edge_sdk.devices.doctor import check_provider, run_doctor
 from edge_sdk.devices.kernels import u8s8_probe_model, u8s8_saturates
-from edge_sdk.errors import InvalidInputError, ProviderUnavailableError
+from edge_sdk.errors import BundleError, InvalidInputError, ProviderUnavailableError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "machines"
 CPU_ONLY = ("CPUExecutionProvider",)
@@ -146,6 +146,47 @@ def test_session_memory_and_spinning_settings_default_off_and_reach_the_session_
     (tmp_path / "bad.toml").write_text("intra_op_spinning = 1\n" + base)
     with pytest.raises(InvalidInputError, match="intra_op_spinning must be true or false"):
         load_profile(tmp_path / "bad.toml")
+
+
+def test_mem_pattern_defaults_off_and_reaches_the_session_options(tmp_path):
+    """onnxruntime's memory pattern is off unless a profile turns it on (a block per window length, held)."""
+    from edge_sdk.runtime import session_options
+
+    assert all(not load_profile(n).mem_pattern for n in list_profiles())
+    assert not session_options(resolve(load_profile("x86_64-avx2"), CPU_ONLY)).enable_mem_pattern
+    base = 'name = "t"\nvariants = ["fp32"]\n[[providers]]\nname = "CPUExecutionProvider"\n'
+    (tmp_path / "t.toml").write_text("mem_pattern = true\n" + base)
+    assert session_options(resolve(load_profile(tmp_path / "t.toml"), CPU_ONLY)).enable_mem_pattern
+    (tmp_path / "bad.toml").write_text('mem_pattern = "no"\n' + base)
+    with pytest.raises(InvalidInputError, match="mem_pattern must be true or false"):
+        load_profile(tmp_path / "bad.toml")
+
+
+def test_malloc_mmap_threshold_reaches_mallopt_once_per_value(tmp_path, monkeypatch):
+    """Sessions fix glibc's mmap threshold from the profile (128 KiB by default, 0: glibc's own rule)."""
+    import edge_sdk.runtime as runtime
+
+    calls = []
+
+    class Libc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("glibc", "2.36"))
+    monkeypatch.setattr(runtime.ctypes, "CDLL", lambda name: Libc())
+    runtime.set_malloc_mmap_threshold.cache_clear()
+    assert all(load_profile(n).malloc_mmap_threshold_kb == 128 for n in list_profiles())
+    dev = resolve(load_profile("x86_64-avx2"), CPU_ONLY)
+    with pytest.raises(BundleError):  # the setting is applied before onnxruntime reads the model
+        runtime.create_session(b"not onnx", dev)
+    assert runtime.set_malloc_mmap_threshold(128) and calls == [(-3, 128 * 1024)]  # cached: mallopt called once
+    assert not runtime.set_malloc_mmap_threshold(0) and len(calls) == 1
+    base = 'name = "t"\nvariants = ["fp32"]\n[[providers]]\nname = "CPUExecutionProvider"\n'
+    (tmp_path / "bad.toml").write_text("malloc_mmap_threshold_kb = -1\n" + base)
+    with pytest.raises(InvalidInputError, match="malloc_mmap_threshold_kb -1 must be KiB"):
+        load_profile(tmp_path / "bad.toml")
+    runtime.set_malloc_mmap_threshold.cache_clear()
 
 
 def test_unknown_profile_names_the_shipped_ones():

@@ -104,6 +104,8 @@ def cmd_eval_text(args) -> int:
     print(f"{'':10s} {'ROUGE-1':>8s} {'ROUGE-2':>8s} {'ROUGE-Lsum':>10s}   n={result['n']}, {result['sentences']} sentences")
     print(f"{result['variant']:10s} {result['rouge1']:8.2f} {result['rouge2']:8.2f} {result['rougeLsum']:10.2f}")
     print(f"{'lead-' + str(result['sentences']):10s} {lead['rouge1']:8.2f} {lead['rouge2']:8.2f} {lead['rougeLsum']:10.2f}")
+    best = result["oracle"]
+    print(f"{'oracle':10s} {best['rouge1']:8.2f} {best['rouge2']:8.2f} {best['rougeLsum']:10.2f}   (greedy, upper bound)")
     return 0
 
 
@@ -125,7 +127,7 @@ def register(sub, eval_sub) -> None:
     p.add_argument("--json", action="store_true", help="sentences with offsets, scores and timing as JSON")
     p.set_defaults(func=cmd_summarize)
 
-    e = eval_sub.add_parser("text", help="ROUGE of the extractive summarizer and Lead-N on article/reference JSONL")
+    e = eval_sub.add_parser("text", help="ROUGE of the extractive summarizer, Lead-N and the greedy oracle on article/reference JSONL")
     e.add_argument("--jsonl", required=True, help="JSONL with 'article' and 'reference' fields")
     add_variant_arguments(e)
     e.add_argument("--bundle", default="minilm-l6-extractive")

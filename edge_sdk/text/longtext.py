@@ -29,7 +29,8 @@ from typing import BinaryIO
 import numpy as np
 
 from edge_sdk.errors import EmptyInputError
-from edge_sdk.text.rank import chunk_ranges, fits_budget, mmr, position_prior, score
+from edge_sdk.text.rank import chunk_ranges, final_scores, fits_budget, mmr, position_prior, preselect, score
+from edge_sdk.text.ranker import Candidates
 from edge_sdk.text.results import SummarySentence
 from edge_sdk.text.textinput import as_text, count_words, read_windows
 
@@ -39,10 +40,12 @@ StreamProgress = Callable[[int, int, "int | None"], None]
 
 @dataclass
 class _Pool:
-    """Candidate sentences kept from the windows read so far: global index, offsets, text, words, paragraph start."""
+    """Candidate sentences kept from the windows read so far: global index, candidate rank, offsets, text, words,
+    paragraph start."""
 
     dim: int
     index: list[int] = field(default_factory=list)
+    rank: list[int] = field(default_factory=list)
     start: list[int] = field(default_factory=list)
     end: list[int] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
@@ -53,8 +56,9 @@ class _Pool:
     def __len__(self) -> int:
         return len(self.index)
 
-    def add(self, index: int, start: int, end: int, text: str, words: int, para: float, emb: np.ndarray) -> None:
+    def add(self, index: int, rank: int, start: int, end: int, text: str, words: int, para: float, emb: np.ndarray) -> None:
         self.index.append(index)
+        self.rank.append(rank)
         self.start.append(start)
         self.end.append(end)
         self.text.append(text)
@@ -65,9 +69,12 @@ class _Pool:
     def matrix(self) -> np.ndarray:
         return np.stack(self.emb) if self.emb else np.zeros((0, self.dim), np.float32)
 
+    def candidates(self) -> Candidates:
+        return Candidates(np.array(self.index), np.array(self.rank), np.array(self.para), np.array(self.words))
+
     def keep_only(self, rows) -> None:
         rows = sorted(int(r) for r in rows)
-        for name in ("index", "start", "end", "text", "words", "para", "emb"):
+        for name in ("index", "rank", "start", "end", "text", "words", "para", "emb"):
             values = getattr(self, name)
             setattr(self, name, [values[r] for r in rows])
 
@@ -84,6 +91,7 @@ class StreamState:
         self.pool = _Pool(summarizer.encoder.dim)
         self.centroid_sum = np.zeros(summarizer.encoder.dim, dtype=np.float64)
         self.sentences = 0  # sentences read so far (global index of the next one)
+        self.candidates = 0  # candidate sentences read so far (rank of the next one)
         self.words = 0
         self.chars = 0
         self.visible = False
@@ -121,12 +129,13 @@ class StreamState:
         total = self.estimated_total(bytes_read)
         ranges = chunk_ranges(sents, word_counts, s.options.chunk_words)
         self.chunks += len(ranges)
-        at = 0
+        at, base_rank = 0, self.candidates
+        self.candidates += len(candidates)
         for rng in ranges:
-            idx = []
+            first = at
             while at < len(candidates) and candidates[at] < rng.stop:
-                idx.append(candidates[at])
                 at += 1
+            idx, ranks = candidates[first:at], list(range(base_rank + first, base_rank + at))
             if not idx:
                 continue
             emb = s.encoder.embed([sents[i].text for i in idx])
@@ -134,12 +143,12 @@ class StreamState:
             if len(idx) > self.keep:
                 prior = position_prior(np.array(idx, float) + base_index, total, np.array([para[i] for i in idx]), w)
                 local, _ = score(emb, emb.mean(0), prior, w)
-                best = np.sort(np.argsort(-local)[: self.keep])
-                idx, emb = [idx[b] for b in best], emb[best]
-            for i, e in zip(idx, emb, strict=True):
+                best = preselect(local, ranks, self.keep)
+                idx, ranks, emb = [idx[b] for b in best], [ranks[b] for b in best], emb[best]
+            for i, rank, e in zip(idx, ranks, emb, strict=True):
                 x = sents[i]
                 self.pool.add(
-                    base_index + i, base_chars + x.start_char, base_chars + x.end_char, x.text, word_counts[i], para[i], e
+                    base_index + i, rank, base_chars + x.start_char, base_chars + x.end_char, x.text, word_counts[i], para[i], e
                 )
         if len(self.pool) > self.max_candidates:
             self.prune(total)
@@ -149,7 +158,7 @@ class StreamState:
         emb = self.pool.matrix()
         prior = position_prior(np.array(self.pool.index, float), total, np.array(self.pool.para), self.weights)
         combined, _ = score(emb, self.centroid_sum.astype(np.float32), prior, self.weights)
-        self.pool.keep_only(np.argsort(-combined)[: self.max_candidates // 2])
+        self.pool.keep_only(preselect(combined, self.pool.rank, self.max_candidates // 2))
 
     def choose(self, length) -> list[tuple[int, float, float, float]]:
         """Final choice among the pool against the whole text's centroid: ``[(pool row, score, centrality, prior)]``
@@ -157,8 +166,8 @@ class StreamState:
         if not len(self.pool):
             return []
         emb = self.pool.matrix()
-        prior = position_prior(np.array(self.pool.index, float), self.sentences, np.array(self.pool.para), self.weights)
-        combined, cent = score(emb, self.centroid_sum.astype(np.float32), prior, self.weights)
+        combined, cent, prior = final_scores(emb, self.centroid_sum.astype(np.float32), self.pool.candidates(), self.sentences,
+                                             self.candidates, self.weights, self.summarizer.ranker)
         picks = mmr(emb, combined, np.array(self.pool.words), fits_budget(*length.budget(self.words)), self.weights)
         return sorted((p, float(combined[p]), float(cent[p]), float(prior[p])) for p in picks)
 

@@ -1,4 +1,4 @@
-"""Sentence selection: centrality, a position prior, and redundancy control (MMR).
+"""Sentence selection: a learned scorer (or centrality plus a position prior), and redundancy control (MMR).
 
 Pure numpy on precomputed, L2-normalised sentence embeddings. Scoring is streamable: a
 document is processed in chunks, each chunk keeps its best candidates, and the final choice
@@ -13,8 +13,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge_sdk.text.ranker import Candidates, Ranker, features, scaled
+
 if TYPE_CHECKING:
     from edge_sdk.text.segment import Sentence
+
+LEAD_CANDIDATES = 5  # the first candidates of a document survive every chunk's pre-selection: the ranker weighs them
 
 
 @dataclass(frozen=True)
@@ -67,15 +71,29 @@ def centrality(embeddings: np.ndarray, centroid: np.ndarray) -> np.ndarray:
     return embeddings @ (centroid / norm) if norm > 0 else np.zeros(len(embeddings), dtype=np.float32)
 
 
-def _scaled(values: np.ndarray) -> np.ndarray:
-    lo, hi = float(values.min()), float(values.max())
-    return (values - lo) / (hi - lo) if hi > lo else np.ones_like(values)
-
-
 def score(embeddings: np.ndarray, centroid: np.ndarray, prior: np.ndarray, weights: RankWeights) -> tuple[np.ndarray, np.ndarray]:
-    """(combined score, raw centrality) of candidates against ``centroid``."""
+    """(combined score, raw centrality) of candidates against ``centroid``: the untrained score, used to pre-select
+    a chunk's candidates and by a bundle without a ranker."""
     cent = centrality(embeddings, centroid)
-    return _scaled(cent) + weights.position * prior, cent
+    return scaled(cent) + weights.position * prior, cent
+
+
+def final_scores(embeddings: np.ndarray, centroid: np.ndarray, cands: Candidates, total_sentences: int,
+                 total_candidates: int, weights: RankWeights, ranker: Ranker | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(score, raw centrality, position prior) of the candidates the final choice is made among: the ranker's score
+    where there is one, else :func:`score`."""
+    prior = position_prior(np.asarray(cands.index, float), total_sentences, np.asarray(cands.para, float), weights)
+    if ranker is None:
+        combined, cent = score(embeddings, centroid, prior, weights)
+        return combined, cent, prior
+    cent = centrality(embeddings, centroid)
+    return ranker(features(cands, cent, total_sentences, total_candidates)), cent, prior
+
+
+def preselect(local: np.ndarray, ranks, keep: int) -> np.ndarray:
+    """Rows of a chunk's ``keep`` best local scores plus its rows of candidate rank below ``LEAD_CANDIDATES``, sorted."""
+    best = set(np.argsort(-local)[:keep].tolist()) | {r for r, rank in enumerate(ranks) if rank < LEAD_CANDIDATES}
+    return np.array(sorted(best), dtype=np.int64)
 
 
 def mmr(embeddings: np.ndarray, scores: np.ndarray, words: np.ndarray, fits, weights: RankWeights) -> list[int]:

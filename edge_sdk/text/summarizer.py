@@ -32,7 +32,8 @@ from edge_sdk.errors import EmptyInputError, InvalidInputError
 from edge_sdk.runtime import load_model
 from edge_sdk.task import Provenance, Task
 from edge_sdk.text.encoder import SentenceEncoder
-from edge_sdk.text.rank import RankWeights, chunk_ranges, fits_budget, mmr, position_prior, score
+from edge_sdk.text.rank import RankWeights, chunk_ranges, final_scores, fits_budget, mmr, position_prior, preselect, score
+from edge_sdk.text.ranker import Candidates, Ranker
 from edge_sdk.text.results import SummarySentence
 from edge_sdk.text.segment import Sentence, split_sentences
 from edge_sdk.text.textinput import DEFAULT_MAX_INPUT_CHARS, DEFAULT_MAX_STREAM_CHARS, as_text, count_words
@@ -165,6 +166,33 @@ class Length:
         return n if n is not None else max(1, math.ceil(w / AVG_SENTENCE_WORDS))
 
 
+def candidate_sentences(text: str, sents: list[Sentence], word_counts: list[int], min_words: int) -> tuple[list[int], np.ndarray]:
+    """(indexes of the sentences a summary may choose, 1.0/0.0 per sentence for a paragraph start).
+
+    Candidates are the sentences of at least ``min_words`` words that are not headings; a text of short fragments
+    only gets all its non-heading sentences.
+    """
+    candidates = [i for i, s in enumerate(sents) if not s.heading and word_counts[i] >= min_words]
+    if not candidates:  # short fragments only: take what there is
+        candidates = [i for i, s in enumerate(sents) if not s.heading] or list(range(len(sents)))
+    starts = np.array([1.0 if i == 0 or "\n" in text[sents[i - 1].end_char : s.start_char] else 0.0 for i, s in enumerate(sents)])
+    return candidates, starts
+
+
+def bundle_ranker(bundle) -> Ranker | None:
+    """The bundle's trained sentence ranker (asset ``ranker``); None for a bundle built without one, which then ranks
+    by centrality and position (logged).
+
+    Raises:
+        BundleError: The asset is not a ranker this version reads.
+    """
+    if "ranker" not in bundle.assets:
+        log.warning("bundle %r has no trained sentence ranker: ranking by centrality and position; rebuild it with "
+                    "edge-sdk prepare text --force", bundle.name)
+        return None
+    return Ranker.from_json(bundle.read_asset("ranker"), f"bundle {bundle.name!r} asset 'ranker'")
+
+
 class Summarizer(Task):
     """Extractive summarizer on a sentence-encoder bundle. Create with :meth:`create`.
 
@@ -173,10 +201,11 @@ class Summarizer(Task):
             summary = s.summarize(text, sentences=3)
     """
 
-    def __init__(self, options: SummarizerOptions, encoder: SentenceEncoder, model=None) -> None:
+    def __init__(self, options: SummarizerOptions, encoder: SentenceEncoder, model=None, ranker: Ranker | None = None) -> None:
         self.options = options
         self.encoder = encoder
         self.model = model
+        self.ranker = ranker
         self._provenance = Provenance.of(model) if model else Provenance(options.bundle, options.variant or "", ())
 
     @classmethod
@@ -189,7 +218,7 @@ class Summarizer(Task):
         """
         options = options or SummarizerOptions()
         model = load_model(options.bundle, options.variant, options.device, task="text", allow_refused=options.allow_refused)
-        return cls(options, SentenceEncoder.from_model(model), model)
+        return cls(options, SentenceEncoder.from_model(model), model, bundle_ranker(model.bundle))
 
     def close(self) -> None:
         """Drop the encoder and the loaded model, and with them the onnxruntime sessions (freed once nothing else
@@ -245,10 +274,7 @@ class Summarizer(Task):
         if not sents:
             return [], 0
         w = self.options.weights
-        candidates = [i for i, s in enumerate(sents) if not s.heading and word_counts[i] >= w.min_words]
-        if not candidates:  # short fragments only: take what there is
-            candidates = [i for i, s in enumerate(sents) if not s.heading] or list(range(len(sents)))
-        starts = np.array([1.0 if i == 0 or "\n" in text[sents[i - 1].end_char : s.start_char] else 0.0 for i, s in enumerate(sents)])
+        candidates, starts = candidate_sentences(text, sents, word_counts, w.min_words)
         total_words = sum(word_counts)
         keep = max(8, 2 * length.expected_sentences(total_words))
         ranges = chunk_ranges(sents, word_counts, self.options.chunk_words)
@@ -257,14 +283,15 @@ class Summarizer(Task):
         centroid_sum = np.zeros(self.encoder.dim, dtype=np.float64)
         done = 0
         for rng in ranges:
-            idx = candidates[bisect.bisect_left(candidates, rng.start) : bisect.bisect_left(candidates, rng.stop)]
+            lo, hi = bisect.bisect_left(candidates, rng.start), bisect.bisect_left(candidates, rng.stop)
+            idx = candidates[lo:hi]
             if idx:
                 emb = embed([sents[i].text for i in idx])
                 centroid_sum += emb.sum(0)
                 if len(ranges) > 1 and len(idx) > keep:
                     prior = position_prior(np.array(idx, float), len(sents), starts[idx], w)
                     local, _ = score(emb, emb.mean(0), prior, w)
-                    best = np.sort(np.argsort(-local)[:keep])
+                    best = preselect(local, range(lo, hi), keep)
                     idx, emb = [idx[b] for b in best], emb[best]
                 kept_idx.extend(idx)
                 kept_emb.append(emb)
@@ -272,9 +299,9 @@ class Summarizer(Task):
             if progress is not None and len(ranges) > 1:
                 progress(done, total_words)
         emb = np.concatenate(kept_emb)
-        prior = position_prior(np.array(kept_idx, float), len(sents), starts[kept_idx], w)
-        combined, cent = score(emb, centroid_sum.astype(np.float32), prior, w)
         words = np.array([word_counts[i] for i in kept_idx])
+        cands = Candidates(np.array(kept_idx), np.searchsorted(candidates, kept_idx), starts[kept_idx], words)
+        combined, cent, prior = final_scores(emb, centroid_sum.astype(np.float32), cands, len(sents), len(candidates), w, self.ranker)
         picks = mmr(emb, combined, words, fits_budget(*length.budget(total_words)), w)
         chosen = sorted((kept_idx[p], float(combined[p]), float(cent[p]), float(prior[p])) for p in picks)
         return chosen, len(ranges)

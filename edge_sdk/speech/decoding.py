@@ -73,7 +73,8 @@ class WhisperDecoder:
 
     Args:
         encoder: Session of the encoder graph (``mel`` -> ``cross_k_0, cross_v_0, ...``).
-        decoder: Session of the decoder graph (``tokens, self_k_i/v_i, cross_k_i/v_i`` -> ``logits, new_self_k_i/v_i``).
+        decoder: Session of the decoder graph (``tokens, self_k_i/v_i, cross_k_i/v_i`` -> ``logits, new_self_k_i/v_i``);
+            ``logits`` may hold only the last positions (from the start token's on), so rows are read from the end.
         tokenizer: The model's tokenizer.
         suppress_tokens: Token ids never generated.
         begin_suppress_tokens: Token ids not allowed as the first generated token.
@@ -196,7 +197,7 @@ class WhisperDecoder:
             max_ts = t.timestamp_begin + int(round(max_timestamp_s / 0.02))
         empty = self._empty_cache()
         logits, kv = self._step(np.array([initial], dtype=np.int64), empty, cross_kv)
-        probs = np.exp(_log_softmax(logits[0, sot_index].astype(np.float64)))
+        probs = np.exp(_log_softmax(logits[0, sot_index - len(initial)].astype(np.float64)))
         no_speech_prob = float(probs[t.no_speech])
         if no_speech_stop is not None and no_speech_prob > no_speech_stop:
             return DecodeResult((), "", 0.0, no_speech_prob, 0.0)

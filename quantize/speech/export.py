@@ -7,10 +7,11 @@ short window costs in proportion to its length. The encoder also runs every deco
 cross-attention k/v projections once, so decoding steps never recompute them.
 
 ``decoder``: ``tokens`` (batch, steps) int64, ``self_k_i, self_v_i`` (batch, heads, past, head_dim) and
-``cross_k_i, cross_v_i`` per layer -> ``logits`` (batch, steps, vocab), ``new_self_k_i, new_self_v_i``
-(past + steps along axis 2), and ``cross_attn`` (batch, layers, heads, steps, enc_len), the cross-attention
-weights word timestamps are aligned with. Positions start at ``past``; a causal mask covers multi-token prompts.
-One tensor per layer, not one stacked tensor: slicing a stack copies it on every step.
+``cross_k_i, cross_v_i`` per layer -> ``logits`` (batch, steps, vocab; or only the last ``logit_positions`` steps,
+see :func:`prompt_rows_read`), ``new_self_k_i, new_self_v_i`` (past + steps along axis 2), and ``cross_attn``
+(batch, layers, heads, steps, enc_len), the cross-attention weights word timestamps are aligned with. Positions
+start at ``past``; a causal mask covers multi-token prompts. One tensor per layer, not one stacked tensor: slicing
+a stack copies it on every step.
 """
 
 from __future__ import annotations
@@ -70,10 +71,11 @@ class DecoderGraph(nn.Module):
     """One or more Whisper decoder steps with an explicit self-attention KV cache.
 
     With ``kept`` (token ids, see :mod:`edge_sdk.quantize.speech.vocab_trim`) the projection covers only those
-    tokens and the logits of the others are ``-inf``.
+    tokens and the logits of the others are ``-inf``. With ``logit_positions`` the projection reads only the last
+    that many positions: a 200-token prompt then makes 2 rows of logits instead of 200.
     """
 
-    def __init__(self, model, kept: torch.Tensor | None = None) -> None:
+    def __init__(self, model, kept: torch.Tensor | None = None, logit_positions: int | None = None) -> None:
         super().__init__()
         dec = model.model.decoder
         weight = dec.embed_tokens.weight.detach()
@@ -86,6 +88,7 @@ class DecoderGraph(nn.Module):
         self.layers, self.norm = dec.layers, dec.layer_norm
         self.heads = model.config.decoder_attention_heads
         self.scale = float((model.config.d_model // self.heads) ** -0.5)
+        self.logit_positions = logit_positions
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         b, s, d = x.shape
@@ -119,6 +122,8 @@ class DecoderGraph(nn.Module):
             h = layer.final_layer_norm(x)
             x = x + layer.fc2(nn.functional.gelu(layer.fc1(h)))
         x = self.norm(x)
+        if self.logit_positions:
+            x = x[:, -self.logit_positions :]
         logits = torch.matmul(x, self.embed_t)
         if self.out_index is not None:
             logits = torch.index_select(nn.functional.pad(logits, (0, 1), value=float("-inf")), 2, self.out_index)
@@ -134,8 +139,18 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
         )
 
 
-def export_onnx(model, out_dir: Path, kept: torch.Tensor | None = None) -> dict[str, Path]:
-    """Export the encoder and decoder graphs of ``model`` into ``out_dir`` (fp32); ``kept``: see :class:`DecoderGraph`.
+def prompt_rows_read(config) -> int:
+    """Rows of a prompt's logits the runtime reads: the start token's (no-speech probability) to the last.
+
+    The start token is followed by ``<|notimestamps|>`` and, in multilingual models, by language and task.
+    """
+    return 4 if config.vocab_size >= 51865 else 2
+
+
+def export_onnx(model, out_dir: Path, kept: torch.Tensor | None = None, logit_positions: int | None = None) -> dict[str, Path]:
+    """Export the encoder and decoder graphs of ``model`` into ``out_dir`` (fp32).
+
+    ``kept`` and ``logit_positions`` (None: logits of every position): see :class:`DecoderGraph`.
 
     Returns:
         ``{"encoder": path, "decoder": path}``.
@@ -143,7 +158,7 @@ def export_onnx(model, out_dir: Path, kept: torch.Tensor | None = None) -> dict[
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = model.config
     layers, heads, dh = cfg.decoder_layers, cfg.decoder_attention_heads, cfg.d_model // cfg.decoder_attention_heads
-    enc, dec = EncoderGraph(model).eval(), DecoderGraph(model, kept).eval()
+    enc, dec = EncoderGraph(model).eval(), DecoderGraph(model, kept, logit_positions).eval()
     paths = {"encoder": out_dir / "encoder.onnx", "decoder": out_dir / "decoder.onnx"}
     names = [f"{kind}_{i}" for i in range(layers) for kind in ("k", "v")]
     cross_names, self_names, new_names = (["cross_" + n for n in names], ["self_" + n for n in names], ["new_self_" + n for n in names])
@@ -160,7 +175,7 @@ def export_onnx(model, out_dir: Path, kept: torch.Tensor | None = None) -> dict[
                 "tokens": {0: "batch", 1: "steps"},
                 **{n: {0: "batch", 2: "past"} for n in self_names},
                 **{n: {0: "batch", 2: "enc_len"} for n in cross_names},
-                "logits": {0: "batch", 1: "steps"},
+                "logits": {0: "batch", 1: "logit_steps" if logit_positions else "steps"},
                 **{n: {0: "batch", 2: "total"} for n in new_names},
                 "cross_attn": {0: "batch", 3: "steps", 4: "enc_len"},
             },

@@ -46,6 +46,8 @@ def _nodes_matching(model: onnx.ModelProto, patterns: tuple[str, ...], outputs: 
 def quantize_int8(src: Path, dst: Path, int8_format: str, exclude: tuple[str, ...] = ()) -> list[str]:
     """Dynamic int8 (per-channel weights, dynamic uint8 activations) of the MatMuls with constant weights.
 
+    A Slice before a quantized MatMul ends up after its activation quantization (:func:`slice_after_quantization`).
+
     Args:
         src: fp32 ONNX file.
         dst: Output file.
@@ -72,12 +74,49 @@ def quantize_int8(src: Path, dst: Path, int8_format: str, exclude: tuple[str, ..
         extra_options={"MatMulConstBOnly": True},
     )
     quantized = onnx.load(str(dst))
-    if EMBEDDING not in exclude:
-        shared = share_tied_weights(quantized)
-        if shared:
-            log.info("%s: token lookups %s read the int8 projection weights", dst.name, shared)
-            onnx.save(quantized, str(dst))
+    shared = share_tied_weights(quantized) if EMBEDDING not in exclude else []
+    if shared:
+        log.info("%s: token lookups %s read the int8 projection weights", dst.name, shared)
+    sliced = slice_after_quantization(quantized)
+    if sliced:
+        log.info("%s: %s quantize every position, then slice", dst.name, sliced)
+    if shared or sliced:
+        onnx.save(quantized, str(dst))
     return excluded + tied_float_lookups(quantized)
+
+
+def slice_after_quantization(model: onnx.ModelProto) -> list[str]:
+    """Make every DynamicQuantizeLinear of a Slice's output quantize the Slice's input, and slice its uint8 output.
+
+    The decoder's output projection reads only the last positions (``logit_positions`` in
+    :mod:`edge_sdk.quantize.speech.export`). Quantized before the slice, those rows get the activation scale of
+    every position, as in a graph without the slice, so their logits are bit-identical to that graph's.
+
+    Returns:
+        Names of the DynamicQuantizeLinear nodes rewritten.
+    """
+    from onnx import helper
+
+    producers = {o: n for n in model.graph.node for o in n.output}
+    nodes, moved, sources = [], [], []
+    for node in model.graph.node:
+        nodes.append(node)
+        src = producers.get(node.input[0]) if node.op_type == "DynamicQuantizeLinear" else None
+        if src is None or src.op_type != "Slice":
+            continue
+        whole, sliced = node.output[0], node.output[0] + "_sliced"
+        for reader in model.graph.node:
+            reader.input[:] = [sliced if name == whole else name for name in reader.input]
+        node.input[0] = src.input[0]
+        nodes.append(helper.make_node("Slice", [whole, *src.input[1:]], [sliced], name=f"{node.name or whole}_slice"))
+        moved.append(node.name)
+        sources.append(src.output[0])
+    if moved:
+        read = {name for n in nodes for name in n.input} | {o.name for o in model.graph.output}
+        unused = {o for o in sources if o not in read}
+        del model.graph.node[:]
+        model.graph.node.extend(n for n in nodes if not set(n.output) & unused)
+    return moved
 
 
 def _quantized_weights(model: onnx.ModelProto) -> dict[str, tuple[str, str, str]]:

@@ -17,18 +17,23 @@ D_MODEL, VOCAB = 16, 300
 INTEGER_TYPES = {"u8s8": TensorProto.INT8, "s8s8": TensorProto.INT8, "u8u8": TensorProto.UINT8}
 
 
-def _tied_graph(path, weight: np.ndarray) -> None:
-    """Whisper's decoder in miniature: ``x = W[:, ids]^T``, ``logits = x @ W`` with one (d_model, vocab) weight."""
+def _tied_graph(path, weight: np.ndarray, last: int | None = None) -> None:
+    """Whisper's decoder in miniature: ``x = W[:, ids]^T``, ``logits = x @ W`` with one (d_model, vocab) weight;
+    with ``last``, the logits of the last ``last`` rows only."""
     nodes = [
         helper.make_node("Gather", ["W", "ids"], ["cols"], name="/Gather_3", axis=1),
         helper.make_node("Transpose", ["cols"], ["x"], name="/Transpose", perm=[1, 0]),
-        helper.make_node("MatMul", ["x", "W"], ["logits"], name="/MatMul_16"),
+        helper.make_node("MatMul", ["x_last" if last else "x", "W"], ["logits"], name="/MatMul_16"),
     ]
+    inits = [numpy_helper.from_array(weight, "W")]
+    if last:
+        nodes.insert(2, helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["x_last"], name="/Slice"))
+        inits += [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (("starts", [-last]), ("ends", [2**62]), ("axes", [0]))]
     graph = helper.make_graph(
         nodes, "tied", [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"])],
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", D_MODEL]),
-         helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", VOCAB])],
-        [numpy_helper.from_array(weight, "W")],
+         helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["rows", VOCAB])],
+        inits,
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
@@ -66,6 +71,23 @@ def test_embedding_exclusion_keeps_the_float_lookup(tmp_path, weight, int8_forma
     model = onnx.load(str(tmp_path / "int8.onnx"))
     types = sorted(i.data_type for i in model.graph.initializer if int(np.prod(i.dims)) == weight.size)
     assert kept == ["/Gather_3"] and types == sorted([TensorProto.FLOAT, INTEGER_TYPES[int8_format]])
+
+
+def test_sliced_projection_quantizes_every_row_so_the_kept_rows_match_the_full_graph(tmp_path, weight, int8_format):
+    import onnxruntime as ort
+
+    def logits(last: int | None) -> np.ndarray:
+        _tied_graph(tmp_path / f"fp32-{last}.onnx", weight, last)
+        quantize_int8(tmp_path / f"fp32-{last}.onnx", tmp_path / f"int8-{last}.onnx", int8_format)
+        sess = ort.InferenceSession(str(tmp_path / f"int8-{last}.onnx"), providers=["CPUExecutionProvider"])
+        return sess.run(["logits"], {"ids": ids})[0]
+
+    ids = np.array([0, 7, 299, 7, 5, 120, 64, 3], np.int64)
+    weight = weight.copy()
+    weight[:, 0] *= 40  # the first row's activations set the per-tensor scale: slicing before quantizing would change it
+    full, last = logits(None), logits(2)
+    assert last.shape == (2, VOCAB)
+    np.testing.assert_array_equal(last, full[-2:])
 
 
 def test_bundle_int8_decoder_holds_the_embedding_once_in_int8(speech_bundle):

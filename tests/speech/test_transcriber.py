@@ -51,6 +51,46 @@ def test_int8_graphs_hold_integer_matmuls(speech_bundle):
         assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops, sorted(ops)
 
 
+@pytest.mark.parametrize("variant", ["fp32", "int8", "fp16"])
+def test_a_long_prompt_makes_logits_of_its_last_two_positions_only(speech_bundle, variant):
+    """The output projection reads the start token's row and the last (a 227-token prompt made 47 MB of logits)."""
+    dec = Transcriber.create(TranscriberOptions(bundle=str(speech_bundle), variant=variant))._decoder
+    cross = dec.encode(np.zeros((80, 200), np.float32))
+    tokens = np.array([[dec.tok.sot_prev, *range(300, 340), dec.tok.sot, dec.tok.no_timestamps]], np.int64)
+    logits, kv = dec._step(tokens, dec._empty_cache(), cross)
+    assert logits.shape == (1, 2, dec.vocab) and kv[0].shape[2] == tokens.shape[1]
+
+
+class _EveryPosition:
+    """A decoder session as bundles built before issue 34 made it: logits of every prompt position (here the
+    positions before the last two are noise)."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+
+    def run(self, names, feeds):
+        logits, *rest = self.session.run(names, feeds)
+        b, n, v = logits.shape
+        noise = np.random.default_rng(n).normal(0, 30, (b, feeds["tokens"].shape[1] - n, v)).astype(np.float32)
+        return [np.concatenate([noise, logits], axis=1), *rest]
+
+
+@pytest.mark.parametrize("timestamps", [True, False])
+def test_decoding_reads_the_prompt_rows_from_the_end_so_full_logit_bundles_decode_the_same(asr, data_dir, timestamps):
+    import copy
+
+    from edge_sdk.speech.features import CHUNK_FRAMES, log_mel
+
+    audio, _ = load_audio(data_dir / "speech" / "librispeech/237-134500-0000.flac")
+    dec = asr._decoder
+    cross = dec.encode(log_mel(audio, CHUNK_FRAMES))
+    old = copy.copy(dec)
+    old.decoder = _EveryPosition(dec.decoder)
+    prompt = dec.tok.encode(" The meeting is about the budget.")
+    want = dec.generate(cross, prompt=prompt, timestamps=timestamps)
+    assert old.generate(cross, prompt=prompt, timestamps=timestamps) == want and want.tokens
+
+
 def test_vad_asset_is_the_silero_model(asr):
     from pathlib import Path
 

@@ -5,9 +5,10 @@
 - news: ``text/news_bbc.jsonl`` (60 BBC articles) and every ``--news`` JSONL (``article``/``reference``), none of them
   used to train or tune the ranker;
 - reports: the odd records of ``text/summaries.jsonl`` (the ranker trained on the even ones);
-- transcripts: ``speech/long`` transcribed by the int8 speech bundle, summarized, and compared with the summary of
-  the reference text, both as the recognizer writes it and with its punctuation and capitals removed (what a
-  recognizer without punctuation gives).
+- transcripts: ``speech/long`` transcribed by the int8 speech bundle, summarized, and scored against the summary of
+  its reference transcript (LibriSpeech's: capitals, no punctuation, so it is summarized in model-sized pieces):
+  the recognized text as the recognizer writes it (sentences) and with punctuation and capitals removed (pieces, as
+  the reference).
 
 Writes ``text_genres.json`` and ``text_genres.md`` under ``--out``.
 """
@@ -52,11 +53,10 @@ def transcript_rows(summarizer, data: Path) -> list[dict]:
     reference_text = next(folder.glob("*.txt")).read_text(encoding="utf-8")
     with Transcriber.create(TranscriberOptions(bundle="whisper-tiny.en", variant="int8")) as asr:
         segments = asr.transcribe(load_audio(next(folder.glob("*.flac")))[0], sample_rate=16000)[0]
-    recognized = " ".join(s.text for s in segments)
+        recognized = " ".join(s.text for s in segments)  # segments are decoded as they are read
     reference_summary = [s.text for s in summarizer.summarize(reference_text, sentences=SENTENCES).sentences]
     rows = []
-    for system, text in (("asr", recognized), ("asr, unpunctuated", unpunctuated(recognized)),
-                         ("reference text, unpunctuated", unpunctuated(reference_text))):
+    for system, text in (("asr, punctuated", recognized), ("asr, unpunctuated", unpunctuated(recognized))):
         got = [s.text for s in summarizer.summarize(text, sentences=SENTENCES).sentences]
         rows.append({"genre": "transcript vs reference-text summary", "system": system, "n": 1,
                      **rouge([" ".join(reference_summary)], [got])})

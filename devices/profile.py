@@ -69,7 +69,8 @@ class Profile:
     # stay in the heap and its top is not given back: peak RSS varied 263-307 MB (clips) and 346-363 MB (speech/long)
     # run to run. A fixed threshold (KiB) keeps big activations mmapped, returned on free: 238 and 318 MB every run
     # (int8 speech bundle, AMD EPYC), for about 10 % more CPU time in page faults. 0 leaves glibc's own rule; applied
-    # through mallopt, for the whole process, when a session is created on glibc.
+    # through mallopt, for the whole process, when a speech model loads on glibc: the text encoder's many mid-sized
+    # buffers would each be mapped and faulted in again (an 800-word summary took 2x as long with it).
     malloc_mmap_threshold_kb: int = 128
 
     def __post_init__(self) -> None:

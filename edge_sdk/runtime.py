@@ -63,13 +63,11 @@ def set_malloc_mmap_threshold(kb: int) -> bool:
 
 
 def create_session(model: bytes | str, device: ResolvedDevice, name: str = "model") -> ort.InferenceSession:
-    """An ``InferenceSession`` from verified model bytes, or the path of a verified file, on the resolved providers
-    (glibc's mmap threshold set first, :func:`set_malloc_mmap_threshold`).
+    """An ``InferenceSession`` from verified model bytes, or the path of a verified file, on the resolved providers.
 
     Raises:
         BundleError: onnxruntime cannot load the model (truncated or not ONNX).
     """
-    set_malloc_mmap_threshold(device.malloc_mmap_threshold_kb)
     try:
         return ort.InferenceSession(model, sess_options=session_options(device), providers=device.onnxruntime_providers())
     except Exception as exc:  # onnxruntime raises its own untyped errors
@@ -84,7 +82,8 @@ def load_model(
     roles: tuple[str, ...] | None = None,
     allow_refused: bool = False,
 ) -> LoadedModel:
-    """Load a bundle variant: verify every file, then create one session per ONNX file.
+    """Load a bundle variant: verify every file, then create one session per ONNX file (a speech bundle first fixes
+    glibc's mmap threshold, :func:`set_malloc_mmap_threshold`).
 
     Args:
         bundle: Store name, folder path, or a loaded :class:`Bundle`.
@@ -110,6 +109,8 @@ def load_model(
         kid = check_required_signature(b, dev.require_signed, dev.trusted_keys)
         log.info("bundle %s: signature by trusted key %s", b.name, kid)
     v = b.choose_variant(variant, dev.variants, kernel_int8_format(), allow_refused)  # the kernel here, not the profile, decides
+    if b.task == "speech":  # its 30 s attention scores and vocabulary logits are what the threshold gives back
+        set_malloc_mmap_threshold(dev.malloc_mmap_threshold_kb)
     wanted = roles or tuple(r for r, f in v.files.items() if f.path.endswith(".onnx"))
     with contextlib.ExitStack() as verified:  # every hash checked before any session; no Python copy of a model
         paths = {role: verified.enter_context(b.verified_path(v.files[role])) for role in wanted}

@@ -17,7 +17,7 @@ from edge_sdk.devices import detect, list_profiles, load_profile, read_machine, 
 from edge_sdk.devices.detect import choose_profile
 from edge_sdk.devices.doctor import check_provider, run_doctor
 from edge_sdk.devices.kernels import u8s8_probe_model, u8s8_saturates
-from edge_sdk.errors import BundleError, InvalidInputError, ProviderUnavailableError
+from edge_sdk.errors import InvalidInputError, ProviderUnavailableError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "machines"
 CPU_ONLY = ("CPUExecutionProvider",)
@@ -162,8 +162,9 @@ def test_mem_pattern_defaults_off_and_reaches_the_session_options(tmp_path):
         load_profile(tmp_path / "bad.toml")
 
 
-def test_malloc_mmap_threshold_reaches_mallopt_once_per_value(tmp_path, monkeypatch):
-    """Sessions fix glibc's mmap threshold from the profile (128 KiB by default, 0: glibc's own rule)."""
+def test_malloc_mmap_threshold_reaches_mallopt_once_per_value(tmp_path, monkeypatch, text_bundle, speech_bundle):
+    """A speech model fixes glibc's mmap threshold from the profile (128 KiB by default, 0: glibc's own rule); a text
+    model leaves it (its mid-sized buffers would be mapped again on every call)."""
     import edge_sdk.runtime as runtime
 
     calls = []
@@ -177,9 +178,10 @@ def test_malloc_mmap_threshold_reaches_mallopt_once_per_value(tmp_path, monkeypa
     monkeypatch.setattr(runtime.ctypes, "CDLL", lambda name: Libc())
     runtime.set_malloc_mmap_threshold.cache_clear()
     assert all(load_profile(n).malloc_mmap_threshold_kb == 128 for n in list_profiles())
-    dev = resolve(load_profile("x86_64-avx2"), CPU_ONLY)
-    with pytest.raises(BundleError):  # the setting is applied before onnxruntime reads the model
-        runtime.create_session(b"not onnx", dev)
+    runtime.load_model(str(text_bundle), "fp32", task="text")
+    assert calls == []
+    runtime.load_model(str(speech_bundle), "fp32", task="speech")
+    assert calls == [(-3, 128 * 1024)]
     assert runtime.set_malloc_mmap_threshold(128) and calls == [(-3, 128 * 1024)]  # cached: mallopt called once
     assert not runtime.set_malloc_mmap_threshold(0) and len(calls) == 1
     base = 'name = "t"\nvariants = ["fp32"]\n[[providers]]\nname = "CPUExecutionProvider"\n'

@@ -67,11 +67,11 @@ class Profile:
     # glibc serves allocations up to its mmap threshold from the heap, and raises the threshold (to 32 MB) each time a
     # larger mmapped block is freed, so after the first run the encoder's attention scores and the decoder's logits
     # stay in the heap and its top is not given back: peak RSS varied 263-307 MB (clips) and 346-363 MB (speech/long)
-    # run to run. A fixed threshold (KiB) keeps big activations mmapped, returned on free: 238 and 318 MB every run
-    # (int8 speech bundle, AMD EPYC), for about 10 % more CPU time in page faults. 0 leaves glibc's own rule; applied
-    # through mallopt, for the whole process, when a speech model loads on glibc: the text encoder's many mid-sized
-    # buffers would each be mapped and faulted in again (an 800-word summary took 2x as long with it).
-    malloc_mmap_threshold_kb: int = 128
+    # run to run. A fixed threshold (KiB) keeps big activations mmapped, returned on free. speech/long, int8, quiet
+    # 2-core EPYC, one process each: no fixed threshold 340 MB, 10.8 CPU s; 128 KiB 266 MB, 15.8 CPU s (every mid-sized
+    # buffer mapped and faulted in again); 1024 KiB 276 MB, 11.3 CPU s. 0 leaves glibc's own rule. Applied through
+    # mallopt, for the whole process, when a speech model loads on glibc.
+    malloc_mmap_threshold_kb: int = 1024
 
     def __post_init__(self) -> None:
         if not self.providers:
@@ -122,7 +122,7 @@ def parse_profile(data: dict, base: Path | None = None) -> Profile:
             cpu_mem_arena=data.get("cpu_mem_arena", False),
             intra_op_spinning=data.get("intra_op_spinning", False),
             mem_pattern=data.get("mem_pattern", False),
-            malloc_mmap_threshold_kb=data.get("malloc_mmap_threshold_kb", 128),
+            malloc_mmap_threshold_kb=data.get("malloc_mmap_threshold_kb", 1024),
         )
     except (KeyError, TypeError) as exc:
         raise InvalidInputError(f"profile {data.get('name', '?')!r} is missing or misuses a field: {exc}") from exc

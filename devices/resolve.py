@@ -36,7 +36,7 @@ class ResolvedDevice:
     cpu_mem_arena: bool = False  # onnxruntime's CPU arena (off: activations return to the system after each run)
     intra_op_spinning: bool = False  # onnxruntime's intra-op threads busy-wait between operators
     mem_pattern: bool = False  # onnxruntime plans a run's activations from the previous run's shapes
-    malloc_mmap_threshold_kb: int = 128  # glibc's fixed mmap threshold (0: its own dynamic rule)
+    malloc_mmap_threshold_kb: int = 1024  # glibc's fixed mmap threshold (0: its own dynamic rule)
 
     def to_dict(self) -> dict:
         return asdict(self)

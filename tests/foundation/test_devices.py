@@ -163,7 +163,7 @@ def test_mem_pattern_defaults_off_and_reaches_the_session_options(tmp_path):
 
 
 def test_malloc_mmap_threshold_reaches_mallopt_once_per_value(tmp_path, monkeypatch, text_bundle, speech_bundle):
-    """A speech model fixes glibc's mmap threshold from the profile (128 KiB by default, 0: glibc's own rule); a text
+    """A speech model fixes glibc's mmap threshold from the profile (1 MiB by default, 0: glibc's own rule); a text
     model leaves it (its mid-sized buffers would be mapped again on every call)."""
     import edge_sdk.runtime as runtime
 
@@ -177,12 +177,12 @@ def test_malloc_mmap_threshold_reaches_mallopt_once_per_value(tmp_path, monkeypa
     monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("glibc", "2.36"))
     monkeypatch.setattr(runtime.ctypes, "CDLL", lambda name: Libc())
     runtime.set_malloc_mmap_threshold.cache_clear()
-    assert all(load_profile(n).malloc_mmap_threshold_kb == 128 for n in list_profiles())
+    assert all(load_profile(n).malloc_mmap_threshold_kb == 1024 for n in list_profiles())
     runtime.load_model(str(text_bundle), "fp32", task="text")
     assert calls == []
     runtime.load_model(str(speech_bundle), "fp32", task="speech")
-    assert calls == [(-3, 128 * 1024)]
-    assert runtime.set_malloc_mmap_threshold(128) and calls == [(-3, 128 * 1024)]  # cached: mallopt called once
+    assert calls == [(-3, 1024 * 1024)]
+    assert runtime.set_malloc_mmap_threshold(1024) and calls == [(-3, 1024 * 1024)]  # cached: mallopt called once
     assert not runtime.set_malloc_mmap_threshold(0) and len(calls) == 1
     base = 'name = "t"\nvariants = ["fp32"]\n[[providers]]\nname = "CPUExecutionProvider"\n'
     (tmp_path / "bad.toml").write_text("malloc_mmap_threshold_kb = -1\n" + base)

@@ -29,13 +29,12 @@ def genre_rows(name: str, records, summarizers: dict) -> list[dict]:
     """One row per variant, then Lead-3 and the oracle, for ``records``."""
     from edge_sdk.text.evaluate import evaluate
 
-    rows = []
+    rows, baselines = [], {}
     for variant, s in summarizers.items():
-        r = evaluate(s, records, sentences=SENTENCES)
+        r = evaluate(s, records, sentences=SENTENCES, baselines=not baselines)
+        baselines = baselines or {"lead-3": r["lead3"], "oracle": r["oracle"]}
         rows.append({"genre": name, "system": variant, "n": r["n"], **{k: r[k] for k in ("rouge1", "rouge2", "rougeLsum")}})
-    rows.append({"genre": name, "system": "lead-3", "n": r["n"], **r["lead3"]})
-    rows.append({"genre": name, "system": "oracle", "n": r["n"], **r["oracle"]})
-    return rows
+    return rows + [{"genre": name, "system": system, "n": len(records), **figures} for system, figures in baselines.items()]
 
 
 def unpunctuated(text: str) -> str:

@@ -82,15 +82,11 @@ def oracle(texts: list[str], reference: str, scorer, most: int) -> list[int]:
 
 def oracle_summaries(summarizer, records: list[Record], sentences: int) -> list[list[str]]:
     """The greedy oracle of at most ``sentences`` of each record's candidate sentences: the upper bound of selection."""
-    from edge_sdk.text.summarizer import candidate_sentences
-    from edge_sdk.text.textinput import count_words
-
     scorer = require("rouge_score.rouge_scorer", "eval").RougeScorer(["rouge1", "rouge2"], use_stemmer=True)
     out = []
     for rec in records:
-        sents = summarizer.segment(rec.article)
-        words = [count_words(s.text) for s in sents]
-        texts = [sents[i].text for i in candidate_sentences(rec.article, sents, words, summarizer.options.weights.min_words)[0]]
+        sents, _, cands, _ = summarizer.candidates(rec.article)
+        texts = [sents[i].text for i in cands]
         out.append([texts[j] for j in oracle(texts, rec.reference, scorer, sentences)])
     return out
 
@@ -112,8 +108,9 @@ def rouge(references: list[str], summaries: list[list[str]]) -> dict[str, float]
     return {t: round(float(v), 2) for t, v in zip(ROUGE_TYPES, means, strict=False)}
 
 
-def evaluate(summarizer, records: list[Record], sentences: int = 3) -> dict:
-    """ROUGE of ``summarizer`` and of Lead-N (same N) on ``records``, in one run.
+def evaluate(summarizer, records: list[Record], sentences: int = 3, baselines: bool = True) -> dict:
+    """ROUGE of ``summarizer`` and, with ``baselines``, of Lead-N (same N) and the greedy oracle on ``records``, in one
+    run (the baselines do not depend on the variant: a second variant on the same records can skip them).
 
     Returns:
         ``{"rouge1", "rouge2", "rougeLsum", "n", "variant", "sentences", "lead3": {...}, "oracle": {...}, "elapsed_s"}``;
@@ -135,7 +132,7 @@ def evaluate(summarizer, records: list[Record], sentences: int = 3) -> dict:
         "n": len(records),
         "variant": model.variant.name if model else None,
         "sentences": sentences,
-        "lead3": rouge(refs, [lead(r.article, sentences) for r in records]),
-        "oracle": rouge(refs, oracle_summaries(summarizer, records, sentences)),
+        **({"lead3": rouge(refs, [lead(r.article, sentences) for r in records]),
+            "oracle": rouge(refs, oracle_summaries(summarizer, records, sentences))} if baselines else {}),
         "elapsed_s": round(elapsed, 2),
     }

@@ -230,6 +230,13 @@ class Summarizer(Task):
         """Sentences of ``text`` (already validated), with overlong ones split to fit the model."""
         return self.encoder.split_overlong(text, split_sentences(text))
 
+    def candidates(self, text: str) -> tuple[list[Sentence], list[int], list[int], np.ndarray]:
+        """(sentences, their word counts, indexes of the candidates, paragraph starts) of ``text``, as :meth:`select`
+        sees them (for the oracle and the ranker's training)."""
+        sents = self.segment(text)
+        words = [count_words(s.text) for s in sents]
+        return (sents, words, *candidate_sentences(text, sents, words, self.options.weights.min_words))
+
     def summarize(self, text, *, sentences: int | None = None, words: int | None = None, ratio: float | None = None,
                   progress: Callable[[int, int], None] | None = None) -> Summary:
         """Summarize ``text``; give at most one of ``sentences``, ``words`` or ``ratio``.

@@ -24,7 +24,6 @@ from edge_sdk.errors import require
 from edge_sdk.text.evaluate import oracle
 from edge_sdk.text.rank import centrality
 from edge_sdk.text.ranker import Candidates, Ranker, features
-from edge_sdk.text.textinput import count_words
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +45,7 @@ def parse_source(spec: str) -> tuple[Path, slice]:
 
 def document_rows(summarizer, article: str) -> tuple[np.ndarray, list[str]]:
     """(features of the candidate sentences, their texts) of one document, as the summarizer's final choice sees it."""
-    from edge_sdk.text.summarizer import candidate_sentences
-
-    sents = summarizer.segment(article)
-    words = [count_words(s.text) for s in sents]
-    cands, starts = candidate_sentences(article, sents, words, summarizer.options.weights.min_words)
+    sents, words, cands, starts = summarizer.candidates(article)
     texts = [sents[i].text for i in cands]
     emb = summarizer.encoder.embed(texts)
     c = Candidates(np.array(cands), np.arange(len(cands)), starts[cands], np.array([words[i] for i in cands]))

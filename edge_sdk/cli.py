@@ -111,7 +111,7 @@ def cmd_prepare(args) -> int:
     log_path = build_log_path()
     print(f"edge-sdk prepare: steps below; third-party output in {log_path}", file=sys.stderr, flush=True)
     with quiet_build(log_path):
-        paths = prepare(args.what, force=args.force, qat=args.qat)
+        paths = prepare(args.what, force=args.force, qat=args.qat, check_kernels=tuple(k for k in args.check_kernels.split(",") if k))
     for path in paths:
         print(f"bundle ready: {path}")
     return 0
@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even when the recipe is unchanged")
     p.add_argument("--qat", action="store_true", help="vision: when post-training int8 fails the accuracy gate, fine-tune "
                    "the weights for int8 and try again (quantization-aware; about 12 min on 2 cores)")
+    p.add_argument("--check-kernels", default="", metavar="K1,K2",
+                   help="vision: also judge the int8 model under these emulated integer kernels (x86_64-avx2, aarch64-dotprod, "
+                   "aarch64-neon; QEMU user mode, minutes each) and record them in bundle.json")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("demo", help="live transcription, camera loop and summary on the shared data")

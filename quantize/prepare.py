@@ -17,15 +17,17 @@ BUILDERS = {
 }
 
 
-def prepare(what: str = "all", force: bool = False, store: Path | None = None, qat: bool = False) -> list[Path]:
+def prepare(what: str = "all", force: bool = False, store: Path | None = None, qat: bool = False,
+            check_kernels: tuple[str, ...] = ()) -> list[Path]:
     """Build the default bundle of ``what`` (or all); skip ones whose recipe is unchanged. ``qat``: the vision
-    build fine-tunes its weights for int8 when post-training int8 fails the accuracy gate. When
-    ``EDGE_SDK_SIGNING_KEY`` names a private key, every bundle returned is signed with it."""
+    build fine-tunes its weights for int8 when post-training int8 fails the accuracy gate; ``check_kernels``: it
+    also judges its int8 model under these emulated integer kernels. When ``EDGE_SDK_SIGNING_KEY`` names a private
+    key, every bundle returned is signed with it."""
     require("torch", "quantize")
     store = Path(store) if store else bundles_dir()
     names = list(BUILDERS) if what == "all" else [what]
-    paths = [importlib.import_module(BUILDERS[n]).build(store, force=force, **({"qat_fallback": qat} if n == "vision" else {}))
-             for n in names]
+    vision = {"qat_fallback": qat, "check_kernels": tuple(check_kernels)}
+    paths = [importlib.import_module(BUILDERS[n]).build(store, force=force, **(vision if n == "vision" else {})) for n in names]
     for path in paths:  # bundles built before EDGE_SDK_SIGNING_KEY was set are signed too (their files checked first)
         sign_if_configured(path)
     return paths

@@ -15,6 +15,7 @@ the same scale and quantizes the weights exactly; no runtime change is needed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,13 +62,14 @@ def input_hessian(x: np.ndarray, node: onnx.NodeProto, kernel: tuple[int, int], 
     return total
 
 
-def weight_grid(w: np.ndarray, signed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-row (``w`` is (rows, d)) scale and integer bounds of onnxruntime's per-channel weight quantization: symmetric [-127, 127] for signed
-    weights, [0, 255] with a zero point (the range including 0) for unsigned ones; bounds are zero-point relative."""
+def weight_grid(w: np.ndarray, signed: bool, qmax: int = QMAX) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row (``w`` is (rows, d)) scale and integer bounds of onnxruntime's per-channel weight quantization: symmetric
+    [-qmax, qmax] for signed weights (127; 64 with onnxruntime's reduced range), [0, 255] with a zero point (the range
+    including 0) for unsigned ones; bounds are zero-point relative."""
     if signed:
-        scale = np.abs(w).max(axis=1) / QMAX
+        scale = np.abs(w).max(axis=1) / qmax
         scale[scale == 0] = 1.0
-        return scale, np.full(len(w), -QMAX), np.full(len(w), QMAX)
+        return scale, np.full(len(w), -qmax), np.full(len(w), qmax)
     lo, hi = np.minimum(w.min(axis=1), 0), np.maximum(w.max(axis=1), 0)
     scale = (hi - lo) / 255.0
     scale[scale == 0] = 1.0
@@ -75,7 +77,7 @@ def weight_grid(w: np.ndarray, signed: bool) -> tuple[np.ndarray, np.ndarray, np
     return scale, -zero, 255 - zero
 
 
-def gptq_rows(w: np.ndarray, h: np.ndarray, signed: bool = True) -> np.ndarray:
+def gptq_rows(w: np.ndarray, h: np.ndarray, signed: bool = True, qmax: int = QMAX) -> np.ndarray:
     """``w`` (rows, d) rounded onto its per-row int8 grid, GPTQ style, against ``h``: one ``(d, d)`` for every
     row (a dense Conv) or ``(rows, d, d)`` (a depthwise one).
 
@@ -86,7 +88,7 @@ def gptq_rows(w: np.ndarray, h: np.ndarray, signed: bool = True) -> np.ndarray:
     w = w.astype(np.float64).copy()
     rows, d = w.shape
     h = h.reshape(-1, d, d).astype(np.float64).copy()
-    scale, qmin, qmax = weight_grid(w, signed)
+    scale, qmin, qmax = weight_grid(w, signed, qmax)
     idx = np.arange(d)
     diag = h[:, idx, idx]
     diag[diag == 0] = 1.0  # an input that is always zero: its weight does not matter
@@ -103,10 +105,11 @@ def gptq_rows(w: np.ndarray, h: np.ndarray, signed: bool = True) -> np.ndarray:
     return w
 
 
-def round_weights(pre: Path, out: Path, calib: np.ndarray, signed: bool = True, skip: list[str] = ()) -> int:
+def round_weights(pre: Path, out: Path, calib: np.ndarray, signed: bool = True, skip: list[str] = (),
+                  qmax: Callable[[onnx.NodeProto], int] = lambda node: QMAX) -> int:
     """Write ``pre`` with the weights of its Convs (but those named in ``skip``, kept float) GPTQ-rounded onto
-    the ``signed`` (s8) or unsigned (u8) int8 grid against their inputs on ``calib`` (at most :data:`PHOTOS`);
-    return how many Convs changed."""
+    the ``signed`` (s8, within ``qmax(conv)``) or unsigned (u8) int8 grid against their inputs on ``calib`` (at most
+    :data:`PHOTOS`); return how many Convs changed."""
     model = onnx.load(str(pre))
     init = {t.name: t for t in model.graph.initializer}
     skip = set(skip)
@@ -119,7 +122,7 @@ def round_weights(pre: Path, out: Path, calib: np.ndarray, signed: bool = True, 
             hess[n.name] = hess.get(n.name, 0) + input_hessian(batch[n.input[0]], n, (w[2], w[3]), _attr(n, "group", 1))
     for n in convs:
         w = numpy_helper.to_array(init[n.input[1]]).astype(np.float32)
-        q = gptq_rows(w.reshape(w.shape[0], -1), hess[n.name], signed).reshape(w.shape)
+        q = gptq_rows(w.reshape(w.shape[0], -1), hess[n.name], signed, qmax(n)).reshape(w.shape)
         init[n.input[1]].CopyFrom(numpy_helper.from_array(q.astype(np.float32), n.input[1]))
     onnx.save(model, str(out))
     log.info("GPTQ-rounded %d Convs on %d photos", len(convs), len(photos))

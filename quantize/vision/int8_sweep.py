@@ -57,14 +57,13 @@ def sweep(bundle: str, recipes: list[dict], arch: str, int8_format: str, variant
     with tempfile.TemporaryDirectory() as tmp:  # every recipe is measured, even after one is accepted
         for r, m, _ in int8.measure_recipes(model, Path(tmp), calib, holdout, (lab_x, lab_y), int8_format, tuple(recipes), tune,
                                                 float_weights_at_load):
-            rows.append({"recipe": r.to_dict(), "label": r.label(), **{k: m[k] for k in (
-                "holdout_top1_changed", "holdout_n", "holdout_top1_agreement", "holdout_logit_rmse", "gate")},
-                "labelled_top1": m["labelled"]["top1_correct"], "fp32_labelled_top1": m["fp32_labelled"]["top1_correct"],
-                "labelled_top5": m["labelled"]["top5_correct"], "fp32_labelled_top5": m["fp32_labelled"]["top5_correct"]}
-                | ({"qat": m["qat"]} if "qat" in m else {}))
-            print(f"{r.label():55s} {m['holdout_top1_changed']}/{m['holdout_n']} changed (logit RMSE {m['holdout_logit_rmse']}), labelled top1 "
-                  f"{rows[-1]['labelled_top1']} vs {rows[-1]['fp32_labelled_top1']}, top5 {rows[-1]['labelled_top5']} vs "
-                  f"{rows[-1]['fp32_labelled_top5']}: {m['gate']}", flush=True)
+            keys = ("holdout_top1_changed", "holdout_n", "holdout_top1_agreement", "holdout_top1_agreement_ci95", "top1_change_estimate",
+                    "top1_change_estimate_ci95", "labelled_top1_change", "labelled_top1_change_ci95", "holdout_logit_rmse", "gate")
+            rows.append({"recipe": r.to_dict(), "label": r.label(), **{k: m[k] for k in keys},
+                         "labelled_top1": m["labelled"]["top1_correct"], "fp32_labelled_top1": m["fp32_labelled"]["top1_correct"],
+                         "labelled_top5": m["labelled"]["top5_correct"], "fp32_labelled_top5": m["fp32_labelled"]["top5_correct"]}
+                        | ({"qat": m["qat"]} if "qat" in m else {}))
+            print(f"{r.label():55s} {int8.summary(m)}", flush=True)
     return rows
 
 

@@ -71,12 +71,15 @@ def build_bundle(
     fp16: bool = True,
     recipe: dict | None = None,
     qat_fallback: bool = False,
+    check_kernels: tuple[str, ...] = (),
 ) -> Path:
     """Export, quantize with the gate, measure and write a vision bundle into ``root``.
 
     When the int8 gate refuses every recipe, the :class:`QualityGateError` message (each recipe
     and what it measured) is logged and stored under ``refused_variants`` in ``bundle.json``; the
-    best candidate is kept as variant ``int8-refused``, which no device profile selects.
+    best candidate is kept as variant ``int8-refused``, which no device profile selects. The int8 variant's
+    ``kernels`` metrics say which integer kernels it was judged on: this machine's, and each of ``check_kernels``
+    under emulation (:mod:`edge_sdk.quantize.vision.kernel_check`).
     """
     t0 = time.monotonic()
     spec = ARCHS[arch]
@@ -96,12 +99,26 @@ def build_bundle(
         data_desc = photos.describe()
         w.add_variant("fp32", {"model": fp32}, metrics={"labelled": fp32_lab, "onnx_vs_torch_max_abs": onnx_vs_torch, "data": data_desc},
                       recipe={"export": "torch.onnx (TorchScript), opset 17, dynamic batch"})
-        _add_int8_variant(w, tmp, int8_path, int8_name, outcome, data_desc)
+        kernels = _kernel_rows(fp32, int8_path, holdout, photos, int8_format, check_kernels)
+        _add_int8_variant(w, tmp, int8_path, int8_name, outcome, data_desc, kernels)
         if fp16:
             _add_fp16_variant(w, fp32, tmp, lab_x, lab_y, data_desc)
         out = w.write(recipe)
     _progress(f"wrote {out}", t0)
     return out
+
+
+def _kernel_rows(fp32: Path, model: Path, holdout: np.ndarray, photos: data.PhotoSets, int8_format: str,
+                 emulated: tuple[str, ...]) -> dict:
+    """Which integer kernels the int8 ``model`` was judged on (the gate's figures on each), and why it runs as built elsewhere."""
+    from edge_sdk.quantize.vision.kernel_check import check_kernels
+
+    rows = check_kernels(fp32, model, holdout, photos.labelled_rows(), list(emulated))
+    largest = int8.largest_dense_weight(model)
+    portable = int8_format == int8.PORTABLE_FORMAT and largest <= int8.DENSE_QMAX[int8.PORTABLE_FORMAT]
+    return {"int8_format": int8_format, "largest_dense_weight": largest, "checked": rows,
+            "runs_as_built_on": "every x86-64 (AVX2, AVX-512, VNNI, AMX) and ARM kernel: no u8 x s8 pair can saturate int16"
+            if portable else f"kernels that compute {int8_format} exactly"}
 
 
 def _photo_batches(photos: data.PhotoSets, pre: PreprocessConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -159,13 +176,13 @@ def _writer(root: Path, name: str, arch: str, source: dict, pre: PreprocessConfi
 
 
 def _add_int8_variant(w: BundleWriter, tmp: Path, int8_path: Path, int8_name: str, outcome: int8.Int8Outcome,
-                      data_desc: dict) -> None:
+                      data_desc: dict, kernels: dict) -> None:
     """Add the int8 candidate as ``int8_name`` (moved to its own folder when refused), with every recipe tried."""
     if int8_name != "int8":
         (tmp / int8_name).mkdir()
         int8_path = int8_path.rename(tmp / int8_name / "model.onnx")
     w.add_variant(int8_name, {"model": int8_path},
-                  metrics={**outcome.metrics, "int8_ops": int8.integer_op_counts(int8_path), "data": data_desc,
+                  metrics={**outcome.metrics, "int8_ops": int8.integer_op_counts(int8_path), "kernels": kernels, "data": data_desc,
                            "recipes": [{**r.to_dict(), "agreement": m["holdout_top1_agreement"], "gate": m["gate"]} for r, m in outcome.tried]},
                   recipe=outcome.recipe.to_dict())
 
@@ -194,22 +211,23 @@ def default_recipe(int8_format: str, photos: data.PhotoSets) -> dict:
         "int8_format": int8_format,
         "photos": [p.name for p in photos.calibration + photos.holdout],
         "labelled": [(p.name, c) for p, c in photos.labelled],
-        "code": 7,
+        "code": 8,
     }
 
 
-def build(store: Path, force: bool = False, qat_fallback: bool = False) -> Path:
+def build(store: Path, force: bool = False, qat_fallback: bool = False, check_kernels: tuple[str, ...] = ()) -> Path:
     """Build (or reuse) the default ``efficientnet-lite0`` bundle in ``store``; returns its folder.
 
-    The int8 format follows this machine's device profile (``u8s8`` on VNNI/ARM, ``u8u8`` on plain
-    AVX2, ``s8s8`` for TensorRT targets). ``qat_fallback``: when every post-training recipe fails the
-    gate, fine-tune the weights for int8 (:mod:`edge_sdk.quantize.vision.qat`) and try once more.
+    The int8 format is ``u8s7`` (:data:`~edge_sdk.quantize.vision.int8.PORTABLE_FORMAT`), which every x86 and ARM
+    kernel computes exactly, whatever machine builds it; ``s8s8`` for TensorRT profiles. ``qat_fallback``: when
+    every post-training recipe fails the gate, fine-tune the weights for int8 (:mod:`edge_sdk.quantize.vision.qat`)
+    and try once more. ``check_kernels``: also judge the int8 model under these emulated kernels
+    (:data:`~edge_sdk.quantize.vision.kernel_check.KERNELS`) and record them in ``bundle.json``.
     """
     from edge_sdk.quantize.vision.weights import load_lite
 
     root = Path(store) / DEFAULT_NAME
-    fmt = resolve_device("auto").int8_format
-    fmt = fmt if fmt in int8.FORMATS else "u8s8"
+    fmt = "s8s8" if resolve_device("auto").int8_format == "s8s8" else int8.PORTABLE_FORMAT
     photos = data.photo_sets()
     recipe = default_recipe(fmt, photos) | ({"qat_fallback": qat.QatConfig().to_dict()} if qat_fallback else {})
     if not force and up_to_date(root, recipe):
@@ -220,4 +238,4 @@ def build(store: Path, force: bool = False, qat_fallback: bool = False) -> Path:
     model, source = load_lite(DEFAULT_NAME)
     labels, labels_source = imagenet_labels()
     return build_bundle(model, DEFAULT_NAME, root, DEFAULT_NAME, source, labels, labels_source, fmt, photos, recipe=recipe,
-                        qat_fallback=qat_fallback)
+                        qat_fallback=qat_fallback, check_kernels=tuple(check_kernels))

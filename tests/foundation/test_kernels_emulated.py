@@ -33,3 +33,23 @@ def test_quick_kernel_tests_pass_on_an_emulated_avx2_cpu():
     assert "profile : x86_64-avx2 (detected: x86_64-avx2)" in proc.stdout
     assert "int8    : u8u8 (integer kernel: saturates u8 x s8 (no VNNI))" in proc.stdout
     assert "2 passed" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_the_vision_int8_computes_the_same_logits_on_an_emulated_avx2_cpu(vision_bundle, tmp_path):
+    """The u8s7 int8 model (dense weights within [-64, 64]) gives bit-identical logits on the saturating AVX2 kernel
+    and on this machine's: one file, the same gate verdict on every x86 kernel."""
+    import numpy as np
+
+    from edge_sdk.bundle import load_bundle
+    from edge_sdk.quantize.vision import data, int8, kernel_check
+    from edge_sdk.quantize.vision.models import ARCHS
+
+    b = load_bundle(vision_bundle)
+    kernels = b.variants["int8"].metrics["kernels"]
+    assert kernels["int8_format"] == "u8s7" and kernels["largest_dense_weight"] == 64
+    assert kernels["checked"][0]["kernel"].endswith(", native (exact u8 x s8)") or "saturates" in kernels["checked"][0]["kernel"]
+    model = b.path_of(b.variants["int8"].files["model"])
+    photos = data.batch(data.photo_sets().holdout[::300], ARCHS["efficientnet-lite0"].preprocess)  # 4 photos
+    np.save(tmp_path / "x.npy", photos)
+    emulated = kernel_check.emulated_logits("x86_64-avx2", model, tmp_path / "x.npy", tmp_path / "y.npy")
+    np.testing.assert_array_equal(emulated, int8.predict(model, photos))

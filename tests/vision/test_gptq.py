@@ -134,3 +134,22 @@ def test_float_weights_at_load_run_an_inner_float_conv_as_written(small_net, tmp
     as_written = ort.InferenceSession(str(q), opts, providers=["CPUExecutionProvider"]).run(None, {INPUT_NAME: photos})[0]
     np.testing.assert_allclose(int8.predict(q, photos, float_weights_at_load=True), as_written, rtol=0, atol=1e-5)
     assert np.abs(int8.predict(q, photos) - as_written).mean() > 0.01
+
+
+def test_u8s7_keeps_dense_weights_within_64_and_depthwise_ones_within_127(small_net, tmp_path):
+    """u8s7: every pair of u8 x s8 products of a dense conv fits int16 (2 x 255 x 64 = 32,640), so AVX2's vpmaddubsw
+    computes it exactly; the depthwise conv keeps the full grid, and bias correction measures the error of each grid."""
+    path, photos = small_net
+    model = onnx.load(str(path))
+    assert int8.dense_weights(model) == ["stem.weight", "pw.weight"] and int8.dense_weights(model, ["stem"]) == ["pw.weight"]
+    nodes = {n.name: n for n in model.graph.node}
+    assert [int8.weight_qmax(f, nodes[n]) for f in ("u8s7", "u8s8") for n in ("dw", "pw")] == [127, 64, 127, 127]
+    q = int8.quantize_int8(path, tmp_path / "int8.onnx", photos, int8.Int8Recipe("minmax", "u8s7"), ["stem", "relu_a"])
+    assert int8.largest_dense_weight(q) == 64
+    qinit = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(q)).graph.initializer}
+    assert np.abs(qinit["dw.weight_quantized"]).max() == 127
+    s8 = int8.quantize_int8(path, tmp_path / "s8.onnx", photos, int8.Int8Recipe("minmax", "u8s8"), ["stem", "relu_a"])
+    assert int8.largest_dense_weight(s8) == 127
+    pw = numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == "pw.weight"))
+    on_grid = int8._fake_quant_weight(pw, True, 64)
+    np.testing.assert_allclose(qinit["pw.weight_quantized"] * qinit["pw.weight_scale"].reshape(-1, 1, 1, 1), on_grid, rtol=0, atol=1e-6)

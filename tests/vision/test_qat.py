@@ -71,7 +71,7 @@ def test_prepare_vision_asks_for_the_qat_fallback_and_a_qat_recipe_needs_the_tor
     args = build_parser().parse_args(["prepare", "vision", "--qat"])
     assert (args.what, args.qat) == ("vision", True) and build_parser().parse_args(["prepare"]).qat is False
     seen = {}
-    monkeypatch.setattr("edge_sdk.quantize.vision.prepare.build", lambda store, force, qat_fallback: seen.setdefault("qat", qat_fallback))
+    monkeypatch.setattr("edge_sdk.quantize.vision.prepare.build", lambda store, force, qat_fallback, check_kernels: seen.setdefault("qat", qat_fallback))
     monkeypatch.setattr("edge_sdk.quantize.text.prepare.build", lambda store, force, **kw: seen.setdefault("text", kw))
     prepare.prepare("vision", store=tmp_path, qat=True)
     prepare.prepare("text", store=tmp_path, qat=True)  # the flag reaches the vision build only

@@ -73,6 +73,8 @@ def test_a_u8s8_int8_variant_is_skipped_where_int8_runs_u8u8(tmp_path, caplog):
     assert b.choose_variant(None, CPU.variants, "").name == "int8"  # an exact kernel runs every format as built
     edit_json(root, lambda d: d["variants"]["int8"]["recipe"].update(int8_format="u8u8"))
     assert load_bundle(root).choose_variant(None, CPU.variants, "u8u8").name == "int8"
+    edit_json(root, lambda d: d["variants"]["int8"]["recipe"].update(int8_format="u8s7"))  # dense weights within [-64, 64]
+    assert load_bundle(root).choose_variant("int8", CPU.variants, "u8u8").name == "int8"
 
 
 def test_the_kernel_here_not_the_profile_decides_which_int8_runs(tmp_path, monkeypatch):

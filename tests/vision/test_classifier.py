@@ -72,8 +72,15 @@ def test_int8_variant_holds_integer_ops_and_gate_metrics(vision_bundle):
     q = [n for n in graph.node if n.op_type == "DequantizeLinear"]
     assert len(q) > 40
     m = b.variants[name].metrics
-    gate_ok = m["holdout_top1_agreement"] >= 0.97 and m["labelled"]["top1_correct"] >= m["fp32_labelled"]["top1_correct"]
+    gate_ok = (m["holdout_n"] >= 1000 and m["holdout_top1_agreement_ci95"][0] >= 0.92 and m["top1_change_estimate_ci95"][0] >= -0.005
+               and m["labelled_top1_change_ci95"][1] >= -0.005)
     assert m["gate"] == ("accepted" if gate_ok else "refused")
+    lo, hi = m["holdout_top1_agreement_ci95"]
+    assert m["holdout_n"] == 1033 and lo < m["holdout_top1_agreement"] < hi and hi - lo < 0.035  # 1,033 photos: +-1.4 points
+    assert m["labelled"]["n"] == 342 and m["budget"] == {"min_images": 1000, "min_agreement_lower_bound": 0.92, "max_top1_loss": 0.005}
+    kernels = m["kernels"]
+    assert kernels["int8_format"] == "u8s7" and kernels["largest_dense_weight"] == 64 and "native" in kernels["checked"][0]["kernel"]
+    assert kernels["checked"][0]["holdout_top1_agreement"] == m["holdout_top1_agreement"]
     if name == "int8-refused":  # the refusal says what was tried and what each recipe measured
         assert "Tried:" in b.extra["refused_variants"]["int8"] and len(m["recipes"]) >= 3
     labels = json.loads(b.read_asset("labels"))

@@ -59,3 +59,12 @@ def test_the_gate_refuses_confident_photos_that_change_even_when_agreement_is_hi
     assert not ok
     assert m["holdout_top1_agreement_ci95"][0] > 0.98
     assert m["top1_change_estimate"] == pytest.approx(-0.01, abs=0.0005) and m["top1_change_estimate_ci95"][0] < -int8.MAX_TOP1_LOSS
+
+
+def test_an_unknown_kernel_is_refused_with_the_choices_before_anything_runs(tmp_path):
+    from edge_sdk.errors import InvalidInputError
+    from edge_sdk.quantize.vision import kernel_check
+
+    with pytest.raises(InvalidInputError, match=r"unknown kernels \['sparc'\]: choose from \['aarch64-dotprod', 'aarch64-neon', 'x86_64-avx2'\]"):
+        kernel_check.check_kernels(tmp_path / "none.onnx", tmp_path / "none.onnx", np.zeros((1, 3, 8, 8), np.float32),
+                                   (np.zeros(0, np.int64), np.zeros(0, np.int64)), ["x86_64-avx2", "sparc"])

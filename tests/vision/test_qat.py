@@ -70,6 +70,7 @@ def test_prepare_vision_asks_for_the_qat_fallback_and_a_qat_recipe_needs_the_tor
 
     args = build_parser().parse_args(["prepare", "vision", "--qat"])
     assert (args.what, args.qat) == ("vision", True) and build_parser().parse_args(["prepare"]).qat is False
+    assert build_parser().parse_args(["prepare", "vision", "--check-kernels", "x86_64-avx2,aarch64-neon"]).check_kernels == "x86_64-avx2,aarch64-neon"
     seen = {}
     monkeypatch.setattr("edge_sdk.quantize.vision.prepare.build", lambda store, force, qat_fallback, check_kernels: seen.setdefault("qat", qat_fallback))
     monkeypatch.setattr("edge_sdk.quantize.text.prepare.build", lambda store, force, **kw: seen.setdefault("text", kw))

@@ -21,7 +21,8 @@ os.environ.setdefault("EDGE_SDK_HOME", str(TEST_HOME))
 # the emulated-CPU comparisons (minutes under QEMU) run once, in the full environment.
 RUNTIME_ONLY = any(importlib.util.find_spec(m) is None for m in ("torch", "onnx"))
 collect_ignore_glob = [
-    "distill/*", "speech/test_speech_quality_gate.py", "vision/test_gptq.py", "vision/test_int8_sweep.py", "vision/test_qat.py",
+    "distill/*", "speech/test_speech_quality_gate.py", "vision/test_gptq.py", "vision/test_int8_gate.py", "vision/test_int8_sweep.py",
+    "vision/test_qat.py",
     "foundation/test_aarch64_emulated.py", "foundation/test_kernels_emulated.py", "quantize/test_fp16.py",
 ] if RUNTIME_ONLY else []
 

@@ -177,3 +177,22 @@ def test_augment_makes_spans_and_drops_words_never_longer():
         it = iter(words)
         assert all(w in it for w in o.split()) and len(o.split()) <= len(words)
     assert augment("too short to cut", rng) == "too short to cut"
+
+
+def test_the_gate_is_rouge_on_reports_and_news_and_cosine_is_only_reported(data_dir):
+    from edge_sdk.quantize.distill.students.text import NEWS_FILE, _goals, _training_documents
+
+    def variant(reports, news, cosine=0.90):
+        m = {"eval_cosine_to_teacher_fp32": cosine, "encoder_speedup": 1.9}
+        return m | ({"rouge1_delta_vs_teacher": reports} if reports is not None else {}) | (
+            {"news_rouge1_delta_vs_teacher": news} if news is not None else {})
+
+    metrics = {"good": variant(+1.2, -0.4), "news": variant(+1.2, -0.6), "reports": variant(-0.51, 0.0), "unmeasured": variant(+1.0, None)}
+    refused = _goals(metrics, gate=True)
+    assert sorted(refused) == ["news", "reports", "unmeasured"]  # a cosine of 0.90 (< 0.95) refuses nothing by itself
+    assert metrics["good"]["goals"] == {"rouge1>=teacher-0.5 (reports)": True, "rouge1>=teacher-0.5 (news)": True,
+                                        "cosine_to_teacher>=0.95": False, "encoder_speedup>=1.8": True}
+    assert refused["unmeasured"]["rouge1>=teacher-0.5 (news)"] is None and _goals(metrics, gate=False) == {}
+    # the news the gate summarizes is never training data
+    files = _training_documents(data_dir / "text")
+    assert NEWS_FILE not in [p.name for p in files] and "summaries.jsonl" in [p.name for p in files]

@@ -27,6 +27,9 @@ def _interrupt_after_first_line(cmd: list[str], stdin_bytes: bytes | None = None
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
+        # as from a terminal: a test run started in the background of a non-interactive shell inherits SIGINT
+        # ignored, and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     if stdin_bytes is not None:
 

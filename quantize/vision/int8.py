@@ -34,6 +34,9 @@ MIN_GATE_IMAGES = 1000
 MIN_AGREEMENT = 0.92
 MAX_TOP1_LOSS = 0.005
 Z95 = 1.959964
+# The figures of gate() that reports and bundle.json carry per recipe and per kernel.
+GATE_FIGURES = ("holdout_n", "holdout_top1_agreement", "holdout_top1_agreement_ci95", "holdout_top1_changed", "top1_change_estimate",
+                "top1_change_estimate_ci95", "labelled_top1_change", "labelled_top1_change_ci95")
 # Writes a float model fine-tuned for int8 to the given path; returns it and a report (edge_sdk.quantize.vision.qat.tuner).
 Tune = Callable[[Path], tuple[Path, dict]]
 
@@ -129,7 +132,7 @@ def float_nodes(model: onnx.ModelProto, exclude: str) -> list[str]:
         "front": convs[:2],  # the stem and the conv that reads its (then float) output
         "head": convs[-2:],
         "tail": convs[-max(2, len(convs) // 4) :],
-        "depthwise": [n for n in convs if any(a.name == "group" and a.i > 1 for a in n.attribute)],
+        "depthwise": [n for n in convs if is_depthwise(n)],
     }
     picked = [n for part in exclude.split("+") for n in parts[part]]
     names = {n.name for n in picked}

@@ -57,9 +57,7 @@ def sweep(bundle: str, recipes: list[dict], arch: str, int8_format: str, variant
     with tempfile.TemporaryDirectory() as tmp:  # every recipe is measured, even after one is accepted
         for r, m, _ in int8.measure_recipes(model, Path(tmp), calib, holdout, (lab_x, lab_y), int8_format, tuple(recipes), tune,
                                                 float_weights_at_load):
-            keys = ("holdout_top1_changed", "holdout_n", "holdout_top1_agreement", "holdout_top1_agreement_ci95", "top1_change_estimate",
-                    "top1_change_estimate_ci95", "labelled_top1_change", "labelled_top1_change_ci95", "holdout_logit_rmse", "gate")
-            rows.append({"recipe": r.to_dict(), "label": r.label(), **{k: m[k] for k in keys},
+            rows.append({"recipe": r.to_dict(), "label": r.label(), **{k: m[k] for k in (*int8.GATE_FIGURES, "holdout_logit_rmse", "gate")},
                          "labelled_top1": m["labelled"]["top1_correct"], "fp32_labelled_top1": m["fp32_labelled"]["top1_correct"],
                          "labelled_top5": m["labelled"]["top5_correct"], "fp32_labelled_top5": m["fp32_labelled"]["top5_correct"]}
                         | ({"qat": m["qat"]} if "qat" in m else {}))

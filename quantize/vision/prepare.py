@@ -99,7 +99,7 @@ def build_bundle(
         data_desc = photos.describe()
         w.add_variant("fp32", {"model": fp32}, metrics={"labelled": fp32_lab, "onnx_vs_torch_max_abs": onnx_vs_torch, "data": data_desc},
                       recipe={"export": "torch.onnx (TorchScript), opset 17, dynamic batch"})
-        kernels = _kernel_rows(fp32, int8_path, holdout, photos, int8_format, check_kernels)
+        kernels = _kernel_rows(fp32, int8_path, outcome.metrics, holdout, photos, int8_format, check_kernels)
         _add_int8_variant(w, tmp, int8_path, int8_name, outcome, data_desc, kernels)
         if fp16:
             _add_fp16_variant(w, fp32, tmp, lab_x, lab_y, data_desc)
@@ -108,12 +108,15 @@ def build_bundle(
     return out
 
 
-def _kernel_rows(fp32: Path, model: Path, holdout: np.ndarray, photos: data.PhotoSets, int8_format: str,
+def _kernel_rows(fp32: Path, model: Path, gate_metrics: dict, holdout: np.ndarray, photos: data.PhotoSets, int8_format: str,
                  emulated: tuple[str, ...]) -> dict:
-    """Which integer kernels the int8 ``model`` was judged on (the gate's figures on each), and why it runs as built elsewhere."""
-    from edge_sdk.quantize.vision.kernel_check import check_kernels
+    """Which integer kernels the int8 ``model`` was judged on (the gate's figures on each: this machine's are the
+    search's own, ``gate_metrics``), and why it runs as built elsewhere."""
+    from edge_sdk.quantize.vision.kernel_check import check_kernels, kernel_row, native_kernel
 
-    rows = check_kernels(fp32, model, holdout, photos.labelled_rows(), list(emulated))
+    rows = [kernel_row(native_kernel(), gate_metrics, 0.0)]
+    if emulated:  # the native run again, for the logits the emulated ones are compared with
+        rows += check_kernels(fp32, model, holdout, photos.labelled_rows(), list(emulated))[1:]
     largest = int8.largest_dense_weight(model)
     portable = int8_format == int8.PORTABLE_FORMAT and largest <= int8.DENSE_QMAX[int8.PORTABLE_FORMAT]
     return {"int8_format": int8_format, "largest_dense_weight": largest, "checked": rows,

@@ -104,7 +104,25 @@ def build(store: Path, force: bool = False, source: Path | None = None, int8_for
     if refused:
         writer.extra["refused_variants"] = {"int8": refused}
     log.info("[5/5] writing bundle.json")
-    return writer.write(recipe)
+    out = writer.write(recipe)
+    if source is None and name == NAME:
+        _add_shipped_student(out)
+    return out
+
+
+def _add_shipped_student(root: Path) -> None:
+    """Build ``distilled`` and ``distilled-int8`` from the student shipped with the repository (when one ships for
+    this bundle), measured and gated on the held-out reports and news (:mod:`edge_sdk.quantize.distill.students.text`)."""
+    import tempfile
+
+    from edge_sdk.datasets import data_dir
+    from edge_sdk.quantize.distill.students.text import build_shipped
+
+    with tempfile.TemporaryDirectory() as tmp:
+        log.info("distilled variants from the shipped student (measured and gated)")
+        report = build_shipped(root, Path(tmp), data_dir())
+    if report is not None:
+        log.warning("text bundle: distilled variants written %s; refused %s", report.get("variants"), sorted(report.get("refused", {})))
 
 
 def _recipe(folder: Path, source: Path | None, version: str | None, int8_format: str, gate_path: Path | None) -> dict:
@@ -122,7 +140,16 @@ def _recipe(folder: Path, source: Path | None, version: str | None, int8_format:
         "gate_stride": GATE_STRIDE,
         "rank_weights": repr(RankWeights()),
         "ranker_sha256": _sha(RANKER),
+        "shipped_student_sha256": _shipped_student_sha(),
     }
+
+
+def _shipped_student_sha() -> str | None:
+    """The sha256 of the student shipped for the default bundle, if one ships (a new one triggers a rebuild)."""
+    from edge_sdk.quantize.distill.ship import shipped
+
+    rec = shipped.record(NAME)
+    return rec.sha256 if rec else None
 
 
 def _gate_and_quantize(fp32: Path, root: Path, folder: Path, cfg: dict, int8_format: str, gate_path: Path | None, writer) -> tuple[dict, str | None]:

@@ -182,16 +182,21 @@ def test_augment_makes_spans_and_drops_words_never_longer():
 def test_the_gate_is_rouge_on_reports_and_news_and_cosine_is_only_reported(data_dir):
     from edge_sdk.quantize.distill.students.text import NEWS_FILE, _goals, _training_documents
 
-    def variant(reports, news, cosine=0.90):
-        m = {"eval_cosine_to_teacher_fp32": cosine, "encoder_speedup": 1.9}
+    def variant(reports, news, cosine=0.90, speedup=1.6, size_mb=17.4):
+        m = {"eval_cosine_to_teacher_fp32": cosine, "encoder_speedup": 1.9, "document_speedup": speedup, "size_mb": size_mb,
+             "teacher_size_mb": 22.95}
         return m | ({"rouge1_delta_vs_teacher": reports} if reports is not None else {}) | (
             {"news_rouge1_delta_vs_teacher": news} if news is not None else {})
 
-    metrics = {"good": variant(+1.2, -0.4), "news": variant(+1.2, -0.6), "reports": variant(-0.51, 0.0), "unmeasured": variant(+1.0, None)}
+    metrics = {"good": variant(+1.2, -0.4), "news": variant(+1.2, -0.6), "reports": variant(-0.51, 0.0), "unmeasured": variant(+1.0, None),
+               "slow": variant(+1.0, 0.0, speedup=1.49), "small": variant(+1.0, 0.0, speedup=1.2, size_mb=11.47)}
     refused = _goals(metrics, gate=True)
-    assert sorted(refused) == ["news", "reports", "unmeasured"]  # a cosine of 0.90 (< 0.95) refuses nothing by itself
+    # a cosine of 0.90 (< 0.95) refuses nothing by itself; cost: 1.5x faster end to end or 2x smaller than the default
+    assert sorted(refused) == ["news", "reports", "slow", "unmeasured"]
     assert metrics["good"]["goals"] == {"rouge1>=teacher-0.5 (reports)": True, "rouge1>=teacher-0.5 (news)": True,
-                                        "cosine_to_teacher>=0.95": False, "encoder_speedup>=1.8": True}
+                                        "document_speedup>=1.5 or size_ratio>=2": True, "cosine_to_teacher>=0.95": False}
+    assert metrics["good"]["gate"] == "accepted" and metrics["slow"]["gate"] == "refused" and metrics["small"]["size_ratio"] == 2.001
+    assert list(metrics["good"])[:3] == ["gate", "rouge1_delta_vs_teacher", "news_rouge1_delta_vs_teacher"]
     assert refused["unmeasured"]["rouge1>=teacher-0.5 (news)"] is None and _goals(metrics, gate=False) == {}
     # the news the gate summarizes is never training data
     files = _training_documents(data_dir / "text")

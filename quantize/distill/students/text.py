@@ -10,8 +10,10 @@ cosine and summary ROUGE are measured on text the student never saw.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +28,7 @@ from edge_sdk.quantize.distill.data.corpus import SentenceSplit, augment, corpus
 from edge_sdk.quantize.distill.ship import measure
 from edge_sdk.quantize.distill.ship.refusal import write_or_refuse
 from edge_sdk.quantize.distill.students.text_student import (
+    TEACHER_PACKAGE,
     Tokenize,
     embed_all,
     freeze_token_embeddings,
@@ -49,6 +52,10 @@ SHIP_ONLY = ("int8_format", "rouge_docs", "speed_sentences", "speed_rounds", "ga
 # News the gate summarizes and training never reads (BBC News Summary, CC0; data/text/MANIFEST.md).
 NEWS_FILE = "news_bbc.jsonl"
 MAX_ROUGE1_LOSS = 0.5  # points of ROUGE-1 below the teacher's fp32, on the held-out reports and on the news
+# A student must cost less than the default it would replace: this much faster end to end (a whole document), or this much smaller.
+MIN_DOCUMENT_SPEEDUP, MIN_SIZE_RATIO = 1.5, 2.0
+# The gate's figures, first in a variant's metrics (what ``edge-sdk bundles`` shows first).
+HEADLINE = ("rouge1_delta_vs_teacher", "news_rouge1_delta_vs_teacher", "document_speedup", "size_ratio", "eval_cosine_to_teacher_fp32")
 # Tokenizer and sentence-transformers files copied next to the student weights so the folder is a
 # complete model the text engineer's exporter (and sentence-transformers) can load.
 _MODEL_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
@@ -189,8 +196,7 @@ def _text_student(cfg: TextDistillConfig, teacher: torch.nn.Module) -> torch.nn.
     return student
 
 
-def _ship_text(cfg: TextDistillConfig, bundle, sdir: Path, workdir: Path, report: dict, tokenize: Tokenize,
-               eval_sents: list[str], teacher_eval: np.ndarray, docs, write: bool, news=()) -> dict:
+def _ship_text(cfg: TextDistillConfig, bundle, sdir: Path, workdir: Path, report: dict, ev: _EvalSet, write: bool) -> dict:
     """Export the trained student at ``sdir`` to fp32 and int8 ONNX, measure both against the teacher and
     (when ``write``) add them to ``bundle`` unless refused; return ``report`` with metrics and variants."""
     from edge_sdk.quantize.text.export import export_sentence_encoder
@@ -200,18 +206,45 @@ def _ship_text(cfg: TextDistillConfig, bundle, sdir: Path, workdir: Path, report
     fp32 = export_sentence_encoder(sdir, workdir / "onnx" / "fp32" / "encoder.onnx")
     role = _encoder_role(bundle)
     int8, int8_recipe, teacher_int8 = _int8_like_teacher(bundle, fp32, workdir, cfg.int8_format)
-    metrics = _measure(bundle, tokenize, eval_sents, teacher_eval, docs, fp32, int8, teacher_int8, cfg)
+    docs = ev.split.held_out_docs
+    metrics = _measure(bundle, ev.tokenize, ev.eval_sents, ev.teacher_eval, docs, fp32, int8, teacher_int8, cfg)
     files = {"distilled": fp32, "distilled-int8": int8}
     recipes = {"distilled": recipe, "distilled-int8": {**recipe, "int8": int8_recipe}}
+    eval_root = scratch_copy(bundle.root, workdir / "eval-bundle", {name: {role: path} for name, path in {**files, "int8": teacher_int8}.items()})
+    _add_document_speed(metrics, eval_root, sorted(docs, key=lambda d: len(d.text))[len(docs) // 2], cfg.speed_rounds)
     if cfg.rouge_docs:
-        _add_rouge(metrics, bundle.root, workdir, {name: {role: path} for name, path in files.items()},
-                   {"": docs[: cfg.rouge_docs], "news_": list(news)})
+        _add_rouge(metrics, eval_root, {"": docs[: cfg.rouge_docs], "news_": list(ev.news)})
     refused = _goals(metrics, cfg.gate)
     report["metrics"], report["refused"] = metrics, refused
     if not write:
         return report
     report["variants"] = write_or_refuse(bundle.root, metrics, refused, {n: {role: p} for n, p in files.items()}, recipes)
     return report
+
+
+@dataclass(frozen=True)
+class _EvalSet:
+    """What a student is measured on: the teacher's folder, the document split, the held-out sentences and the
+    teacher's embeddings of them (at the runtime's length), and the news the gate summarizes."""
+
+    tdir: Path
+    split: SentenceSplit
+    eval_sents: list[str]
+    tokenize: Tokenize
+    teacher_eval: np.ndarray
+    news: list
+
+
+def _eval_set(cfg: TextDistillConfig, teacher, tdir: Path, data_root: Path | None) -> _EvalSet:
+    """The held-out data of ``cfg`` (documents split by id, so a shipped student is measured on the documents its
+    training run held out) and the teacher's embeddings of its sentences."""
+    text = Path(data_root or ".") / "text"
+    data = [Path(p) for p in cfg.data] or _training_documents(text)
+    split = sentence_split(read_documents(data), cfg.held_out_percent, train_only=read_documents([Path(p) for p in cfg.train_data]))
+    eval_sents = eval_sentences(split, cfg)
+    tokenize = Tokenize(tdir, TEACHER_MAX_TOKENS)
+    news = read_documents([text / NEWS_FILE]) if (text / NEWS_FILE).is_file() else []
+    return _EvalSet(tdir, split, eval_sents, tokenize, embed_all(teacher, tokenize, eval_sents).numpy(), news)
 
 
 def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True,
@@ -232,28 +265,25 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
     engine = engine or Engine.create("cpu")
     seed_everything(cfg.schedule.seed)
     tdir = _teacher_dir(cfg.teacher)
-    text = Path(data_root or ".") / "text"
-    data = [Path(p) for p in cfg.data] or _training_documents(text)
-    extra = [Path(p) for p in cfg.train_data]
-    split = sentence_split(read_documents(data), cfg.held_out_percent, train_only=read_documents(extra))
-    eval_sents = eval_sentences(split, cfg)
+    teacher = load_teacher(tdir).to(engine.device)
+    ev = _eval_set(cfg, teacher, tdir, data_root)
+    split = ev.split
     log.info("text: %d training sentences, %d held-out documents, %d eval sentences",
-             len(split.train), len(split.held_out_docs), len(eval_sents))
+             len(split.train), len(split.held_out_docs), len(ev.eval_sents))
 
     tokenize = Tokenize(tdir, cfg.max_tokens)
-    teacher_tokenize = Tokenize(tdir, TEACHER_MAX_TOKENS)
-    teacher = load_teacher(tdir).to(engine.device)
-    recipe = _recipe(cfg, tdir, len(teacher.encoder.layer), data, extra, split)
+    text = Path(data_root or ".") / "text"
+    recipe = _recipe(cfg, tdir, len(teacher.encoder.layer), [Path(p) for p in cfg.data] or _training_documents(text),
+                     [Path(p) for p in cfg.train_data], split)
     # settings that only affect shipping (int8 format, ROUGE documents) do not invalidate the checkpoint
     rhash = resume_key(recipe, SHIP_ONLY)
-    # training targets come from the teacher on the fly (augmented inputs are new every step)
-    teacher_eval = embed_all(teacher, teacher_tokenize, eval_sents)
+    teacher_eval = torch.from_numpy(ev.teacher_eval)  # training targets come from the teacher on the fly
 
     student = _text_student(cfg, teacher)
     loss_of_batch = _batch_loss(cfg, engine, student, teacher, tokenize, list(split.train))
 
     def evaluate() -> dict:
-        emb = embed_all(student, teacher_tokenize, eval_sents)  # at the runtime's length, as the teacher
+        emb = embed_all(student, ev.tokenize, ev.eval_sents)  # at the runtime's length, as the teacher
         return {"eval_cosine": float((emb * teacher_eval).sum(-1).mean())}
 
     run = train(student, loss_of_batch, evaluate, cfg.schedule, workdir, rhash, desc="distill text", engine=engine)
@@ -267,9 +297,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
             raise
         log.warning("bundle %r not found: trained only; build it ('edge-sdk prepare text') and rerun to ship", cfg.teacher)
         return report
-    news = read_documents([text / NEWS_FILE]) if (text / NEWS_FILE).is_file() else []
-    return _ship_text(cfg, bundle, sdir, workdir, report, teacher_tokenize, eval_sents, teacher_eval.numpy(),
-                      split.held_out_docs, write, news)
+    return _ship_text(cfg, bundle, sdir, workdir, report, ev, write)
 
 
 def _batch_loss(cfg: TextDistillConfig, engine: Engine, student, teacher, tokenize, train_sents: list[str]):
@@ -329,32 +357,56 @@ def _int8_like_teacher(bundle, fp32: Path, workdir: Path, default_format: str) -
     return int8, int8_recipe, teacher_int8
 
 
-def _add_rouge(metrics: dict[str, dict], bundle_root: Path, workdir: Path, files: dict[str, dict[str, Path]],
-               doc_sets: dict[str, list]) -> None:
-    """Add each variant's held-out ROUGE on each set of ``doc_sets`` (key: the metric prefix; empty sets skipped),
-    through the runtime's summarizer on a scratch copy of the bundle, beside the teacher's."""
-    eval_root = scratch_copy(bundle_root, workdir / "eval-bundle", files)
+def _add_rouge(metrics: dict[str, dict], eval_root: Path, doc_sets: dict[str, list]) -> None:
+    """Add each student's held-out ROUGE on each set of ``doc_sets`` (key: the metric prefix; empty sets skipped),
+    through the runtime's summarizer on the scratch bundle ``eval_root``, beside the teacher's fp32."""
     for prefix, docs in doc_sets.items():
         if not docs:
             continue
         ref = held_out_rouge(eval_root, "fp32", docs)
-        for name in files:
+        for name in metrics:
             got = held_out_rouge(eval_root, name, docs)
             metrics[name].update({f"{prefix}rouge": got, f"{prefix}teacher_fp32_rouge": ref,
                                   f"{prefix}rouge1_delta_vs_teacher": round(got["rouge1"] - ref["rouge1"], 3)})
 
 
+def _add_document_speed(metrics: dict[str, dict], eval_root: Path, doc, rounds: int) -> None:
+    """Add each student's end-to-end time to summarize ``doc`` (the held-out document of median length; the runtime's
+    summarizer: sentences, encoder, ranker), interleaved with the default it would replace (``distilled``: fp32; ``distilled-int8``: int8)."""
+    from edge_sdk.text.summarizer import Summarizer, SummarizerOptions
+
+    defaults = {"distilled": "fp32", "distilled-int8": "int8"}
+    summarizers = {v: Summarizer.create(SummarizerOptions(bundle=str(eval_root), variant=v)) for v in (*defaults, *defaults.values())}
+    try:
+        timings = measure.side_by_side_ms({v: (lambda s=s: s.summarize(doc.text, sentences=3)) for v, s in summarizers.items()},
+                                          repeats=rounds, warmup=1)
+    finally:
+        for s in summarizers.values():
+            s.close()
+    for name, default in defaults.items():
+        metrics[name].update({"document_ms": timings[name]["median_ms"], "default_document_ms": timings[default]["median_ms"],
+                              "document_speedup": measure.speedup(timings, default, name), "document_speedup_against": default,
+                              "document": f"held-out document {doc.id} ({len(doc.text.split())} words), 3-sentence summary, "
+                                          f"median of {rounds} interleaved rounds"})
+
+
 def _goals(metrics: dict[str, dict], gate: bool) -> dict:
-    """Set each variant's goals; return those that miss a quality goal when ``gate``: ROUGE-1 within
-    :data:`MAX_ROUGE1_LOSS` of the teacher's fp32 on the held-out reports and on the news, both measured.
-    Cosine to the teacher and speed are reported, never gated."""
+    """Set each variant's goals; return those that miss one when ``gate``: ROUGE-1 within :data:`MAX_ROUGE1_LOSS`
+    of the teacher's fp32 on the held-out reports and on the news (both measured), and a cost below the default's
+    it would replace: :data:`MIN_DOCUMENT_SPEEDUP` x faster end to end or :data:`MIN_SIZE_RATIO` x smaller.
+    Cosine to the teacher and encoder speed are reported, never gated."""
     refused = {}
     for name, m in metrics.items():
         quality = {f"rouge1>=teacher-{MAX_ROUGE1_LOSS:g} ({what})": m[f"{prefix}rouge1_delta_vs_teacher"] >= -MAX_ROUGE1_LOSS
                    if f"{prefix}rouge1_delta_vs_teacher" in m else None for what, prefix in (("reports", ""), ("news", "news_"))}
-        m["goals"] = quality | {"cosine_to_teacher>=0.95": m["eval_cosine_to_teacher_fp32"] >= 0.95,
-                                "encoder_speedup>=1.8": m["encoder_speedup"] >= 1.8}
-        if gate and not all(v is True for v in quality.values()):
+        size_ratio = m["teacher_size_mb"] / m["size_mb"] if m.get("size_mb") else 0.0
+        cost = {f"document_speedup>={MIN_DOCUMENT_SPEEDUP:g} or size_ratio>={MIN_SIZE_RATIO:g}":
+                m["document_speedup"] >= MIN_DOCUMENT_SPEEDUP or size_ratio >= MIN_SIZE_RATIO if "document_speedup" in m else None}
+        m["size_ratio"] = round(size_ratio, 3)
+        m["goals"] = quality | cost | {"cosine_to_teacher>=0.95": m["eval_cosine_to_teacher_fp32"] >= 0.95}
+        passed = all(v is True for v in (quality | cost).values())
+        metrics[name] = {"gate": "accepted" if passed else "refused", **{k: m[k] for k in HEADLINE if k in m}} | m
+        if gate and not passed:
             refused[name] = m["goals"]
     return refused
 
@@ -402,3 +454,68 @@ def _measure(bundle, tokenize, eval_sents, teacher_eval, docs, fp32: Path, int8:
             "eval_data": "held-out documents of the shared text corpus (document-level split)",
         }
     return out
+
+
+def _layer_origin(keep_layers: tuple[int, ...]):
+    """Student tensor name -> the teacher tensor it started from (layer ``j`` of the student is ``keep_layers[j]``)."""
+
+    def origin(name: str) -> str:
+        return re.sub(r"^encoder\.layer\.(\d+)\.", lambda m: f"encoder.layer.{keep_layers[int(m.group(1))]}.", name)
+
+    return origin
+
+
+def _config_of(recipe: dict) -> TextDistillConfig:
+    """The configuration a run's recipe records; its data folders are those of the machine that trained it, so the
+    training-only sources are dropped (they never change which documents are held out)."""
+    given = dict(recipe["config"])
+    schedule = Schedule(**given.pop("schedule"))
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if k in TextDistillConfig.__dataclass_fields__}
+    return TextDistillConfig(**{**fields, "train_data": (), "init_from": "", "schedule": schedule})
+
+
+def ship_run(workdir: Path) -> Path:
+    """Ship the student a ``distill text`` run left in ``workdir`` (``student/`` and ``report.json``) with the
+    repository: the tensors that differ from the packaged teacher's, and their record. Returns the record's path."""
+    import importlib.metadata
+
+    from safetensors.torch import load_file
+
+    from edge_sdk.quantize.distill.ship import shipped
+
+    workdir = Path(workdir)
+    report = json.loads((workdir / "report.json").read_text())
+    cfg = _config_of(report["recipe"])
+    teacher = load_teacher(packaged_teacher_dir()).state_dict()
+    student = load_file(str(workdir / "student" / "model.safetensors"))
+    origin = _layer_origin(cfg.keep_layers)
+    tensors = shipped.differing(student, teacher, {k: origin(k) for k in student})
+    package = TEACHER_PACKAGE.replace("_", "-")
+    rec = shipped.ShippedStudent(
+        bundle=cfg.teacher, capability="text", file=f"{cfg.teacher}.safetensors", sha256="", tensors=0,
+        parent={"package": package, "version": importlib.metadata.version(package), "model": "sentence-transformers/all-MiniLM-L6-v2",
+                "license": "Apache-2.0 (the model card in the package; the package itself: MIT)"},
+        recipe={**report["recipe"], "training": report.get("training")},
+        trained_metrics=report.get("metrics", {}))
+    return shipped.save(rec, tensors)
+
+
+def build_shipped(bundle_root: Path, workdir: Path, data_root: Path | None = None) -> dict | None:
+    """Rebuild the text student shipped for the bundle at ``bundle_root`` (the packaged teacher plus the shipped
+    tensors), measure and gate it as a trained one, and write ``distilled`` / ``distilled-int8`` or their refusal.
+    Returns the report, or None when no student ships for this bundle."""
+    from edge_sdk.quantize.distill.ship import shipped
+
+    bundle = load_bundle(bundle_root)
+    rec = shipped.record(bundle.name)
+    if rec is None:
+        return None
+    cfg = _config_of(rec.recipe)
+    tdir = teacher_dir_of(bundle.source)
+    teacher = load_teacher(tdir)
+    student = make_student(teacher, cfg.keep_layers)
+    student.load_state_dict(shipped.apply(student.state_dict(), shipped.load_tensors(rec)))
+    sdir = _save_student(student, tdir, Path(workdir) / "student")
+    ev = _eval_set(cfg, teacher, tdir, data_root)
+    report = {"recipe": {**rec.recipe, "shipped": {"file": rec.file, "sha256": rec.sha256, "tensors": rec.tensors, "parent": rec.parent}}}
+    return _ship_text(cfg, bundle, sdir, Path(workdir), report, ev, write=True)

@@ -72,3 +72,16 @@ def test_the_text_student_keeps_the_teachers_token_embeddings_and_rebuilds_from_
     student.load_state_dict(shipped.apply(student.state_dict(), tensors))
     assert len(student.encoder.layer) == len(cfg.keep_layers) == 3
     assert torch.equal(student.encoder.layer[2].output.dense.weight, tensors["encoder.layer.2.output.dense.weight"])
+
+
+def test_without_held_out_documents_prepare_builds_no_student_variant(tmp_path, monkeypatch, caplog) -> None:
+    from edge_sdk.quantize.text.prepare import _add_shipped_student
+
+    (tmp_path / "data" / "images").mkdir(parents=True)  # evaluation data without text/
+    monkeypatch.setenv("EDGE_SDK_DATA", str(tmp_path / "data"))
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "bundle.json").write_text("{}")
+    _add_shipped_student(bundle)
+    assert "distilled variants are not built" in caplog.text
+    assert (bundle / "bundle.json").read_text() == "{}" and sorted(p.name for p in bundle.iterdir()) == ["bundle.json"]

@@ -38,7 +38,17 @@ def test_folding_batchnorm_gives_the_same_outputs():
     torch.testing.assert_close(torch.nn.functional.conv2d(x, w, b, padding=1), bn(conv(x)), atol=1e-5, rtol=1e-5)
 
 
-def test_a_few_steps_bring_lite0s_int8_simulation_closer_to_its_float_outputs(data_dir):
+@pytest.fixture
+def one_thread():
+    """One torch thread, as the distillation tests use: 8 steps of fine-tuning land elsewhere with another summation
+    order (the simulated int8 KL falls to 0.73 of its start with 1 thread, 0.82 with 2, on an Intel Xeon)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_few_steps_bring_lite0s_int8_simulation_closer_to_its_float_outputs(data_dir, one_thread):
     from edge_sdk.quantize.vision import data
     from edge_sdk.quantize.vision.weights import load_lite
 

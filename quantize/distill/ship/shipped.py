@@ -10,7 +10,6 @@ measures and gates it like a freshly trained one; ``edge-sdk distill ...`` stays
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from edge_sdk.bundle import sha256_file
 from edge_sdk.errors import BundleError, InvalidInputError
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "shipped"
@@ -53,14 +53,6 @@ class ShippedStudent:
         return SHIPPED_DIR / self.file
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def record(bundle: str) -> ShippedStudent | None:
     """The shipped student of ``bundle``, or None when none ships."""
     path = SHIPPED_DIR / f"{bundle}.json"
@@ -77,7 +69,7 @@ def load_tensors(student: ShippedStudent) -> dict[str, torch.Tensor]:
 
     if not student.path.is_file():
         raise BundleError(f"shipped student {student.path} is missing (its record {student.bundle}.json names it)")
-    got = _sha256(student.path)
+    got = sha256_file(student.path)
     if got != student.sha256:
         raise BundleError(f"shipped student {student.path}: sha256 {got}, recorded {student.sha256}")
     return {k: v.float() for k, v in load_file(str(student.path)).items()}
@@ -112,7 +104,7 @@ def save(student: ShippedStudent, tensors: dict[str, torch.Tensor]) -> Path:
 
     SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(student.path), metadata={"bundle": student.bundle, "dtype": str(DTYPE)})
-    filled = ShippedStudent(**{**asdict(student), "sha256": _sha256(student.path), "tensors": len(tensors)})
+    filled = ShippedStudent(**{**asdict(student), "sha256": sha256_file(student.path), "tensors": len(tensors)})
     out = SHIPPED_DIR / f"{student.bundle}.json"
     out.write_text(json.dumps(asdict(filled), indent=1, default=str) + "\n")
     return out

@@ -226,10 +226,10 @@ def _ship_text(cfg: TextDistillConfig, bundle, sdir: Path, workdir: Path, report
 
 @dataclass(frozen=True)
 class _EvalSet:
-    """What a student is measured on: the teacher's folder, the document split, the held-out sentences and the
-    teacher's embeddings of them (at the runtime's length), and the news the gate summarizes."""
+    """What a student is measured on: the document files and their split, the held-out sentences and the teacher's
+    embeddings of them (at the runtime's length), and the news the gate summarizes."""
 
-    tdir: Path
+    sources: list[Path]
     split: SentenceSplit
     eval_sents: list[str]
     tokenize: Tokenize
@@ -246,7 +246,7 @@ def _eval_set(cfg: TextDistillConfig, teacher, tdir: Path, data_root: Path | Non
     eval_sents = eval_sentences(split, cfg)
     tokenize = Tokenize(tdir, TEACHER_MAX_TOKENS)
     news = read_documents([text / NEWS_FILE]) if (text / NEWS_FILE).is_file() else []
-    return _EvalSet(tdir, split, eval_sents, tokenize, embed_all(teacher, tokenize, eval_sents).numpy(), news)
+    return _EvalSet(data, split, eval_sents, tokenize, embed_all(teacher, tokenize, eval_sents).numpy(), news)
 
 
 def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None = None, write: bool = True,
@@ -274,9 +274,7 @@ def distill_text(cfg: TextDistillConfig, workdir: Path, data_root: Path | None =
              len(split.train), len(split.held_out_docs), len(ev.eval_sents))
 
     tokenize = Tokenize(tdir, cfg.max_tokens)
-    text = Path(data_root or ".") / "text"
-    recipe = _recipe(cfg, tdir, len(teacher.encoder.layer), [Path(p) for p in cfg.data] or _training_documents(text),
-                     [Path(p) for p in cfg.train_data], split)
+    recipe = _recipe(cfg, tdir, len(teacher.encoder.layer), ev.sources, [Path(p) for p in cfg.train_data], split)
     # settings that only affect shipping (int8 format, ROUGE documents) do not invalidate the checkpoint
     rhash = resume_key(recipe, SHIP_ONLY)
     teacher_eval = torch.from_numpy(ev.teacher_eval)  # training targets come from the teacher on the fly
@@ -459,13 +457,10 @@ def _measure(bundle, tokenize, eval_sents, teacher_eval, docs, fp32: Path, int8:
     return out
 
 
-def _layer_origin(keep_layers: tuple[int, ...]):
-    """Student tensor name -> the teacher tensor it started from (layer ``j`` of the student is ``keep_layers[j]``)."""
-
-    def origin(name: str) -> str:
-        return re.sub(r"^encoder\.layer\.(\d+)\.", lambda m: f"encoder.layer.{keep_layers[int(m.group(1))]}.", name)
-
-    return origin
+def _layer_origin(keep_layers: tuple[int, ...], names) -> dict[str, str]:
+    """Each student tensor name -> the teacher tensor it started from (student layer ``j`` is ``keep_layers[j]``)."""
+    layer = re.compile(r"^encoder\.layer\.(\d+)\.")
+    return {n: layer.sub(lambda m: f"encoder.layer.{keep_layers[int(m.group(1))]}.", n) for n in names}
 
 
 def _config_of(recipe: dict) -> TextDistillConfig:
@@ -491,8 +486,7 @@ def ship_run(workdir: Path) -> Path:
     cfg = _config_of(report["recipe"])
     teacher = load_teacher(packaged_teacher_dir()).state_dict()
     student = load_file(str(workdir / "student" / "model.safetensors"))
-    origin = _layer_origin(cfg.keep_layers)
-    tensors = shipped.differing(student, teacher, {k: origin(k) for k in student})
+    tensors = shipped.differing(student, teacher, _layer_origin(cfg.keep_layers, student))
     package = TEACHER_PACKAGE.replace("_", "-")
     rec = shipped.ShippedStudent(
         bundle=cfg.teacher, capability="text", file=f"{cfg.teacher}.safetensors", sha256="", tensors=0,

@@ -24,6 +24,7 @@ collect_ignore_glob = [
     "distill/*", "speech/test_speech_quality_gate.py", "vision/test_gptq.py", "vision/test_int8_gate.py", "vision/test_int8_sweep.py",
     "vision/test_qat.py",
     "foundation/test_aarch64_emulated.py", "foundation/test_kernels_emulated.py", "quantize/test_fp16.py",
+    "quantize/test_whisper_export.py",
 ] if RUNTIME_ONLY else []
 
 

@@ -4,7 +4,9 @@
 per decoder layer.
 The number of frames is dynamic (even, at most 3000): the positional embedding is sliced, so a
 short window costs in proportion to its length. The encoder also runs every decoder layer's
-cross-attention k/v projections once, so decoding steps never recompute them.
+cross-attention k/v projections once, so decoding steps never recompute them. Its self-attention is one
+onnxruntime ``MultiHeadAttention`` node per layer (:class:`FusedAttention`): the unfused MatMul-Softmax-MatMul
+of a 30 s window holds a (heads, 1500, 1500) score matrix, 54 MB per layer, and takes twice as long.
 
 ``decoder``: ``tokens`` (batch, steps) int64, ``self_k_i, self_v_i`` (batch, heads, past, head_dim) and
 ``cross_k_i, cross_v_i`` per layer -> ``logits`` (batch, steps, vocab; or only the last ``logit_positions`` steps,
@@ -40,13 +42,14 @@ class EncoderGraph(nn.Module):
         self.layers, self.norm = enc.layers, enc.layer_norm
         self.cross = nn.ModuleList([layer.encoder_attn for layer in model.model.decoder.layers])
         self.heads = model.config.decoder_attention_heads
+        self.encoder_heads = model.config.encoder_attention_heads
 
     def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = nn.functional.gelu(self.conv1(mel))
         x = nn.functional.gelu(self.conv2(x)).permute(0, 2, 1)
         x = x + self.positions[: x.shape[1]]
         for layer in self.layers:
-            x = layer(x, attention_mask=None, layer_head_mask=None)[0]
+            x = _encoder_layer(layer, x, self.encoder_heads)
         x = self.norm(x)
         b, t, d = x.shape
         kv = []
@@ -55,6 +58,37 @@ class EncoderGraph(nn.Module):
             v = attn.v_proj(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
             kv += [k, v]
         return tuple(kv)
+
+
+class FusedAttention(torch.autograd.Function):
+    """Unmasked multi-head attention over ``(batch, time, d_model)`` queries, keys and values, exported as
+    onnxruntime's ``com.microsoft.MultiHeadAttention`` (CPU and CUDA kernels; the CPU one computes the scores
+    block by block)."""
+
+    @staticmethod
+    def forward(ctx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, scale: float) -> torch.Tensor:
+        b, t, d = q.shape
+
+        def split(x: torch.Tensor) -> torch.Tensor:
+            return x.view(b, -1, heads, d // heads).transpose(1, 2)
+
+        out, _ = _attend(split(q), split(k), split(v), None, scale)
+        return out.transpose(1, 2).reshape(b, t, d)
+
+    @staticmethod
+    def symbolic(g, q, k, v, heads: int, scale: float):
+        out = g.op("com.microsoft::MultiHeadAttention", q, k, v, num_heads_i=heads, scale_f=scale)
+        out.setType(q.type())
+        return out
+
+
+def _encoder_layer(layer, x: torch.Tensor, heads: int) -> torch.Tensor:
+    """A Whisper encoder layer (pre-norm attention, then the MLP) with :class:`FusedAttention`."""
+    sa = layer.self_attn
+    h = layer.self_attn_layer_norm(x)
+    x = x + sa.out_proj(FusedAttention.apply(sa.q_proj(h), sa.k_proj(h), sa.v_proj(h), heads, float(sa.scaling)))
+    h = layer.final_layer_norm(x)
+    return x + layer.fc2(layer.activation_fn(layer.fc1(h)))
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, scale: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,7 +26,7 @@ class DecodeResult:
     avg_logprob: float
     no_speech_prob: float
     compression_ratio: float
-    truncated: bool = False  # stopped at the token limit, not at the end token
+    truncated: bool = False  # stopped before the end token: at the token limit, or (greedy) once looping
 
     @property
     def looping(self) -> bool:
@@ -226,6 +226,8 @@ class WhisperDecoder:
             if token == self.tok.eot:
                 return seq, total, True
             seq.append(token)
+            if has_loop(seq):  # the rest would repeat the loop up to the cap: the result is unreliable already
+                return seq, total, False
             out, kv = self._step(np.array([[token]], dtype=np.int64), kv, cross_kv)
             logits = out[0, -1]
         return seq, total, False

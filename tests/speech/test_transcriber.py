@@ -151,6 +151,23 @@ def test_repeated_ngram_tokens_are_those_completing_an_earlier_run():
     assert repeated_ngram_tokens([5, 5], 1, tb) == [5, 5]  # n=1: no text token twice
 
 
+def test_greedy_search_stops_once_it_loops_and_the_window_is_decoded_again(speech_bundle, data_dir):
+    # "She murmured." (1.15 s of speech/long): with 3 to 5 s of encoder context tiny.en loops on it
+    # ("She murmured, she murmured, ..."); the search stops at the fourth repeat, not at the 100-token cap,
+    # and the transcriber's retry with 30 s of context gives the words
+    from edge_sdk.speech.features import log_mel
+
+    asr = Transcriber.create(TranscriberOptions(bundle=str(speech_bundle), variant="fp32"))
+    audio, _ = load_audio(data_dir / "speech" / "long" / "237-134500_chapter_concat.flac")
+    chunk = audio[int(140.61 * 16000) : int(141.76 * 16000)]
+    dec = asr._decoder
+    results = [dec.generate(dec.encode(log_mel(chunk, seconds * 100)), max_new_tokens=100) for seconds in (3, 4, 5)]
+    looped = [r for r in results if r.looping]
+    assert looped, [r.text for r in results]
+    assert all(r.truncated and len(r.tokens) <= 6 * 4 + 2 for r in looped), [len(r.tokens) for r in looped]
+    assert normalizer()(" ".join(s.text for s in asr.decode(chunk))) == "she murmured"
+
+
 def test_decode_short_utterance_times_are_relative(asr, data_dir):
     audio, _ = load_audio(data_dir / "speech" / "librispeech" / "237-134500-0004.flac")
     segments = asr.decode(audio)

@@ -6,7 +6,8 @@ The number of frames is dynamic (even, at most 3000): the positional embedding i
 short window costs in proportion to its length. The encoder also runs every decoder layer's
 cross-attention k/v projections once, so decoding steps never recompute them. Its self-attention is one
 onnxruntime ``MultiHeadAttention`` node per layer (:class:`FusedAttention`): the unfused MatMul-Softmax-MatMul
-of a 30 s window holds a (heads, 1500, 1500) score matrix, 54 MB per layer, and takes twice as long.
+of a 30 s window writes a (heads, 1500, 1500) score matrix, 54 MB per layer, through three operators and takes
+twice as long (``benchmarks/experiments/speech-encoder-attention/``).
 
 ``decoder``: ``tokens`` (batch, steps) int64, ``self_k_i, self_v_i`` (batch, heads, past, head_dim) and
 ``cross_k_i, cross_v_i`` per layer -> ``logits`` (batch, steps, vocab; or only the last ``logit_positions`` steps,
@@ -62,8 +63,7 @@ class EncoderGraph(nn.Module):
 
 class FusedAttention(torch.autograd.Function):
     """Unmasked multi-head attention over ``(batch, time, d_model)`` queries, keys and values, exported as
-    onnxruntime's ``com.microsoft.MultiHeadAttention`` (CPU and CUDA kernels; the CPU one computes the scores
-    block by block)."""
+    onnxruntime's ``com.microsoft.MultiHeadAttention`` (which has CPU and CUDA kernels)."""
 
     @staticmethod
     def forward(ctx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, scale: float) -> torch.Tensor:

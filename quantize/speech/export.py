@@ -43,14 +43,13 @@ class EncoderGraph(nn.Module):
         self.layers, self.norm = enc.layers, enc.layer_norm
         self.cross = nn.ModuleList([layer.encoder_attn for layer in model.model.decoder.layers])
         self.heads = model.config.decoder_attention_heads
-        self.encoder_heads = model.config.encoder_attention_heads
 
     def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = nn.functional.gelu(self.conv1(mel))
         x = nn.functional.gelu(self.conv2(x)).permute(0, 2, 1)
         x = x + self.positions[: x.shape[1]]
         for layer in self.layers:
-            x = _encoder_layer(layer, x, self.encoder_heads)
+            x = _encoder_layer(layer, x)
         x = self.norm(x)
         b, t, d = x.shape
         kv = []
@@ -82,11 +81,11 @@ class FusedAttention(torch.autograd.Function):
         return out
 
 
-def _encoder_layer(layer, x: torch.Tensor, heads: int) -> torch.Tensor:
+def _encoder_layer(layer, x: torch.Tensor) -> torch.Tensor:
     """A Whisper encoder layer (pre-norm attention, then the MLP) with :class:`FusedAttention`."""
     sa = layer.self_attn
     h = layer.self_attn_layer_norm(x)
-    x = x + sa.out_proj(FusedAttention.apply(sa.q_proj(h), sa.k_proj(h), sa.v_proj(h), heads, float(sa.scaling)))
+    x = x + sa.out_proj(FusedAttention.apply(sa.q_proj(h), sa.k_proj(h), sa.v_proj(h), sa.num_heads, float(sa.scaling)))
     h = layer.final_layer_norm(x)
     return x + layer.fc2(layer.activation_fn(layer.fc1(h)))
 
